@@ -1,0 +1,1 @@
+"""One module per ``channels-harness`` subcommand (see :mod:`channels_harness.cli`)."""

@@ -1,0 +1,82 @@
+"""Run the reference app under one ASGI server in the foreground.
+
+Prints the WebSocket URLs it serves (point ``locust -f locustfiles/ --host`` at
+the base URL), then waits until Ctrl-C, which stops the server and every
+process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+NAME = "serve"
+HELP = "serve the reference app under one server until Ctrl-C"
+
+FLAVOURS = ("sync", "async", "generic-sync", "generic-async")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..servers import SERVERS
+
+    parser.add_argument(
+        "--server", default="daphne", help=f"one of: {', '.join(SERVERS)} (default: daphne)"
+    )
+    parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    parser.add_argument(
+        "--cpus", default=None, help="pin the server to these cores, e.g. 0 or 0,1"
+    )
+    parser.add_argument(
+        "--layer",
+        choices=("memory", "redis", "redis-pubsub"),
+        default="memory",
+        help="channel layer of the app (default: memory)",
+    )
+    parser.add_argument("--redis-url", default=None, help="Redis URL for the Redis layers")
+
+
+def parse_cpus(text: str | None) -> frozenset[int] | None:
+    """``"0,1"`` -> ``{0, 1}``; None stays None."""
+    if not text:
+        return None
+    try:
+        return frozenset(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise SystemExit(f"--cpus takes core numbers separated by commas, not {text!r}") from None
+
+
+def endpoint_paths() -> list[str]:
+    """The WebSocket paths of the reference app, for people to copy."""
+    paths = ["ws/sc/", "ws/ac/"]
+    paths += [f"ws/echo/{flavour}/" for flavour in FLAVOURS]
+    paths += [f"ws/room/lobby/{flavour}/" for flavour in FLAVOURS]
+    paths += ["ws/probe/sync/", "ws/probe/async/"]
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..servers import ServerProcess, get_spec
+
+    console = Console()
+    spec = get_spec(args.server)
+    env = {"CHANNEL_LAYER": args.layer}
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
+    server = ServerProcess(spec, port=args.port, cpus=parse_cpus(args.cpus), env=env)
+    with server:
+        console.print(
+            f"[bold]{spec.name} {spec.version()}[/] serving the reference app "
+            f"(pid {server.pid}, started in {server.startup_s:.2f}s)"
+        )
+        console.print(f"command: {' '.join(server.command)}", highlight=False)
+        console.print(f"base URL for locust --host: ws://{server.host}:{server.port}")
+        for path in endpoint_paths():
+            console.print(f"  {server.ws_url(path)}", highlight=False)
+        console.print("Ctrl-C stops it.")
+        while server.running:
+            time.sleep(0.2)
+        console.print(f"[red]{spec.name} exited on its own[/] (code {server.popen.returncode if server.popen else '?'})")
+        console.print(server.log_tail(), highlight=False, markup=False)
+        return 1

@@ -1,0 +1,561 @@
+"""The ASGI servers the harness runs, and a process wrapper that never leaks them.
+
+:data:`SERVERS` is the registry of :class:`ServerSpec` (how to launch the app
+under one server with one option set). :class:`ServerProcess` starts one in its
+own process group on a free loopback port, waits until the app really answers
+over HTTP (polling, never a fixed sleep), captures its log, and on every exit
+path terminates and reaps the whole group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import http.client
+import importlib.metadata
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psutil
+
+from .paths import TARGET_APP_DIR
+from .timeouts import scaled
+
+LOOPBACK = "127.0.0.1"
+DEFAULT_APP = "refsite.asgi:application"
+DEFAULT_SETTINGS = "refsite.settings"
+HEALTH_PATH = "/healthz/"
+
+
+class ServerError(RuntimeError):
+    """A server could not be started or stopped as asked; the message says why."""
+
+
+class UnknownServerError(ServerError, KeyError):
+    """A server name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ServerUnavailableError(ServerError):
+    """The server's package is not installed."""
+
+
+class PortInUseError(ServerError):
+    """The requested port is already bound on the loopback interface."""
+
+
+class ServerStartError(ServerError):
+    """The server exited or never answered; the message carries its log tail."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to launch an ASGI application under one server with one option set.
+
+    ``args`` turns ``(app, host, port)`` into the arguments after
+    ``python -m <module>``.
+    """
+
+    name: str
+    distribution: str
+    module: str
+    args: Callable[[str, str, int], list[str]]
+    description: str
+    ws_impl: str
+    extra_modules: tuple[str, ...] = ()
+
+    def command(
+        self, app: str, host: str, port: int, extra_args: Sequence[str] = ()
+    ) -> list[str]:
+        """The full command line (this Python interpreter, ``-m module``, arguments)."""
+        return [sys.executable, "-m", self.module, *self.args(app, host, port), *extra_args]
+
+    def available(self) -> bool:
+        """Whether the server and the modules its option set needs are importable."""
+        return all(
+            importlib.util.find_spec(module) is not None
+            for module in (self.module, *self.extra_modules)
+        )
+
+    def version(self) -> str:
+        """The installed version of the server's distribution, or ``"not installed"``."""
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    def describe(self) -> dict[str, str]:
+        """Name, version, WebSocket implementation and description, for results."""
+        return {
+            "name": self.name,
+            "version": self.version(),
+            "ws_impl": self.ws_impl,
+            "description": self.description,
+        }
+
+
+def _dist_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _daphne(app: str, host: str, port: int) -> list[str]:
+    # -v 0: no access log line per connection (errors are still logged)
+    return ["-b", host, "-p", str(port), "-v", "0", app]
+
+
+def _uvicorn(ws: str | None) -> Callable[[str, str, int], list[str]]:
+    def args(app: str, host: str, port: int) -> list[str]:
+        ws_args = ["--ws", ws] if ws else []
+        return [
+            app,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            *ws_args,
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+
+    return args
+
+
+def _hypercorn(app: str, host: str, port: int) -> list[str]:
+    return ["--bind", f"{host}:{port}", app]
+
+
+def _granian(app: str, host: str, port: int) -> list[str]:
+    return ["--interface", "asgi", "--host", host, "--port", str(port), "--no-access-log", app]
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec(
+            name="daphne",
+            distribution="daphne",
+            module="daphne",
+            args=_daphne,
+            description="Daphne (Twisted + autobahn), the Channels project's server",
+            ws_impl=f"autobahn {_dist_version('autobahn')}",
+        ),
+        ServerSpec(
+            name="uvicorn",
+            distribution="uvicorn",
+            module="uvicorn",
+            args=_uvicorn(None),
+            description="uvicorn with its default --ws auto (websockets' sans-I/O protocol)",
+            ws_impl=f"websockets {_dist_version('websockets')} (sans-I/O, uvicorn's auto)",
+            extra_modules=("websockets",),
+        ),
+        ServerSpec(
+            name="uvicorn-wsproto",
+            distribution="uvicorn",
+            module="uvicorn",
+            args=_uvicorn("wsproto"),
+            description="uvicorn with --ws wsproto",
+            ws_impl=f"wsproto {_dist_version('wsproto')}",
+            extra_modules=("wsproto",),
+        ),
+        ServerSpec(
+            name="uvicorn-websockets",
+            distribution="uvicorn",
+            module="uvicorn",
+            args=_uvicorn("websockets"),
+            description="uvicorn with --ws websockets (websockets' legacy asyncio protocol)",
+            ws_impl=f"websockets {_dist_version('websockets')} (legacy)",
+            extra_modules=("websockets",),
+        ),
+        ServerSpec(
+            name="hypercorn",
+            distribution="hypercorn",
+            module="hypercorn",
+            args=_hypercorn,
+            description="Hypercorn (asyncio worker, wsproto)",
+            ws_impl=f"wsproto {_dist_version('wsproto')}",
+        ),
+        ServerSpec(
+            name="granian",
+            distribution="granian",
+            module="granian",
+            args=_granian,
+            description="Granian (Rust, tokio + tungstenite), ASGI interface",
+            ws_impl="tungstenite (built in)",
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ServerSpec:
+    """The registered spec called ``name``; a clear error naming the choices if none."""
+    try:
+        return SERVERS[name]
+    except KeyError:
+        choices = ", ".join(SERVERS)
+        raise UnknownServerError(f"unknown server {name!r}; choose one of: {choices}") from None
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nothing listens on right now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = LOOPBACK) -> bool:
+    """Whether binding ``host:port`` fails because something holds it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
+_PR_SET_PDEATHSIG = 1
+_libc: Any = None
+
+
+def _child_setup(cpus: frozenset[int] | None) -> Callable[[], None]:
+    """The function the child runs before exec: die with the harness, pin to cores."""
+    global _libc
+    if _libc is None and sys.platform.startswith("linux"):
+        _libc = ctypes.CDLL(None, use_errno=True)
+    libc = _libc
+
+    def setup() -> None:
+        if libc is not None:
+            # If the harness dies without cleaning up (SIGKILL), the server gets SIGTERM.
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
+
+
+_live: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def stop_all() -> None:
+    """Stop every server this process started and has not stopped yet."""
+    with _live_lock:
+        processes = list(_live)
+    for process in processes:
+        process.stop()
+
+
+@dataclass
+class ServerProcess:
+    """One server running the app in its own process group on loopback.
+
+    Use as a context manager (or call :meth:`start` and :meth:`stop`); the
+    group is terminated and reaped on every exit path, including exceptions and
+    Ctrl-C. ``cpus`` pins the server (and its children) to those cores.
+    """
+
+    spec: ServerSpec
+    app: str = DEFAULT_APP
+    port: int | None = None
+    host: str = LOOPBACK
+    cpus: frozenset[int] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    extra_args: Sequence[str] = ()
+    startup_timeout: float = 30.0
+    app_dir: Path = TARGET_APP_DIR
+    log_path: Path | None = None
+
+    popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    startup_s: float | None = field(default=None, init=False)
+    returncode: int | None = field(default=None, init=False)
+    final_log: str = field(default="", init=False, repr=False)
+    _own_log: bool = field(default=False, init=False, repr=False)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def start(self) -> ServerProcess:
+        """Start the server and return once it answers HTTP; raise :class:`ServerError`."""
+        if self.popen is not None:
+            raise ServerError(f"{self.spec.name} is already started")
+        if not self.spec.available():
+            missing = [
+                m
+                for m in (self.spec.module, *self.spec.extra_modules)
+                if importlib.util.find_spec(m) is None
+            ]
+            raise ServerUnavailableError(
+                f"{self.spec.name} cannot run: module(s) {', '.join(missing)} not installed"
+            )
+        if not self.app_dir.is_dir():
+            raise ServerStartError(f"application directory {self.app_dir} does not exist")
+        if self.port is not None:
+            if port_in_use(self.port, self.host):
+                raise PortInUseError(
+                    f"port {self.port} on {self.host} is already in use{_holder(self.port)}; "
+                    "choose another port or omit it to get a free one"
+                )
+            self._launch(self.port)
+            return self
+        for attempt in range(3):
+            port = free_port(self.host)
+            try:
+                self._launch(port)
+            except ServerStartError as exc:
+                # Another process may have taken the port between our probe and the bind.
+                if attempt < 2 and "address already in use" in str(exc).lower():
+                    continue
+                raise
+            self.port = port
+            return self
+        raise AssertionError("unreachable")
+
+    def _launch(self, port: int) -> None:
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix=f"channels-harness-{self.spec.name}-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
+            self._own_log = True
+        command = self.spec.command(self.app, self.host, port, self.extra_args)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(self.app_dir), env.get("PYTHONPATH", "")) if p
+        )
+        env.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.env)
+        self._command = command
+        started = time.monotonic()
+        with open(self.log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                command,
+                cwd=self.app_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_child_setup(self.cpus),
+            )
+        with _live_lock:
+            _live.add(self)
+        try:
+            self._wait_ready(port)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_s = time.monotonic() - started
+
+    def _wait_ready(self, port: int) -> None:
+        deadline = time.monotonic() + scaled(self.startup_timeout)
+        assert self.popen is not None
+        while True:
+            code = self.popen.poll()
+            if code is not None:
+                raise ServerStartError(
+                    f"{self.spec.name} exited with code {code} before answering on "
+                    f"{self.host}:{port}\ncommand: {' '.join(self._command)}\n"
+                    f"log tail:\n{self.log_tail()}"
+                )
+            if _answers(self.host, port):
+                return
+            if time.monotonic() > deadline:
+                raise ServerStartError(
+                    f"{self.spec.name} did not answer GET {HEALTH_PATH} on {self.host}:{port} "
+                    f"within {scaled(self.startup_timeout):.0f}s\n"
+                    f"command: {' '.join(self._command)}\nlog tail:\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
+
+    def stop(self, grace: float = 5.0) -> int | None:
+        """Terminate the whole process group, reap it, and return the leader's exit code.
+
+        SIGTERM first; whatever is still in the group after ``grace`` seconds gets
+        SIGKILL. Safe to call more than once.
+        """
+        popen = self.popen
+        if popen is None:
+            return self.returncode
+        pgid = popen.pid
+        # Snapshot the tree first: a worker may have left the group (setsid).
+        tree = self.processes()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        for proc in tree[1:]:
+            with contextlib.suppress(psutil.Error):
+                proc.terminate()
+        try:
+            popen.wait(timeout=scaled(grace))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            popen.wait()
+        _reap(pgid, tree[1:], scaled(grace))
+        self.returncode = popen.returncode
+        self.final_log = self.log_tail(200)
+        self.popen = None
+        with _live_lock:
+            _live.discard(self)
+        if self._own_log and self.log_path is not None:
+            with contextlib.suppress(OSError):
+                self.log_path.unlink()
+            self.log_path = None
+            self._own_log = False
+        return self.returncode
+
+    # -- what tests and reports read ----------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
+
+    @property
+    def command(self) -> list[str]:
+        """The command line the server runs (or ran) with."""
+        return list(getattr(self, "_command", []))
+
+    def ws_url(self, path: str = "/") -> str:
+        return f"ws://{self.host}:{self.port}/{path.lstrip('/')}"
+
+    def http_url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines of the server's output (also after :meth:`stop`)."""
+        if self.log_path is None or not self.log_path.exists():
+            return "\n".join(self.final_log.splitlines()[-lines:])
+        with open(self.log_path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            size = log.tell()
+            log.seek(max(0, size - 64 * 1024))
+            text = log.read().decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def processes(self) -> list[psutil.Process]:
+        """The leader and every descendant still alive."""
+        if self.popen is None:
+            return []
+        try:
+            leader = psutil.Process(self.popen.pid)
+            return [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the leader and all its descendants, in bytes."""
+        total = 0
+        for proc in self.processes():
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        return total
+
+    def info(self) -> dict[str, Any]:
+        """What a result records about this server run."""
+        return {
+            **self.spec.describe(),
+            "command": self.command,
+            "app": self.app,
+            "port": self.port,
+            "cpus": sorted(self.cpus) if self.cpus else None,
+            "startup_s": round(self.startup_s, 3) if self.startup_s is not None else None,
+        }
+
+
+def _answers(host: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        conn.request("GET", HEALTH_PATH, headers={"Host": f"{host}:{port}"})
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def _reap(pgid: int, tree: list[psutil.Process], grace: float) -> None:
+    """Make sure no member of group ``pgid`` nor of ``tree`` is left alive.
+
+    Members still running after ``grace`` seconds get SIGKILL.
+    """
+    stragglers = {proc.pid: proc for proc in tree}
+    for pid in group_members(pgid):
+        with contextlib.suppress(psutil.Error):
+            stragglers.setdefault(pid, psutil.Process(pid))
+    _gone, alive = psutil.wait_procs(list(stragglers.values()), timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace)
+
+
+def group_members(pgid: int) -> list[int]:
+    """PIDs of live (non-zombie) processes whose process group is ``pgid``."""
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.info["pid"]) == pgid and proc.info["status"] != "zombie":
+                members.append(proc.info["pid"])
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return members
+
+
+def _holder(port: int) -> str:
+    """`` (held by pid N: name)`` when psutil can tell who listens on ``port``."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    return f" (held by pid {conn.pid}: {psutil.Process(conn.pid).name()})"
+    except (psutil.Error, OSError):
+        pass
+    return ""
+
+
+@contextlib.contextmanager
+def serving(name: str, **kwargs: Any) -> Iterator[ServerProcess]:
+    """``with serving("daphne") as server:`` starts the named server and always stops it."""
+    with ServerProcess(get_spec(name), **kwargs) as server:
+        yield server
