@@ -79,10 +79,11 @@ class ServerSpec:
     description: str
     ws_impl: str
     extra_modules: tuple[str, ...] = ()
+    # "http": ready when GET /healthz/ answers 200 (the Django app is loaded);
+    # "tcp": ready when the port accepts a connection (servers without that route).
+    health: str = "http"
 
-    def command(
-        self, app: str, host: str, port: int, extra_args: Sequence[str] = ()
-    ) -> list[str]:
+    def command(self, app: str, host: str, port: int, extra_args: Sequence[str] = ()) -> list[str]:
         """The full command line (this Python interpreter, ``-m module``, arguments)."""
         return [sys.executable, "-m", self.module, *self.args(app, host, port), *extra_args]
 
@@ -208,8 +209,26 @@ SERVERS: dict[str, ServerSpec] = {
 }
 
 
+def _rawecho(app: str, host: str, port: int) -> list[str]:
+    return ["--host", host, "--port", str(port)]
+
+
+# Not an ASGI server: the no-ASGI echo baseline for headroom and layer breakdowns.
+RAW_ECHO = ServerSpec(
+    name="raw-echo",
+    distribution="picows",
+    module="channels_harness.rawecho",
+    args=_rawecho,
+    description="picows echo server on uvloop, no ASGI, no Django (baseline)",
+    ws_impl=f"picows {_dist_version('picows')}",
+    health="tcp",
+)
+
+
 def get_spec(name: str) -> ServerSpec:
     """The registered spec called ``name``; a clear error naming the choices if none."""
+    if name == RAW_ECHO.name:
+        return RAW_ECHO
     try:
         return SERVERS[name]
     except KeyError:
@@ -395,7 +414,7 @@ class ServerProcess:
                     f"{self.host}:{port}\ncommand: {' '.join(self._command)}\n"
                     f"log tail:\n{self.log_tail()}"
                 )
-            if _answers(self.host, port):
+            if _answers(self.host, port, self.spec.health):
                 return
             if time.monotonic() > deadline:
                 raise ServerStartError(
@@ -503,7 +522,13 @@ class ServerProcess:
         }
 
 
-def _answers(host: str, port: int) -> bool:
+def _answers(host: str, port: int, health: str = "http") -> bool:
+    if health == "tcp":
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return True
+        except OSError:
+            return False
     conn = http.client.HTTPConnection(host, port, timeout=1.0)
     try:
         conn.request("GET", HEALTH_PATH, headers={"Host": f"{host}:{port}"})
@@ -546,9 +571,13 @@ def _holder(port: int) -> str:
     """`` (held by pid N: name)`` when psutil can tell who listens on ``port``."""
     try:
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    return f" (held by pid {conn.pid}: {psutil.Process(conn.pid).name()})"
+            if (
+                conn.laddr
+                and conn.laddr.port == port
+                and conn.status == psutil.CONN_LISTEN
+                and conn.pid
+            ):
+                return f" (held by pid {conn.pid}: {psutil.Process(conn.pid).name()})"
     except (psutil.Error, OSError):
         pass
     return ""

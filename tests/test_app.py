@@ -25,9 +25,7 @@ def test_seed_async_consumer_replies_as_the_notes_show(server: ServerProcess) ->
         assert ws.recv(timeout=TIMEOUT) == "Message sent to client"
 
 
-def test_echo_returns_text_as_text_and_bytes_as_bytes(
-    server: ServerProcess, flavour: str
-) -> None:
+def test_echo_returns_text_as_text_and_bytes_as_bytes(server: ServerProcess, flavour: str) -> None:
     every_byte = bytes(range(256))
     with connect(server.ws_url(f"ws/echo/{flavour}/")) as ws:
         ws.send("héllo wörld ✓ 🚀")

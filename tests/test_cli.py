@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,8 +59,11 @@ def descendants(proc: subprocess.Popen[str]) -> list[psutil.Process]:
 def all_gone(pids: list[int], timeout: float = 10) -> bool:
     deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
-        alive = [p for p in pids if psutil.pid_exists(p) and
-                 psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        alive = [
+            p
+            for p in pids
+            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
         if not alive:
             return True
         time.sleep(0.05)
@@ -98,8 +101,13 @@ def test_a_killed_harness_takes_its_server_down_with_it() -> None:
 
 
 def test_serve_with_an_unknown_server_exits_2_with_the_choices() -> None:
-    done = subprocess.run([*HARNESS, "serve", "--server", "nginx"], capture_output=True,
-                          text=True, timeout=scaled(30), env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run(
+        [*HARNESS, "serve", "--server", "nginx"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        env={**os.environ, "COLUMNS": "200"},
+    )
     assert done.returncode == 2
     assert "unknown server 'nginx'" in done.stderr
     assert "daphne" in done.stderr and "granian" in done.stderr
@@ -110,16 +118,25 @@ def test_serve_on_a_port_in_use_exits_2_and_starts_nothing() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = subprocess.run([*HARNESS, "serve", "--server", "daphne", "--port", str(port)],
-                              capture_output=True, text=True, timeout=scaled(30),
-                              env={**os.environ, "COLUMNS": "200"})
+        done = subprocess.run(
+            [*HARNESS, "serve", "--server", "daphne", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=scaled(30),
+            env={**os.environ, "COLUMNS": "200"},
+        )
     assert done.returncode == 2
     assert f"port {port}" in done.stderr and "in use" in done.stderr
 
 
 def test_servers_lists_every_server_with_a_version() -> None:
-    done = subprocess.run([*HARNESS, "servers", "--json"], capture_output=True, text=True,
-                          timeout=scaled(30), check=True)
+    done = subprocess.run(
+        [*HARNESS, "servers", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=True,
+    )
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert {"daphne", "uvicorn", "uvicorn-wsproto", "hypercorn", "granian"} <= set(rows)
     assert all(row["version"] != "not installed" for row in rows.values())

@@ -45,8 +45,9 @@ def test_a_port_in_use_gives_a_clear_error_and_starts_nothing() -> None:
 
 
 def test_a_bad_app_path_gives_the_log_tail_and_leaves_nothing(server_name: str) -> None:
-    server = ServerProcess(get_spec(server_name), app="no_such_module:application",
-                           startup_timeout=15)
+    server = ServerProcess(
+        get_spec(server_name), app="no_such_module:application", startup_timeout=15
+    )
     with pytest.raises(ServerStartError) as caught:
         server.start()
     message = str(caught.value)
@@ -72,3 +73,15 @@ def test_stop_reaps_a_server_that_was_killed_from_outside() -> None:
         assert not server.running
     assert group_members(pgid) == []
     assert server.returncode == -9
+
+
+def test_the_raw_echo_baseline_echoes_and_leaves_nothing() -> None:
+    with ServerProcess(get_spec("raw-echo")) as server:
+        pgid = server.pid
+        assert pgid is not None
+        with connect(server.ws_url("/")) as ws:
+            ws.send("baseline")
+            assert ws.recv(timeout=5) == "baseline"
+            ws.send(bytes(range(256)))
+            assert ws.recv(timeout=5) == bytes(range(256))
+    assert group_members(pgid) == []

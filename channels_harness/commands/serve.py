@@ -23,9 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--server", default="daphne", help=f"one of: {', '.join(SERVERS)} (default: daphne)"
     )
     parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
-    parser.add_argument(
-        "--cpus", default=None, help="pin the server to these cores, e.g. 0 or 0,1"
-    )
+    parser.add_argument("--cpus", default=None, help="pin the server to these cores, e.g. 0 or 0,1")
     parser.add_argument(
         "--layer",
         choices=("memory", "redis", "redis-pubsub"),
@@ -77,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         console.print("Ctrl-C stops it.")
         while server.running:
             time.sleep(0.2)
-        console.print(f"[red]{spec.name} exited on its own[/] (code {server.popen.returncode if server.popen else '?'})")
+        code = server.popen.returncode if server.popen else None
+        console.print(f"[red]{spec.name} exited on its own[/] (code {code})")
         console.print(server.log_tail(), highlight=False, markup=False)
         return 1

@@ -24,9 +24,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="ASGI servers")
-    for column in ("name", "version", "ws_impl", "available", "description"):
+    columns = ("name", "version", "ws_impl", "available", "description")
+    for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(str(row[c]) for c in ("name", "version", "ws_impl", "available", "description")))
+        table.add_row(*(str(row[c]) for c in columns))
     Console().print(table)
     return 0

@@ -14,10 +14,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refsite.settings")
 # Set up Django (and its app registry) before importing code that uses models.
 django_asgi_app = get_asgi_application()
 
+import wsapp.routing  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-import wsapp.routing  # noqa: E402
 from refsite.dbsetup import ensure_database  # noqa: E402
 
 ensure_database()

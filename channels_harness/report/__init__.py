@@ -1,0 +1,1 @@
+"""The results model (versioned ``data.json``) and what renders it."""
