@@ -18,7 +18,7 @@ import picows
 import uvloop
 
 
-class EchoListener(picows.WSListener):  # type: ignore[misc]
+class EchoListener(picows.WSListener):
     """Echo each data frame; answer close with close and ping with pong."""
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
