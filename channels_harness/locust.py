@@ -1,0 +1,438 @@
+"""WebSocket users for locust: the only module of the harness that imports locust.
+
+Locustfiles import this module first, so gevent's monkey-patching (done by
+``import locust``) happens before any socket library is loaded, and
+websocket-client, which uses the standard ``socket`` module, becomes
+gevent-friendly. The client sets ``TCP_NODELAY`` so small frames are never held
+back by Nagle's algorithm.
+
+What each user reports to locust (request type, name = ``scenario/flavour``):
+
+- ``WS-CONNECT``: the opening handshake, timed from the TCP connect to the
+  101 response; a refused connection or a rejected handshake is a failure.
+- ``WS``: one message, timed from the send to the echoed reply (echo, churn,
+  idle), or from the send timestamp in the payload to its delivery (fanout).
+- ``WS-CLOSE``: the closing handshake (churn), timed from our close frame to
+  the server's.
+- A close the client did not ask for is a failure carrying the close code
+  (:class:`WebSocketClosedError`).
+
+Importing this module also gives locust finer latency buckets
+(:func:`fine_bucket`, resolution :data:`RESOLUTION_MS` below 10 ms) and adds the
+``--ws-*`` command line options the users read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import socket
+import struct
+import time
+from typing import Any, ClassVar
+
+import gevent
+import locust.stats
+import websocket
+from gevent.greenlet import Greenlet
+from locust import User, events, task
+from locust.env import Environment
+
+HANDSHAKE = "WS-CONNECT"
+MESSAGE = "WS"
+CLOSE = "WS-CLOSE"
+
+# Latency buckets: steps of RESOLUTION_MS below 10 ms, three significant digits above.
+RESOLUTION_DECIMALS = 2
+RESOLUTION_MS = 10.0**-RESOLUTION_DECIMALS
+# After a failed handshake a user waits this long before trying again.
+RECONNECT_PAUSE_S = 0.5
+
+NORMAL_CLOSURE = 1000
+NO_STATUS = 1005
+
+_user_numbers = itertools.count()
+
+
+def fine_bucket(response_time: float) -> float:
+    """Locust's bucketing hook with :data:`RESOLUTION_MS` steps under 10 ms.
+
+    Locust's own rounds everything under 100 ms to whole milliseconds, which
+    collapses sub-millisecond echo times into 0, 1 and 2. Above 10 ms this keeps
+    three significant digits, so the histogram stays small (about 900 keys per
+    decade) for distributed runs.
+    """
+    if response_time < 10:
+        return round(response_time, RESOLUTION_DECIMALS)
+    digits = 3 - len(str(int(response_time)))
+    return float(round(response_time, digits))
+
+
+locust.stats.bucket_response_time = fine_bucket  # type: ignore[assignment]
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    group = parser.add_argument_group("channels-harness WebSocket users")
+    group.add_argument(
+        "--ws-payload-size", type=int, default=32, help="message size in bytes (default 32)"
+    )
+    group.add_argument(
+        "--ws-binary", action="store_true", default=False, help="send bytes frames, not text"
+    )
+    group.add_argument(
+        "--ws-path",
+        default="",
+        help="use this path instead of the scenario's (e.g. / for the raw echo baseline)",
+    )
+    group.add_argument(
+        "--ws-timeout", type=float, default=10.0, help="seconds to wait on the socket (10)"
+    )
+    group.add_argument("--ws-room-size", type=int, default=10, help="fanout: members per room")
+    group.add_argument(
+        "--ws-fanout-interval",
+        type=float,
+        default=1.0,
+        help="fanout: seconds between two broadcasts of one member (1.0)",
+    )
+    group.add_argument(
+        "--ws-idle-interval",
+        type=float,
+        default=5.0,
+        help="idle: seconds between two messages on a held connection (5.0)",
+    )
+
+
+class WebSocketClosedError(Exception):
+    """The server closed the connection when the client did not ask for it."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+    def __str__(self) -> str:
+        reason = f" ({self.reason})" if self.reason else ""
+        return f"connection closed by the server with code {self.code}{reason}"
+
+
+class EchoMismatchError(Exception):
+    """The reply differs from the message sent."""
+
+
+def _close_frame_fields(data: bytes) -> tuple[int, str]:
+    if len(data) < 2:
+        return NO_STATUS, ""
+    (code,) = struct.unpack("!H", data[:2])
+    return code, data[2:].decode("utf-8", "replace")
+
+
+class WebSocketClient:
+    """One WebSocket connection that reports its handshake, messages and close to locust."""
+
+    def __init__(self, environment: Environment, url: str, name: str, timeout: float) -> None:
+        self.environment = environment
+        self.url = url
+        self.name = name
+        self.timeout = timeout
+        self.ws: websocket.WebSocket | None = None
+
+    def _fire(
+        self,
+        request_type: str,
+        started: float,
+        length: int = 0,
+        exception: BaseException | None = None,
+    ) -> None:
+        self.environment.events.request.fire(
+            request_type=request_type,
+            name=self.name,
+            response_time=(time.perf_counter() - started) * 1000.0,
+            response_length=length,
+            exception=exception,
+            context={},
+        )
+
+    @property
+    def connected(self) -> bool:
+        return self.ws is not None and self.ws.connected
+
+    def connect(self) -> bool:
+        """Open the connection; report the handshake; return whether it succeeded."""
+        ws = websocket.WebSocket(
+            skip_utf8_validation=True,
+            sockopt=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+        )
+        started = time.perf_counter()
+        try:
+            ws.connect(self.url, timeout=self.timeout, suppress_origin=True)
+        except Exception as exc:
+            self._fire(HANDSHAKE, started, exception=exc)
+            ws.shutdown()
+            return False
+        self._fire(HANDSHAKE, started)
+        self.ws = ws
+        return True
+
+    def send(self, payload: str | bytes) -> None:
+        """Send one data frame (text for ``str``, binary for ``bytes``)."""
+        assert self.ws is not None
+        opcode = (
+            websocket.ABNF.OPCODE_TEXT if isinstance(payload, str) else websocket.ABNF.OPCODE_BINARY
+        )
+        self.ws.send(payload, opcode)
+
+    def receive(self) -> bytes:
+        """The next data message; answers pings; raises :class:`WebSocketClosedError` on close."""
+        assert self.ws is not None
+        ws = self.ws
+        while True:
+            frame = ws.recv_frame()
+            opcode = frame.opcode
+            if opcode in (
+                websocket.ABNF.OPCODE_TEXT,
+                websocket.ABNF.OPCODE_BINARY,
+                websocket.ABNF.OPCODE_CONT,
+            ):
+                if frame.fin and opcode != websocket.ABNF.OPCODE_CONT:
+                    return bytes(frame.data)
+                ws.cont_frame.validate(frame)
+                ws.cont_frame.add(frame)
+                if ws.cont_frame.is_fire(frame):
+                    _opcode, whole = ws.cont_frame.extract(frame)
+                    return bytes(whole.data)
+            elif opcode == websocket.ABNF.OPCODE_PING:
+                ws.pong(frame.data)
+            elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                code, reason = _close_frame_fields(frame.data)
+                self._abandon(reply_code=code)
+                raise WebSocketClosedError(code, reason)
+
+    def round_trip(self, payload: str | bytes) -> bool:
+        """Send ``payload``, wait for its echo, report the round trip; return success."""
+        expected = payload.encode() if isinstance(payload, str) else payload
+        started = time.perf_counter()
+        try:
+            self.send(payload)
+            reply = self.receive()
+            if reply != expected:
+                raise EchoMismatchError(
+                    f"echo of {len(expected)} bytes came back as {len(reply)} different bytes"
+                )
+        except Exception as exc:
+            self._fire(MESSAGE, started, exception=exc)
+            self._abandon()
+            return False
+        self._fire(MESSAGE, started, length=len(reply))
+        return True
+
+    def close(self) -> bool:
+        """Run the closing handshake with code 1000 and report it; return success."""
+        if self.ws is None:
+            return False
+        ws = self.ws
+        started = time.perf_counter()
+        try:
+            ws.send_close(NORMAL_CLOSURE)
+            while True:
+                frame = ws.recv_frame()
+                if frame.opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+            code, reason = _close_frame_fields(frame.data)
+            if code not in (NORMAL_CLOSURE, NO_STATUS):
+                raise WebSocketClosedError(code, reason)
+        except Exception as exc:
+            self._fire(CLOSE, started, exception=exc)
+            self._abandon()
+            return False
+        self._fire(CLOSE, started)
+        self._abandon()
+        return True
+
+    def _abandon(self, reply_code: int | None = None) -> None:
+        """Drop the connection without reporting (answering a server's close if given)."""
+        ws, self.ws = self.ws, None
+        if ws is None:
+            return
+        if reply_code is not None:
+            # The server may already have dropped the socket.
+            with contextlib.suppress(Exception):
+                ws.send_close(reply_code if reply_code != NO_STATUS else NORMAL_CLOSURE)
+        ws.shutdown()
+
+
+class WebSocketUser(User):
+    """A locust user with one :class:`WebSocketClient` to ``host`` + the scenario's path.
+
+    Subclasses set ``scenario``, ``path`` (formatted with ``flavour``) and, in the
+    locustfiles, ``flavour``.
+    """
+
+    abstract = True
+    scenario: ClassVar[str] = ""
+    flavour: ClassVar[str] = ""
+    path: ClassVar[str] = "ws/echo/{flavour}/"
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.number = next(_user_numbers)
+        self.options = environment.parsed_options
+        self.client = WebSocketClient(
+            environment, self.url(), self.request_name(), self.option("ws_timeout", 10.0)
+        )
+        self.payload = self.make_payload(self.option("ws_payload_size", 32))
+
+    def option(self, name: str, default: Any) -> Any:
+        """A ``--ws-*`` option, or ``default`` when locust runs without a parser (tests)."""
+        return getattr(self.options, name, default) if self.options is not None else default
+
+    def url_path(self) -> str:
+        return self.option("ws_path", "") or self.path.format(flavour=self.flavour)
+
+    def url(self) -> str:
+        """``--host`` joined with the path."""
+        host = (self.host or "").rstrip("/")
+        return f"{host}/{self.url_path().lstrip('/')}"
+
+    def request_name(self) -> str:
+        """How locust names this user's requests: ``scenario/flavour``."""
+        if self.option("ws_path", ""):
+            return f"{self.scenario} {self.url_path()}"
+        return f"{self.scenario}/{self.flavour}"
+
+    def make_payload(self, size: int) -> str | bytes:
+        """``size`` bytes of text, or of bytes with ``--ws-binary``."""
+        if self.option("ws_binary", False):
+            return bytes(i % 251 for i in range(size))
+        return "x" * size
+
+    def ensure_connected(self) -> bool:
+        """Connect if not connected; after a failed handshake pause before the next try."""
+        if self.client.connected:
+            return True
+        if self.client.connect():
+            return True
+        gevent.sleep(RECONNECT_PAUSE_S)
+        return False
+
+    def on_stop(self) -> None:
+        self.client._abandon()
+
+
+class EchoUser(WebSocketUser):
+    """Closed-loop ping-pong on one connection: send, wait for the echo, repeat."""
+
+    abstract = True
+    scenario = "echo"
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def echo(self) -> None:
+        if self.ensure_connected():
+            self.client.round_trip(self.payload)
+
+
+class ChurnUser(WebSocketUser):
+    """Connect, one message, close, repeat: handshakes per second and their latency."""
+
+    abstract = True
+    scenario = "churn"
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def churn(self) -> None:
+        if self.ensure_connected() and self.client.round_trip(self.payload):
+            self.client.close()
+
+
+class IdleUser(WebSocketUser):
+    """Hold a connection open with a message every ``--ws-idle-interval`` seconds."""
+
+    abstract = True
+    scenario = "idle"
+
+    def wait_time(self) -> float:
+        return float(self.option("ws_idle_interval", 5.0))
+
+    @task
+    def ping(self) -> None:
+        if self.ensure_connected():
+            self.client.round_trip(self.payload)
+
+
+class FanoutUser(WebSocketUser):
+    """A room member: broadcasts a timestamped message every ``--ws-fanout-interval``
+    seconds, and reports each broadcast it receives (its own included) as a
+    ``WS`` request whose time is the delivery latency from the send timestamp.
+
+    Rooms hold ``--ws-room-size`` users of one locust process. Timestamps use
+    ``time.monotonic_ns`` (CLOCK_MONOTONIC, shared by every process on Linux).
+    """
+
+    abstract = True
+    scenario = "fanout"
+    path = "ws/room/{room}/{flavour}/"
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.receiver: Greenlet | None = None
+
+    def room(self) -> str:
+        size = max(1, int(self.option("ws_room_size", 10)))
+        return f"load{os.getpid()}x{self.number // size}"
+
+    def url_path(self) -> str:
+        return self.option("ws_path", "") or self.path.format(
+            room=self.room(), flavour=self.flavour
+        )
+
+    def wait_time(self) -> float:
+        return float(self.option("ws_fanout_interval", 1.0))
+
+    def make_payload(self, size: int) -> str | bytes:
+        return "x" * max(0, size - 40)
+
+    @task
+    def broadcast(self) -> None:
+        if not self.client.connected:
+            if self.receiver is not None:
+                self.receiver.kill()
+            if not self.ensure_connected():
+                return
+            self.receiver = gevent.spawn(self._receive_loop)
+        message = json.dumps({"t": time.monotonic_ns(), "pad": self.payload})
+        try:
+            self.client.send(message)
+        except Exception as exc:
+            self.client._fire(MESSAGE, time.perf_counter(), exception=exc)
+            self.client._abandon()
+
+    def _receive_loop(self) -> None:
+        while self.client.connected:
+            try:
+                data = self.client.receive()
+                sent_ns = json.loads(data)["t"]
+            except Exception as exc:
+                if self.client.connected or isinstance(exc, WebSocketClosedError):
+                    self.client._fire(MESSAGE, time.perf_counter(), exception=exc)
+                self.client._abandon()
+                return
+            self.environment.events.request.fire(
+                request_type=MESSAGE,
+                name=self.client.name,
+                response_time=(time.monotonic_ns() - sent_ns) / 1e6,
+                response_length=len(data),
+                exception=None,
+                context={},
+            )
+
+    def on_stop(self) -> None:
+        if self.receiver is not None:
+            self.receiver.kill(block=False)
+        super().on_stop()
