@@ -1,0 +1,209 @@
+"""The WebSocket client side of the engine: picows connections and payloads.
+
+picows (a Cython RFC 6455 implementation) on uvloop calls :meth:`on_ws_frame`
+for every frame without creating a coroutine per message, which is what makes
+the engine several times faster than a stock asyncio client (see
+``bench/compare_clients.py`` for the measurement that chose it).
+
+:class:`EchoConnection` is one connection whose behaviour is set by a
+:class:`Driver`: the closed loop sends the next message from the reply
+callback, the open loop sends on a schedule and matches replies in order
+(an echo keeps each connection's order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from time import perf_counter
+
+import picows
+
+GENERATOR_NAME = "loadgen/picows"
+
+_PAYLOAD = re.compile(r"^(\d+)(B|KiB|MiB)-(text|bytes)$")
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 * 1024}
+# Replies bigger than picows' default frame limit must still be read whole.
+MAX_FRAME_SIZE = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A message to echo: its bytes, and whether it goes as a text frame."""
+
+    label: str
+    data: bytes
+    text: bool
+
+    @property
+    def msg_type(self) -> picows.WSMsgType:
+        return picows.WSMsgType.TEXT if self.text else picows.WSMsgType.BINARY
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+def payload(label: str) -> Payload:
+    """The payload a label like ``"32B-text"``, ``"4KiB-bytes"`` or ``"64KiB-bytes"`` names."""
+    match = _PAYLOAD.match(label)
+    if match is None:
+        raise ValueError(f"payload label {label!r} is not like '32B-text' or '4KiB-bytes'")
+    size = int(match.group(1)) * _UNITS[match.group(2)]
+    text = match.group(3) == "text"
+    # ASCII filler: valid UTF-8 for text frames, and no compression tricks matter.
+    data = (b"0123456789abcdef" * (size // 16 + 1))[:size]
+    return Payload(label, data, text)
+
+
+@dataclass
+class Counters:
+    """What one generator process counted; every connection adds to the same one."""
+
+    sent: int = 0
+    received: int = 0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        """Count one error and keep the first few messages for the report."""
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(message)
+
+
+class Driver:
+    """What an :class:`EchoConnection` does with a complete reply or a lost connection."""
+
+    def on_reply(self, conn: EchoConnection, now: float) -> None:
+        raise NotImplementedError
+
+    def on_lost(self, conn: EchoConnection) -> None:
+        """The connection went away before we closed it (already counted as an error)."""
+
+
+class EchoConnection(picows.WSListener):
+    """One WebSocket connection that counts and times echoed messages.
+
+    ``pending`` holds the send time (``perf_counter`` seconds; the intended
+    time in the open loop) of each message not yet answered, oldest first.
+    """
+
+    def __init__(self, driver: Driver, counters: Counters, message: Payload) -> None:
+        self.driver = driver
+        self.counters = counters
+        self.message = message
+        self.transport: picows.WSTransport | None = None
+        self.pending: deque[float] = deque()
+        self.sent = 0
+        self.closing = False
+        self.lost = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self._reply_size = 0
+
+    def on_ws_connected(self, transport: picows.WSTransport) -> None:
+        self.transport = transport
+
+    def send(self, stamp: float) -> None:
+        """Send the payload once, remembering ``stamp`` as its send time."""
+        assert self.transport is not None
+        self.pending.append(stamp)
+        self.sent += 1
+        self.counters.sent += 1
+        self.transport.send(self.message.msg_type, self.message.data)
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        kind = frame.msg_type
+        if kind == picows.WSMsgType.CLOSE:
+            if not self.closing:
+                self.counters.error(f"server closed the connection (code {frame.get_close_code()})")
+            transport.send_close(frame.get_close_code())
+            transport.disconnect()
+            return
+        if kind in (picows.WSMsgType.PING, picows.WSMsgType.PONG):
+            return
+        self._reply_size += frame.payload_size
+        if not frame.fin:
+            return
+        now = perf_counter()
+        size, self._reply_size = self._reply_size, 0
+        if not self.pending:
+            self.counters.error("reply without a message waiting for it")
+            return
+        if size != self.message.size:
+            self.counters.error(f"echo of {self.message.size} bytes came back as {size}")
+        self.counters.received += 1
+        self.driver.on_reply(self, now)
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        if not self.closing:
+            self.lost = True
+            self.counters.error("connection lost")
+            self.driver.on_lost(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    async def close(self, timeout: float) -> None:
+        """Close politely and wait (at most ``timeout`` s) for the server to agree."""
+        self.closing = True
+        transport = self.transport
+        if transport is None:
+            return
+        if not self.closed.done():
+            transport.send_close(picows.WSCloseCode.OK)
+            try:
+                await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+            except TimeoutError:
+                transport.disconnect()
+
+
+async def connect(
+    url: str,
+    driver: Driver,
+    counters: Counters,
+    message: Payload,
+    timeout: float,
+) -> EchoConnection | None:
+    """Open one connection; on failure count an error and return None."""
+    try:
+        _transport, listener = await asyncio.wait_for(
+            picows.ws_connect(
+                lambda: EchoConnection(driver, counters, message),
+                url,
+                websocket_handshake_timeout=timeout,
+                max_frame_size=MAX_FRAME_SIZE,
+            ),
+            timeout,
+        )
+    except (OSError, picows.WSError, TimeoutError) as exc:
+        counters.error(f"connect failed: {type(exc).__name__}: {exc}")
+        return None
+    assert isinstance(listener, EchoConnection)
+    return listener
+
+
+async def connect_many(
+    url: str,
+    count: int,
+    driver: Driver,
+    counters: Counters,
+    message: Payload,
+    timeout: float,
+    parallel: int = 100,
+) -> list[EchoConnection]:
+    """Open ``count`` connections, at most ``parallel`` handshakes at a time."""
+    gate = asyncio.Semaphore(parallel)
+
+    async def one() -> EchoConnection | None:
+        async with gate:
+            return await connect(url, driver, counters, message, timeout)
+
+    opened = await asyncio.gather(*(one() for _ in range(count)))
+    return [conn for conn in opened if conn is not None]
+
+
+async def close_all(conns: list[EchoConnection], timeout: float) -> None:
+    """Close every connection, waiting at most ``timeout`` s in all."""
+    await asyncio.gather(*(conn.close(timeout) for conn in conns))
