@@ -1,0 +1,263 @@
+"""Plots of a run (matplotlib, SVG), each drawn from data.json alone.
+
+Every function takes the run's data and returns SVG bytes, or None when the
+run has no rows for that plot (an incomplete or partial run).
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from .summary import GRADE_ORDER, headline_cell, headline_rows
+
+FLAVOUR_ORDER = ("sync", "async", "generic-sync", "generic-async")
+GRADE_COLOURS = {
+    "PASS": "#4caf50",
+    "NON-STRICT": "#ffb300",
+    "FAIL": "#e53935",
+    "INFO": "#42a5f5",
+    "N/A": "#bdbdbd",
+}
+
+plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "figure.dpi": 100})
+
+
+def _svg(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _flavour_key(flavour: str) -> int:
+    return FLAVOUR_ORDER.index(flavour) if flavour in FLAVOUR_ORDER else len(FLAVOUR_ORDER)
+
+
+def _grouped_bars(
+    rows: list[dict[str, Any]],
+    value: Callable[[dict[str, Any]], float],
+    title: str,
+    ylabel: str,
+    err: Callable[[dict[str, Any]], tuple[float, float]] | None = None,
+    log: bool = False,
+) -> bytes | None:
+    """Bars grouped by server, one colour per flavour."""
+    if not rows:
+        return None
+    servers = sorted({r["server"] for r in rows})
+    flavours = sorted({r["flavour"] for r in rows}, key=_flavour_key)
+    cells = {(r["server"], r["flavour"]): r for r in rows}
+    width = 0.8 / len(flavours)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(servers) + 2), 3.6))
+    for i, flavour in enumerate(flavours):
+        xs, heights, errors = [], [], []
+        for j, server in enumerate(servers):
+            row = cells.get((server, flavour))
+            if row is None:
+                continue
+            xs.append(j + (i - (len(flavours) - 1) / 2) * width)
+            heights.append(value(row))
+            errors.append(err(row) if err else (0.0, 0.0))
+        yerr = [[e[0] for e in errors], [e[1] for e in errors]] if err else None
+        ax.bar(xs, heights, width, label=flavour, yerr=yerr, capsize=2)
+    ax.set_xticks(range(len(servers)), servers, rotation=20, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize=8, ncols=min(4, len(flavours)))
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig)
+
+
+def _run_spread(row: dict[str, Any]) -> tuple[float, float]:
+    runs = [float(v) for v in row.get("msgs_per_s_runs") or []]
+    median = float(row["msgs_per_s"])
+    if not runs:
+        return 0.0, 0.0
+    return max(0.0, median - min(runs)), max(0.0, max(runs) - median)
+
+
+def throughput(data: dict[str, Any]) -> bytes | None:
+    cell = headline_cell(data.get("throughput") or [])
+    rows = headline_rows(data)
+    if not cell or not rows:
+        return None
+    return _grouped_bars(
+        rows,
+        lambda r: float(r["msgs_per_s"]),
+        f"Echo throughput, {cell[0]}, {cell[1]} connections (median, bars = run range)",
+        "messages per second",
+        err=_run_spread,
+    )
+
+
+def latency_percentiles(data: dict[str, Any]) -> bytes | None:
+    rows = [r for r in headline_rows(data) if r.get("p50_ms") is not None]
+    if not rows:
+        return None
+    labels = [f"{r['server']}\n{r['flavour']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 3.8))
+    for key, marker in (("p50_ms", "o"), ("p99_ms", "s"), ("p999_ms", "^")):
+        ax.plot(
+            range(len(rows)),
+            [r.get(key) or float("nan") for r in rows],
+            marker,
+            label=key.removesuffix("_ms").replace("p999", "p99.9"),
+        )
+    ax.set_xticks(range(len(rows)), labels, rotation=60, ha="right", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("round trip, ms")
+    ax.set_title("Latency percentiles at the headline cell (closed loop)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _svg(fig)
+
+
+def latency_vs_load(data: dict[str, Any]) -> bytes | None:
+    rows = data.get("latency") or []
+    if not rows:
+        return None
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        series[f"{row['server']} {row['flavour']}"].append(row)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, points in sorted(series.items()):
+        points.sort(key=lambda r: float(r["target_rate"]))
+        ax.plot(
+            [float(p["achieved_rate"]) for p in points],
+            [float(p["p99_ms"]) for p in points],
+            marker="o",
+            label=label,
+        )
+    ax.set_xlabel("achieved messages per second (open loop)")
+    ax.set_ylabel("p99 latency from intended send, ms")
+    ax.set_yscale("log")
+    ax.set_title("Latency against load")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _svg(fig)
+
+
+def handshakes(data: dict[str, Any]) -> bytes | None:
+    rows = data.get("handshake") or []
+    return _grouped_bars(
+        rows,
+        lambda r: float(r["handshakes_per_s"]),
+        "Handshake rate (connect, accept, close)",
+        "handshakes per second",
+    )
+
+
+def memory(data: dict[str, Any]) -> bytes | None:
+    rows = [r for r in data.get("memory") or [] if r.get("bytes_per_connection") is not None]
+    return _grouped_bars(
+        rows,
+        lambda r: float(r["bytes_per_connection"]) / 1024,
+        "Server memory per idle connection",
+        "KiB per connection",
+    )
+
+
+def breakdown(data: dict[str, Any]) -> bytes | None:
+    rows = data.get("breakdown") or []
+    if not rows:
+        return None
+    servers = sorted({r["server"] for r in rows})
+    layers: list[str] = []
+    for row in rows:
+        if row["layer"] not in layers:
+            layers.append(row["layer"])
+    fig, axes = plt.subplots(1, len(servers), figsize=(4.2 * len(servers), 3.6), squeeze=False)
+    for ax, server in zip(axes[0], servers, strict=True):
+        cells = {r["layer"]: float(r["us_per_msg"]) for r in rows if r["server"] == server}
+        shown = [layer for layer in layers if layer in cells]
+        ax.barh(range(len(shown)), [cells[layer] for layer in shown], color="#5c6bc0")
+        ax.set_yticks(range(len(shown)), shown, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlabel("µs per message (server core)")
+        ax.set_title(server)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Where the time goes, layer by layer")
+    return _svg(fig)
+
+
+def conformance_grid(data: dict[str, Any]) -> bytes | None:
+    rows = data.get("conformance") or []
+    if not rows:
+        return None
+    columns = sorted(
+        {(r["server"], r.get("flavour") or "-") for r in rows},
+        key=lambda c: (c[0], _flavour_key(c[1])),
+    )
+    cases = sorted({r["case"] for r in rows})
+    index = {grade: i for i, grade in enumerate(GRADE_ORDER)}
+    grid = [[float("nan")] * len(columns) for _ in cases]
+    col_of = {c: i for i, c in enumerate(columns)}
+    case_of = {c: i for i, c in enumerate(cases)}
+    for row in rows:
+        grade = row.get("grade")
+        if grade in index:
+            grid[case_of[row["case"]]][col_of[(row["server"], row.get("flavour") or "-")]] = index[
+                grade
+            ]
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(columns) + 4), 0.16 * len(cases) + 1.8))
+    cmap = ListedColormap([GRADE_COLOURS[g] for g in GRADE_ORDER]).with_extremes(bad="white")
+    ax.imshow(
+        grid,
+        aspect="auto",
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=len(GRADE_ORDER) - 0.5,
+        interpolation="nearest",
+    )
+    ax.set_xticks(
+        range(len(columns)), [f"{s} {f}" for s, f in columns], rotation=70, ha="right", fontsize=6
+    )
+    ax.set_yticks(range(len(cases)), cases, fontsize=5)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=GRADE_COLOURS[g]) for g in GRADE_ORDER]
+    ax.legend(handles, GRADE_ORDER, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
+    ax.set_title("Conformance: case x server x flavour")
+    return _svg(fig)
+
+
+def locust_throughput(data: dict[str, Any]) -> bytes | None:
+    rows = [r for r in data.get("locust") or [] if r.get("scenario") == "echo"]
+    return _grouped_bars(
+        rows,
+        lambda r: float(r["msgs_per_s"]),
+        "Locust echo scenario (requests per second)",
+        "messages per second",
+    )
+
+
+PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
+    "throughput": throughput,
+    "latency_percentiles": latency_percentiles,
+    "latency_vs_load": latency_vs_load,
+    "handshake": handshakes,
+    "memory": memory,
+    "breakdown": breakdown,
+    "conformance": conformance_grid,
+    "locust": locust_throughput,
+}
+
+
+def render_all(data: dict[str, Any]) -> dict[str, bytes]:
+    """Every plot the data allows, by name (``throughput`` -> SVG bytes)."""
+    out = {}
+    for name, draw in PLOTS.items():
+        svg = draw(data)
+        if svg is not None:
+            out[name] = svg
+    return out
