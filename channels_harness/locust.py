@@ -47,6 +47,7 @@ CLOSE = "WS-CLOSE"
 # Latency buckets: steps of RESOLUTION_MS below 10 ms, three significant digits above.
 RESOLUTION_DECIMALS = 2
 RESOLUTION_MS = 10.0**-RESOLUTION_DECIMALS
+BUCKETING = f"{RESOLUTION_MS} ms steps below 10 ms, three significant digits above"
 # After a failed handshake a user waits this long before trying again.
 RECONNECT_PAUSE_S = 0.5
 
@@ -98,11 +99,40 @@ def _add_options(parser: Any) -> None:
         help="fanout: seconds between two broadcasts of one member (1.0)",
     )
     group.add_argument(
+        "--ws-report-file",
+        default="",
+        help="at exit, write the error list and the latency resolution to this JSON file",
+    )
+    group.add_argument(
         "--ws-idle-interval",
         type=float,
         default=5.0,
         help="idle: seconds between two messages on a held connection (5.0)",
     )
+
+
+@events.quitting.add_listener
+def _write_report(environment: Environment, **_kwargs: Any) -> None:
+    """With ``--ws-report-file``: the errors (message, count) and the resolution used.
+
+    Locust's ``--json-file`` holds the request statistics but not the error
+    messages, and its failures CSV can be a second old at exit.
+    """
+    path = getattr(environment.parsed_options, "ws_report_file", "")
+    if not path or environment.runner is None or environment.runner.stats is None:
+        return
+    errors = [
+        {
+            "method": error["method"],
+            "name": error["name"],
+            "error": error["error"],
+            "occurrences": error["occurrences"],
+        }
+        for error in environment.runner.stats.serialize_errors().values()
+    ]
+    report = {"resolution_ms": RESOLUTION_MS, "bucketing": BUCKETING, "errors": errors}
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(report, out, indent=1)
 
 
 class WebSocketClosedError(Exception):
