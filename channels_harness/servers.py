@@ -10,13 +10,11 @@ path terminates and reaps the whole group.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import http.client
 import importlib.metadata
 import importlib.util
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +30,7 @@ from typing import Any
 
 import psutil
 
+from . import procgroup
 from .paths import TARGET_APP_DIR
 from .timeouts import scaled
 
@@ -256,37 +255,18 @@ def port_in_use(port: int, host: str = LOOPBACK) -> bool:
     return False
 
 
-_PR_SET_PDEATHSIG = 1
-_libc: Any = None
-
-
-def _child_setup(cpus: frozenset[int] | None) -> Callable[[], None]:
-    """The function the child runs before exec: die with the harness, pin to cores."""
-    global _libc
-    if _libc is None and sys.platform.startswith("linux"):
-        _libc = ctypes.CDLL(None, use_errno=True)
-    libc = _libc
-
-    def setup() -> None:
-        if libc is not None:
-            # If the harness dies without cleaning up (SIGKILL), the server gets SIGTERM.
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
-    return setup
-
-
 _live: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
 _live_lock = threading.Lock()
 
 
 def stop_all() -> None:
-    """Stop every server this process started and has not stopped yet."""
+    """Stop every server this process started and has not stopped yet, then every
+    other process group the harness spawned."""
     with _live_lock:
         processes = list(_live)
     for process in processes:
         process.stop()
+    procgroup.stop_all()
 
 
 @dataclass
@@ -384,15 +364,13 @@ class ServerProcess:
         self._command = command
         started = time.monotonic()
         with open(self.log_path, "ab") as log:
-            self.popen = subprocess.Popen(
+            self.popen = procgroup.spawn(
                 command,
                 cwd=self.app_dir,
                 env=env,
-                stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_child_setup(self.cpus),
+                cpus=self.cpus,
             )
         with _live_lock:
             _live.add(self)
@@ -433,21 +411,7 @@ class ServerProcess:
         popen = self.popen
         if popen is None:
             return self.returncode
-        pgid = popen.pid
-        # Snapshot the tree first: a worker may have left the group (setsid).
-        tree = self.processes()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        for proc in tree[1:]:
-            with contextlib.suppress(psutil.Error):
-                proc.terminate()
-        try:
-            popen.wait(timeout=scaled(grace))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            popen.wait()
-        _reap(pgid, tree[1:], scaled(grace))
+        procgroup.stop_group(popen, grace)
         self.returncode = popen.returncode
         self.final_log = self.log_tail(200)
         self.popen = None
@@ -494,13 +458,7 @@ class ServerProcess:
 
     def processes(self) -> list[psutil.Process]:
         """The leader and every descendant still alive."""
-        if self.popen is None:
-            return []
-        try:
-            leader = psutil.Process(self.popen.pid)
-            return [leader, *leader.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        return procgroup.tree(self.popen.pid) if self.popen is not None else []
 
     def rss_bytes(self) -> int:
         """Resident memory of the leader and all its descendants, in bytes."""
@@ -539,32 +497,7 @@ def _answers(host: str, port: int, health: str = "http") -> bool:
         conn.close()
 
 
-def _reap(pgid: int, tree: list[psutil.Process], grace: float) -> None:
-    """Make sure no member of group ``pgid`` nor of ``tree`` is left alive.
-
-    Members still running after ``grace`` seconds get SIGKILL.
-    """
-    stragglers = {proc.pid: proc for proc in tree}
-    for pid in group_members(pgid):
-        with contextlib.suppress(psutil.Error):
-            stragglers.setdefault(pid, psutil.Process(pid))
-    _gone, alive = psutil.wait_procs(list(stragglers.values()), timeout=grace)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=grace)
-
-
-def group_members(pgid: int) -> list[int]:
-    """PIDs of live (non-zombie) processes whose process group is ``pgid``."""
-    members = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if os.getpgid(proc.info["pid"]) == pgid and proc.info["status"] != "zombie":
-                members.append(proc.info["pid"])
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
+group_members = procgroup.group_members
 
 
 def _holder(port: int) -> str:
