@@ -129,3 +129,25 @@ def server_pool() -> Iterator[ServerPool]:
 def server(server_pool: ServerPool, server_name: str) -> ServerProcess:
     """The running server for this test's ``server_name``."""
     return server_pool.get(server_name)
+
+
+def require_or_skip(what: str, reason: str) -> None:
+    """Skip for a missing outside dependency, or fail when ``HARNESS_REQUIRE_ALL=1``
+    (CI sets it, so nothing it should test is silently skipped)."""
+    if os.environ.get("HARNESS_REQUIRE_ALL") == "1":
+        pytest.fail(f"{what} is required here (HARNESS_REQUIRE_ALL=1): {reason}")
+    pytest.skip(f"{what}: {reason}")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis server for the Redis channel layers: ``HARNESS_REDIS_URL`` if set,
+    else a local redis-server started for the session."""
+    from .redisserver import RedisUnavailableError, redis_for
+
+    try:
+        with redis_for("redis", os.environ.get("HARNESS_REDIS_URL") or None) as url:
+            assert url is not None
+            yield url
+    except RedisUnavailableError as exc:
+        require_or_skip("Redis", str(exc))

@@ -8,6 +8,7 @@ process it started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 NAME = "serve"
@@ -30,7 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="memory",
         help="channel layer of the app (default: memory)",
     )
-    parser.add_argument("--redis-url", default=None, help="Redis URL for the Redis layers")
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis server for the Redis layers (default: start a local redis-server)",
+    )
 
 
 def parse_cpus(text: str | None) -> frozenset[int] | None:
@@ -55,15 +60,19 @@ def endpoint_paths() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from ..redisserver import layer_env, redis_for
     from ..servers import ServerProcess, get_spec
 
     console = Console()
     spec = get_spec(args.server)
-    env = {"CHANNEL_LAYER": args.layer}
-    if args.redis_url:
-        env["REDIS_URL"] = args.redis_url
-    server = ServerProcess(spec, port=args.port, cpus=parse_cpus(args.cpus), env=env)
-    with server:
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(redis_for(args.layer, args.redis_url))
+        env = layer_env(args.layer, redis_url)
+        server = stack.enter_context(
+            ServerProcess(spec, port=args.port, cpus=parse_cpus(args.cpus), env=env)
+        )
+        if redis_url:
+            console.print(f"channel layer: {args.layer} at {redis_url}")
         console.print(
             f"[bold]{spec.name} {spec.version()}[/] serving the reference app "
             f"(pid {server.pid}, started in {server.startup_s:.2f}s)"
