@@ -15,9 +15,8 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+from .flavours import PROBE_FLAVOURS
 from .timeouts import scaled
-
-PROBE_FLAVOURS = ("sync", "async")
 
 
 def hexbytes(data: bytes) -> dict[str, str]:

@@ -18,10 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .probe import PROBE_FLAVOURS
+from .flavours import FLAVOURS, PROBE_FLAVOURS
 from .servers import SERVERS, ServerProcess, get_spec
-
-FLAVOURS = ("sync", "async", "generic-sync", "generic-async")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

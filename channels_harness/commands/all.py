@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     from .. import pinning
+    from ..flavours import FLAVOURS
     from ..paths import RESULTS_DIR
     from ..report.markdown import verdict
     from ..report.model import Run
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     conformance_servers = _names(args.conformance_servers) or available
     for name in {*servers, *conformance_servers}:
         get_spec(name)  # a clear error for a wrong name, before anything starts
-    flavours = _names(args.flavours)
+    flavours = _names(args.flavours) or list(FLAVOURS)
     results_dir = Path(args.results_dir) if args.results_dir else RESULTS_DIR
 
     options: dict[str, Any] = {
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         "stages": stages,
         "servers": servers,
         "conformance_servers": conformance_servers,
-        "flavours": flavours or "all",
+        "flavours": flavours,
         "strict_spec": args.strict_spec,
         "pinning": pinning.choose().describe(),
     }
@@ -160,7 +161,7 @@ def _run_stage(
     args: argparse.Namespace,
     servers: list[str],
     conformance_servers: list[str],
-    flavours: list[str] | None,
+    flavours: list[str],
     progress: Callable[[str, int, int], None],
 ) -> bool:
     """Run one stage into ``run_``; a stage that raises is recorded and the run goes on

@@ -14,8 +14,6 @@ import time
 NAME = "serve"
 HELP = "serve the reference app under one server until Ctrl-C"
 
-FLAVOURS = ("sync", "async", "generic-sync", "generic-async")
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..servers import SERVERS
@@ -50,6 +48,8 @@ def parse_cpus(text: str | None) -> frozenset[int] | None:
 
 def endpoint_paths() -> list[str]:
     """The WebSocket paths of the reference app, for people to copy."""
+    from ..flavours import FLAVOURS
+
     paths = ["ws/sc/", "ws/ac/"]
     paths += [f"ws/echo/{flavour}/" for flavour in FLAVOURS]
     paths += [f"ws/room/lobby/{flavour}/" for flavour in FLAVOURS]
