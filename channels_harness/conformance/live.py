@@ -1,0 +1,101 @@
+"""Helpers the cases share for talking to a live server: connect, echo, probe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import probe
+from ..rawclient import Closing, PeerClosed, RawClient
+from ..servers import ServerProcess
+from ..wire import Opcode
+from .verdict import Verdict
+
+CANARY_TEXT = "canary"
+# How long a case waits to conclude that nothing more comes (scaled by RawClient).
+QUIET_S = 0.6
+
+
+def client(server: ServerProcess, path: str, **options: Any) -> RawClient:
+    """A :class:`RawClient` to ``path`` on ``server`` (not yet connected)."""
+    assert server.port is not None
+    return RawClient(server.host, server.port, path, **options)
+
+
+def echo_path(flavour: str) -> str:
+    return f"/ws/echo/{flavour}/"
+
+
+def open_echo(server: ServerProcess, flavour: str = "async") -> RawClient:
+    """A connected client on the echo endpoint of ``flavour``; raises if refused."""
+    conn = client(server, echo_path(flavour))
+    response = conn.connect()
+    if response.status != 101:
+        conn.close()
+        raise PeerClosed(f"echo handshake answered {response.status}")
+    return conn
+
+
+def open_probe(
+    server: ServerProcess, flavour: str, script: dict[str, Any] | None = None, **options: Any
+) -> tuple[RawClient, str]:
+    """A client (connected) on a probe running ``script`` and the probe id."""
+    probe_id = probe.new_id()
+    conn = client(server, probe.probe_path(flavour, probe_id, script), **options)
+    conn.connect()
+    return conn, probe_id
+
+
+def record(server: ServerProcess, probe_id: str, *, wait_exit: bool = True) -> dict[str, Any]:
+    """The probe record of ``probe_id`` (waits for the consumer to end, bounded)."""
+    return probe.fetch_record(server.http_url(), probe_id, wait_exit=wait_exit, timeout=2.0)
+
+
+def received(server: ServerProcess, probe_id: str, *, wait_exit: bool = True) -> list[dict]:
+    """The ASGI events the probe consumer received."""
+    return probe.received_events(record(server, probe_id, wait_exit=wait_exit))
+
+
+def canary(server: ServerProcess) -> str | None:
+    """None if a fresh connection to ``server`` echoes a text message, else why not."""
+    if not server.running:
+        return f"server process exited (code {server.popen.poll() if server.popen else '?'})"
+    try:
+        with open_echo(server) as conn:
+            conn.send_text(CANARY_TEXT)
+            reply = conn.recv_message(2.0)
+            conn.send_close(1000)
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if reply.opcode != Opcode.TEXT or reply.payload != CANARY_TEXT.encode():
+        return f"unexpected reply {reply.opcode} {reply.payload[:40]!r}"
+    return None
+
+
+def quiet_frames(conn: RawClient, wait: float = QUIET_S) -> Closing:
+    """Everything the server sends within ``wait`` seconds (data, close, EOF)."""
+    return conn.wait_closing(wait)
+
+
+def expect_connection_failed(verdict: Verdict, closing: Closing, code: int) -> None:
+    """Grade how the server failed the connection after bad input (RFC 6455 7.1.7).
+
+    MUST: the bad message is not delivered and the connection ends. SHOULD: a
+    close frame with ``code`` comes before the TCP close.
+    """
+    verdict.must(
+        not closing.data,
+        expected="the bad input is not delivered as a message",
+        observed=f"the server answered with {len(closing.data)} data frame(s)",
+    )
+    ended = closing.frame is not None or closing.eof
+    verdict.must(
+        ended,
+        expected="the server fails the connection",
+        observed=closing.describe(),
+    )
+    if ended:
+        verdict.should(
+            closing.code == code,
+            expected=f"close frame {code} before the TCP close",
+            observed=closing.describe(),
+        )
