@@ -37,13 +37,16 @@ FLAVOUR_CLASSES = {
     "generic-sync": "GenericSync",
     "generic-async": "GenericAsync",
 }
-# Locust's log lines that bound the steady part of a run.
-_RAMPING = "Ramping to"
+# Locust's log lines that bound the steady part of a run: its run-time timer
+# starts when it logs _TIMER, users are all running at _SPAWNED, and _LIMIT
+# comes when the timer fires.
+_TIMER = "Run time limit set"
 _SPAWNED = "All users spawned"
+_LIMIT = "run-time limit reached"
 # Time for locust to import, start its workers and write its files, beyond -t.
 _STARTUP_AND_SHUTDOWN_S = 45.0
 # The CPU window ends this long before the run-time limit, before users are stopped.
-_WINDOW_MARGIN_S = 0.3
+_WINDOW_MARGIN_S = 0.5
 
 
 class LocustRunError(ServerError):
@@ -109,6 +112,7 @@ class LocustResult:
     """What one locust run produced and what it cost."""
 
     command: list[str]
+    pid: int
     returncode: int
     entries: list[dict[str, Any]]
     report: dict[str, Any]
@@ -278,6 +282,7 @@ def run_locust(
     busiest, total = window.busiest_and_total()
     return LocustResult(
         command=command,
+        pid=popen.pid,
         returncode=int(popen.returncode),
         entries=load_entries(result_file),
         report=report,
@@ -294,7 +299,7 @@ def _follow(
 ) -> None:
     """Wait for locust to exit, measuring CPU between "spawned" and the run-time limit."""
     deadline = time.monotonic() + duration_s + scaled(_STARTUP_AND_SHUTDOWN_S)
-    ramp_at: float | None = None
+    timer_at: float | None = None
     started = stopped = False
     while popen.poll() is None:
         now = time.monotonic()
@@ -303,16 +308,19 @@ def _follow(
                 f"locust did not finish within {duration_s}s plus "
                 f"{scaled(_STARTUP_AND_SHUTDOWN_S):.0f}s; killed it"
             )
-        if not started or ramp_at is None:
+        if not stopped:
             text = log_path.read_text(errors="replace")
-            if ramp_at is None and (_RAMPING in text or _SPAWNED in text):
-                ramp_at = now
+            if timer_at is None and _TIMER in text:
+                timer_at = now
             if not started and _SPAWNED in text:
                 window.start()
                 started = True
-        elif not stopped and now >= ramp_at + duration_s - _WINDOW_MARGIN_S:
-            window.stop()
-            stopped = True
+            if started and (
+                _LIMIT in text
+                or (timer_at is not None and now >= timer_at + duration_s - _WINDOW_MARGIN_S)
+            ):
+                window.stop()
+                stopped = True
         time.sleep(0.05)
     if started and not stopped:
         window.shares = {}

@@ -76,17 +76,24 @@ def summarize(entry: dict[str, Any]) -> EntrySummary:
     times = histogram(entry)
     requests = int(entry["num_requests"])
     timed = requests - int(entry.get("num_none_requests") or 0)
+    low = float(entry.get("min_response_time") or 0.0)
+    high = float(entry.get("max_response_time") or 0.0)
+
+    def clamped(fraction: float) -> float:
+        # A bucket is a rounded time: keep it within the extremes actually seen.
+        return min(max(percentile(times, fraction), low), high)
+
     return EntrySummary(
         request_type=entry["method"],
         name=entry["name"],
         requests=requests,
         failures=int(entry["num_failures"]),
         avg_ms=float(entry["total_response_time"]) / timed if timed else 0.0,
-        min_ms=float(entry.get("min_response_time") or 0.0),
-        max_ms=float(entry.get("max_response_time") or 0.0),
-        p50_ms=percentile(times, 0.50),
-        p95_ms=percentile(times, 0.95),
-        p99_ms=percentile(times, 0.99),
+        min_ms=low,
+        max_ms=high,
+        p50_ms=clamped(0.50),
+        p95_ms=clamped(0.95),
+        p99_ms=clamped(0.99),
         per_s=steady_rate(entry),
         start=float(entry.get("start_time") or 0.0),
         last=float(entry.get("last_request_timestamp") or 0.0),
