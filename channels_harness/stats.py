@@ -53,6 +53,14 @@ def merge(encoded: Iterable[str]) -> HdrHistogram:
     return total
 
 
+def combine(histograms: Iterable[HdrHistogram]) -> HdrHistogram:
+    """One histogram holding every value of ``histograms`` (left unchanged)."""
+    total = new_histogram()
+    for histogram in histograms:
+        total.add(histogram)
+    return total
+
+
 @dataclass(frozen=True)
 class LatencySummary:
     """Percentiles of one histogram, in milliseconds, and how many values it holds."""

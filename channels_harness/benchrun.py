@@ -1,0 +1,561 @@
+"""The benchmark matrix: servers x flavours measured by the engine into a Run.
+
+:func:`run_bench` measures, in this order: the raw echo baseline (the
+generator's headroom), then per server the closed-loop throughput cells,
+open-loop latency, handshake rate, memory per idle connection and blocking
+handlers, then the layered cost breakdown, and last the headroom row (baseline
+over the best Channels cell). Server and generator are pinned to different
+cores (:func:`channels_harness.pinning.choose`). A cell that fails (server
+died, generator crashed) is recorded with :meth:`Run.fail` and its server log
+tail, and the matrix goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import uvloop
+
+from . import pinning, stats
+from .benchplan import FLAVOURS, HEADLINE_CONCURRENCY, HEADLINE_PAYLOAD, BenchPlan, make_plan
+from .loadgen import GENERATOR_NAME, LoadConfig, LoadResult, hold_idle, payload, run_load
+from .loadgen.idle import raise_nofile_limit
+from .report.model import Run
+from .servers import DEFAULT_APP, RAW_ECHO, SERVERS, ServerError, ServerProcess, get_spec
+
+Progress = Callable[[str, int, int], None]
+
+HEADROOM_TARGET = 5.0
+QUICK_SERVERS = ("daphne", "uvicorn")
+
+# The layered breakdown, cheapest first: (layer label, app, flavour on the full site).
+# A layer with an app runs that app under the server at path "/"; a layer with a
+# flavour is the reference site's ws/echo/<flavour>/ (AuthMiddlewareStack + URLRouter).
+LAYERS: tuple[tuple[str, str | None, str | None], ...] = (
+    ("bare ASGI echo (no Channels)", "channels_harness.apps.bare:application", None),
+    ("AsyncConsumer", "channels_harness.apps.layers:async_consumer", None),
+    ("SyncConsumer", "channels_harness.apps.layers:sync_consumer", None),
+    ("AsyncConsumer + AuthMiddlewareStack + URLRouter", None, "async"),
+    ("SyncConsumer + AuthMiddlewareStack + URLRouter", None, "sync"),
+    ("AsyncWebsocketConsumer + AuthMiddlewareStack + URLRouter", None, "generic-async"),
+    ("WebsocketConsumer + AuthMiddlewareStack + URLRouter", None, "generic-sync"),
+)
+RAW_LAYER = "raw echo (picows, no ASGI)"
+
+# Blocking handlers: (flavour, kind); "block" is time.sleep, "await" asyncio.sleep.
+BLOCKING_KINDS = (("sync", "block"), ("async", "block"), ("async", "await"))
+
+
+class CellFailed(Exception):
+    """A cell could not be measured; already recorded with :meth:`Run.fail`."""
+
+
+@dataclass
+class _Live:
+    """One server (with one app) for a run of cells, restarted when it died."""
+
+    name: str
+    app: str
+    cpus: frozenset[int] | None
+    record_as: str
+    process: ServerProcess | None = None
+
+    def get(self, run: Run) -> ServerProcess:
+        if self.process is not None and self.process.running:
+            return self.process
+        self.stop()
+        process = ServerProcess(get_spec(self.name), app=self.app, cpus=self.cpus)
+        self.process = process.start()
+        info = process.info()
+        info["name"] = self.record_as
+        run.record_server(info)
+        return process
+
+    def log_tail(self) -> str:
+        return self.process.log_tail() if self.process is not None else ""
+
+    def died(self) -> bool:
+        return self.process is not None and not self.process.running
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+class Bench:
+    """Measures one :class:`BenchPlan` into ``run``; see :func:`run_bench`."""
+
+    def __init__(self, run: Run, plan: BenchPlan, progress: Progress | None) -> None:
+        self.run = run
+        self.plan = plan
+        self.progress = progress
+        self.pins = pinning.choose()
+        self.generator_cpus = sorted(self.pins.generator) if self.pins.generator else None
+        self.server_cpus = sorted(self.pins.server) if self.pins.server else None
+        self.done = 0
+        self.total = self._count_steps()
+        self.baseline: LoadResult | None = None
+        self.baseline_rates: list[float] = []
+
+    # -- bookkeeping ------------------------------------------------------------
+
+    def _count_steps(self) -> int:
+        plan = self.plan
+        per_server = (
+            len(plan.handshake_flavours)
+            + len(plan.memory_flavours)
+            + len(BLOCKING_KINDS) * len(plan.blocking_delays_ms)
+        )
+        blocking = len(BLOCKING_KINDS) * len(plan.blocking_delays_ms)
+        return (
+            2
+            + len(plan.cells)
+            + len(plan.latency_cells) * len(plan.latency_shares)
+            + len(plan.servers) * (per_server - blocking)
+            + len(plan.blocking_servers) * blocking
+            + len(plan.breakdown_servers) * len(LAYERS)
+        )
+
+    @contextmanager
+    def step(self, description: str) -> Iterator[None]:
+        if self.progress is not None:
+            self.progress(description, self.done, self.total)
+        try:
+            yield
+        finally:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(description, self.done, self.total)
+
+    def load(
+        self, live: _Live, section: str, cell: dict[str, Any], path: str, **options: Any
+    ) -> LoadResult:
+        """One load run of ``LoadConfig(**options)`` against ``path`` on ``live``;
+        record the failure and raise :class:`CellFailed` if the server or the
+        generator failed."""
+        try:
+            server = live.get(self.run)
+            result = run_load(
+                LoadConfig(url=server.ws_url(path), **options),
+                self.plan.generator_processes,
+                self.pins.generator,
+            )
+        except ServerError as exc:
+            self.run.fail(section, cell, str(exc), live.log_tail())
+            raise CellFailed from exc
+        if live.died():
+            self.run.fail(section, cell, "the server exited during the run", live.log_tail())
+            raise CellFailed
+        if result.connected == 0:
+            message = "no connection could be opened: " + "; ".join(result.error_samples)
+            self.run.fail(section, cell, message, live.log_tail())
+            raise CellFailed
+        return result
+
+    def closed(
+        self,
+        live: _Live,
+        section: str,
+        cell: dict[str, Any],
+        path: str,
+        concurrency: int,
+        payload_label: str,
+        runs: int,
+    ) -> list[LoadResult]:
+        """``runs`` closed-loop runs of one cell."""
+        plan = self.plan
+        return [
+            self.load(
+                live,
+                section,
+                cell,
+                path,
+                connections=concurrency,
+                payload=payload_label,
+                duration_s=plan.duration_s,
+                warmup_s=plan.warmup_s,
+            )
+            for _ in range(runs)
+        ]
+
+    # -- sections -----------------------------------------------------------------
+
+    def measure_baseline(self) -> None:
+        """Closed loop against the raw echo server: what the generator can do."""
+        live = _Live(RAW_ECHO.name, DEFAULT_APP, self.pins.server, RAW_ECHO.name)
+        cell = {"server": RAW_ECHO.name, "concurrency": HEADLINE_CONCURRENCY}
+        with self.step("headroom: raw echo baseline"):
+            try:
+                results = self.closed(
+                    live,
+                    "headroom",
+                    cell,
+                    "",
+                    HEADLINE_CONCURRENCY,
+                    HEADLINE_PAYLOAD,
+                    self.plan.runs,
+                )
+            except CellFailed:
+                return
+            finally:
+                live.stop()
+        self.baseline_rates = [r.rate for r in results]
+        self.baseline = max(results, key=lambda r: r.rate)
+
+    def measure_server(self, name: str) -> None:
+        """Every per-server section for ``name`` on one (restartable) server."""
+        live = _Live(name, DEFAULT_APP, self.pins.server, name)
+        try:
+            for cell in [c for c in self.plan.cells if c.server == name]:
+                with self.step(f"{name} {cell.flavour} c={cell.concurrency} {cell.payload}"):
+                    self.throughput(live, cell.flavour, cell.concurrency, cell.payload)
+            for server, flavour in self.plan.latency_cells:
+                if server == name:
+                    self.latency(live, flavour)
+            for flavour in self.plan.handshake_flavours:
+                with self.step(f"{name} {flavour} handshakes"):
+                    self.handshake(live, flavour)
+            for flavour in self.plan.memory_flavours:
+                with self.step(f"{name} {flavour} memory per idle connection"):
+                    self.memory(live, flavour)
+            if name in self.plan.blocking_servers:
+                for flavour, kind in BLOCKING_KINDS:
+                    for delay in self.plan.blocking_delays_ms:
+                        with self.step(f"{name} {flavour} {kind} {delay} ms"):
+                            self.blocking(live, flavour, kind, delay)
+        finally:
+            live.stop()
+
+    def throughput(self, live: _Live, flavour: str, concurrency: int, label: str) -> None:
+        cell = {
+            "server": live.name,
+            "flavour": flavour,
+            "concurrency": concurrency,
+            "payload": label,
+        }
+        try:
+            results = self.closed(
+                live, "throughput", cell, f"ws/echo/{flavour}/", concurrency, label, self.plan.runs
+            )
+        except CellFailed:
+            return
+        self.run.add("throughput", self.throughput_row(cell, results))
+
+    def throughput_row(self, cell: dict[str, Any], results: list[LoadResult]) -> dict[str, Any]:
+        rates = [r.rate for r in results]
+        merged = stats.combine(r.histogram for r in results)
+        return {
+            "scenario": "echo",
+            **cell,
+            "payload_bytes": payload(cell["payload"]).size,
+            "mode": "closed",
+            "generator": GENERATOR_NAME,
+            "generator_processes": results[0].processes,
+            "runs": len(results),
+            "msgs_per_s": round(stats.median(rates), 1),
+            "msgs_per_s_runs": [round(rate, 1) for rate in rates],
+            "spread_pct": stats.spread_pct(rates),
+            **stats.summarize(merged).as_row(),
+            "errors": sum(r.errors for r in results),
+            "generator_cpu": round(max(r.generator_cpu for r in results), 3),
+            "generator_bound": any(r.generator_bound for r in results),
+            "server_cpus": self.server_cpus,
+            "generator_cpus": self.generator_cpus,
+        }
+
+    def peak(self, server: str, flavour: str) -> float:
+        """This run's headline msgs/s for ``server`` and ``flavour`` (0 when unmeasured)."""
+        for row in self.run.data["throughput"]:
+            if (
+                row["server"] == server
+                and row["flavour"] == flavour
+                and row["concurrency"] == HEADLINE_CONCURRENCY
+                and row["payload"] == HEADLINE_PAYLOAD
+            ):
+                return float(row["msgs_per_s"])
+        return 0.0
+
+    def latency(self, live: _Live, flavour: str) -> None:
+        peak = self.peak(live.name, flavour)
+        for share in self.plan.latency_shares:
+            with self.step(f"{live.name} {flavour} open loop at {share:.0%} of peak"):
+                cell = {"server": live.name, "flavour": flavour, "share_of_peak": share}
+                if not peak:
+                    self.run.fail("latency", cell, "no throughput figure to take a share of")
+                    continue
+                rate = round(peak * share)
+                try:
+                    result = self.load(
+                        live,
+                        "latency",
+                        cell,
+                        f"ws/echo/{flavour}/",
+                        mode="open",
+                        rate=rate,
+                        connections=HEADLINE_CONCURRENCY,
+                        duration_s=self.plan.latency_duration_s,
+                        warmup_s=self.plan.warmup_s,
+                    )
+                except CellFailed:
+                    continue
+                self.run.add(
+                    "latency",
+                    {
+                        "server": live.name,
+                        "flavour": flavour,
+                        "connections": HEADLINE_CONCURRENCY,
+                        "share_of_peak": share,
+                        "target_rate": float(rate),
+                        "achieved_rate": result.achieved_rate,
+                        **result.summary.as_row(),
+                        "errors": result.errors,
+                        "generator_cpu": round(result.generator_cpu, 3),
+                        "generator_bound": result.generator_bound,
+                    },
+                )
+
+    def handshake(self, live: _Live, flavour: str) -> None:
+        cell = {"server": live.name, "flavour": flavour}
+        plan = self.plan
+        try:
+            results = [
+                self.load(
+                    live,
+                    "handshake",
+                    cell,
+                    f"ws/echo/{flavour}/",
+                    mode="handshake",
+                    connections=plan.handshake_concurrency,
+                    duration_s=plan.handshake_duration_s,
+                )
+                for _ in range(plan.handshake_runs)
+            ]
+        except CellFailed:
+            return
+        rates = [r.rate for r in results]
+        merged = stats.summarize(stats.combine(r.histogram for r in results))
+        self.run.add(
+            "handshake",
+            {
+                **cell,
+                "concurrency": plan.handshake_concurrency,
+                "handshakes_per_s": round(stats.median(rates), 1),
+                "handshakes_per_s_runs": [round(rate, 1) for rate in rates],
+                "p50_ms": merged.p50_ms,
+                "p99_ms": merged.p99_ms,
+                "runs": len(results),
+                "spread_pct": stats.spread_pct(rates),
+                "errors": sum(r.errors for r in results),
+                "generator_cpu": round(max(r.generator_cpu for r in results), 3),
+                "generator_bound": any(r.generator_bound for r in results),
+            },
+        )
+
+    def memory(self, live: _Live, flavour: str) -> None:
+        count = self.plan.memory_connections
+        cell = {"server": live.name, "flavour": flavour, "connections": count}
+        try:
+            server = live.get(self.run)
+            url = server.ws_url(f"ws/echo/{flavour}/")
+            # Warm up (lazy imports, first consumer instance) before the idle figure.
+            uvloop.run(hold_idle(url, 10, server.rss_bytes, settle_s=0.2))
+            idle = server.rss_bytes()
+            outcome = uvloop.run(hold_idle(url, count, server.rss_bytes, settle_s=1.0))
+        except ServerError as exc:
+            self.run.fail("memory", cell, str(exc), live.log_tail())
+            return
+        if live.died() or outcome.opened == 0:
+            message = "server died" if live.died() else "; ".join(outcome.error_samples)
+            self.run.fail("memory", cell, f"could not hold connections: {message}", live.log_tail())
+            return
+        self.run.add(
+            "memory",
+            {
+                **cell,
+                "opened": outcome.opened,
+                "errors": outcome.errors,
+                "rss_idle_bytes": idle,
+                "rss_loaded_bytes": outcome.value,
+                "bytes_per_connection": round((outcome.value - idle) / outcome.opened),
+            },
+        )
+
+    def blocking(self, live: _Live, flavour: str, kind: str, delay_ms: int) -> None:
+        cell = {"server": live.name, "flavour": flavour, "kind": kind, "delay_ms": delay_ms}
+        query = f"{kind}_ms={delay_ms}"
+        try:
+            result = self.load(
+                live,
+                "blocking",
+                cell,
+                f"ws/echo/{flavour}/?{query}",
+                connections=HEADLINE_CONCURRENCY,
+                duration_s=self.plan.blocking_duration_s,
+                warmup_s=self.plan.warmup_s,
+                drain_s=10.0,
+            )
+        except CellFailed:
+            return
+        summary = result.summary
+        self.run.add(
+            "blocking",
+            {
+                **cell,
+                "concurrency": HEADLINE_CONCURRENCY,
+                "msgs_per_s": round(result.rate, 1),
+                "p50_ms": summary.p50_ms,
+                "p99_ms": summary.p99_ms,
+                "errors": result.errors,
+                "generator_bound": result.generator_bound,
+            },
+        )
+
+    def breakdown(self, name: str) -> None:
+        """Raw echo, then each Channels layer under ``name``, in microseconds per message."""
+        rows: list[dict[str, Any]] = []
+        if self.baseline_rates:
+            rate = stats.median(self.baseline_rates)
+            rows.append(_layer_row(name, RAW_LAYER, rate, len(self.baseline_rates)))
+        for label, app, flavour in LAYERS:
+            with self.step(f"{name} breakdown: {label}"):
+                rate = self.layer_rate(name, label, app, flavour)
+            if rate:
+                rows.append(_layer_row(name, label, rate, self.plan.breakdown_runs))
+        self.run.extend("breakdown", rows)
+
+    def layer_rate(self, name: str, label: str, app: str | None, flavour: str | None) -> float:
+        """Median msgs/s of one layer (0 when it failed); reuses the matrix cell
+        when the full site's flavour was already measured at the headline cell."""
+        if flavour is not None:
+            known = self.peak(name, flavour)
+            if known:
+                return known
+        live = _Live(
+            name,
+            app or DEFAULT_APP,
+            self.pins.server,
+            name if app is None else f"{name} [{app.rsplit(':', 1)[-1]}]",
+        )
+        cell = {"server": name, "layer": label}
+        try:
+            results = self.closed(
+                live,
+                "breakdown",
+                cell,
+                "" if app else f"ws/echo/{flavour}/",
+                HEADLINE_CONCURRENCY,
+                HEADLINE_PAYLOAD,
+                self.plan.breakdown_runs,
+            )
+        except CellFailed:
+            return 0.0
+        finally:
+            live.stop()
+        return stats.median([r.rate for r in results])
+
+    def headroom(self) -> None:
+        """Baseline msgs/s over the best server-limited Channels cell's."""
+        with self.step("headroom ratio"):
+            if self.baseline is None:
+                return
+            channels_rows = [
+                row
+                for row in self.run.data["throughput"]
+                if row["server"] in SERVERS and not row["generator_bound"]
+            ]
+            if not channels_rows:
+                return
+            best = max(channels_rows, key=lambda row: row["msgs_per_s"])
+            baseline = stats.median(self.baseline_rates)
+            ratio = stats.ratio(baseline, best["msgs_per_s"]) or 0.0
+            capacity = self.baseline.rate / max(self.baseline.generator_cpu, 1e-9)
+            self.run.add(
+                "headroom",
+                {
+                    "generator": GENERATOR_NAME,
+                    "generator_processes": self.baseline.processes,
+                    "baseline": RAW_ECHO.name,
+                    "concurrency": HEADLINE_CONCURRENCY,
+                    "payload": HEADLINE_PAYLOAD,
+                    "baseline_msgs_per_s": round(baseline, 1),
+                    "baseline_msgs_per_s_runs": [round(r, 1) for r in self.baseline_rates],
+                    "best_channels_msgs_per_s": best["msgs_per_s"],
+                    "best_cell": f"{best['server']} {best['flavour']} "
+                    f"c={best['concurrency']} {best['payload']}",
+                    "ratio": ratio,
+                    "generator_cpu": round(self.baseline.generator_cpu, 3),
+                    "generator_msgs_per_cpu_s": round(capacity, 1),
+                    "target": HEADROOM_TARGET,
+                    "ok": ratio >= HEADROOM_TARGET,
+                },
+            )
+            if ratio < HEADROOM_TARGET:
+                self.run.note(
+                    f"Headroom ratio {ratio} is below {HEADROOM_TARGET}: the raw echo baseline "
+                    f"reached {baseline:.0f} msgs/s with the generator at "
+                    f"{self.baseline.generator_cpu:.0%} of a core, so cells close to "
+                    f"{baseline / HEADROOM_TARGET:.0f} msgs/s may be generator-limited."
+                )
+
+
+def _layer_row(server: str, layer: str, rate: float, runs: int) -> dict[str, Any]:
+    return {
+        "server": server,
+        "layer": layer,
+        "us_per_msg": round(1e6 / rate, 2),
+        "msgs_per_s": round(rate, 1),
+        "runs": runs,
+    }
+
+
+def default_servers(quick: bool) -> tuple[str, ...]:
+    """Quick: daphne and uvicorn; otherwise every installed server."""
+    installed = tuple(name for name, spec in SERVERS.items() if spec.available())
+    if quick:
+        return tuple(name for name in QUICK_SERVERS if name in installed)
+    return installed
+
+
+def run_bench(
+    run: Run,
+    *,
+    quick: bool,
+    servers: Sequence[str] | None = None,
+    flavours: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    matrix: str | None = None,
+    runs: int | None = None,
+    generator_processes: int = 1,
+) -> None:
+    """Measure the benchmark matrix into ``run``.
+
+    ``matrix`` is ``quick``, ``standard`` or ``full`` (see
+    :mod:`channels_harness.benchplan`); by default ``quick`` when ``quick`` is
+    true, else ``standard``. ``progress(description, done, total)`` is called
+    before and after every step.
+    """
+    chosen = tuple(servers) if servers else default_servers(quick)
+    for name in chosen:
+        get_spec(name)
+    plan = make_plan(
+        matrix or ("quick" if quick else "standard"),
+        chosen,
+        tuple(flavours) if flavours else FLAVOURS,
+        runs=runs,
+        generator_processes=generator_processes,
+    )
+    # Servers inherit this limit: a thousand idle connections need the descriptors.
+    raise_nofile_limit(max(4096, plan.memory_connections * 2 + 256))
+    bench = Bench(run, plan, progress)
+    run.data["options"]["bench"] = plan.describe()
+    run.data["options"]["pinning"] = bench.pins.describe()
+    run.save()
+    bench.measure_baseline()
+    for name in plan.servers:
+        bench.measure_server(name)
+    for name in plan.breakdown_servers:
+        bench.breakdown(name)
+    bench.headroom()
