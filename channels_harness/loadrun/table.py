@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
 RAW = "raw-echo"
@@ -32,7 +33,7 @@ def _cpu(row: dict[str, Any]) -> str:
     share = row.get("generator_cpu")
     if share is None:
         return "?"
-    mark = " BOUND" if row.get("generator_bound") else ""
+    mark = "!" if row.get("generator_bound") else ""
     return f"{share:.0%}{mark}"
 
 
@@ -49,8 +50,8 @@ def comparison_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
         is_raw = server == RAW
         out.append(
             {
-                "cell": f"{scenario} {server} {flavour}",
-                "rate": f"{value:,.0f}",
+                "cell": f"{server} {flavour}",
+                "rate": f"{value:.0f}",
                 "p50": _ms(row.get("p50_ms")),
                 "p95": _ms(row.get("p95_ms")),
                 "p99": _ms(row.get("p99_ms")),
@@ -75,19 +76,25 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str = "locust load")
     servers = [r["server"] for r in rows if r["server"] != RAW]
     first = servers[0] if servers else "first server"
     kind = "handshakes/s" if rows and rows[0]["scenario"] == "churn" else "msgs/s"
-    table = Table(title=title)
+    table = Table(
+        title=title,
+        caption="p50/p95/p99 in ms; gen(erator) and s(e)rv(er) CPU as a share of one core, "
+        "! = generator-bound; /x = rate over x's rate in this run",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+    )
     headers = {
-        "cell": "cell",
+        "cell": "server flavour",
         "rate": kind,
-        "p50": "p50 ms",
-        "p95": "p95 ms",
-        "p99": "p99 ms",
-        "failures": "failures",
-        "generator CPU": "generator CPU",
-        "server CPU": "server CPU",
-        "vs sync": "vs sync",
-        "vs first server": f"vs {first}",
-        "vs raw": "vs raw echo",
+        "p50": "p50",
+        "p95": "p95",
+        "p99": "p99",
+        "failures": "fail",
+        "generator CPU": "gen",
+        "server CPU": "srv",
+        "vs sync": "/sync",
+        "vs first server": f"/{first}",
+        "vs raw": "/raw",
     }
     for key, header in headers.items():
         table.add_column(header, justify="left" if key == "cell" else "right")
