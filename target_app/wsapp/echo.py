@@ -17,6 +17,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 
 from .delays import handler_delays
+from .live import Counted
 
 
 def echo_event(event: dict) -> dict:
@@ -27,7 +28,7 @@ def echo_event(event: dict) -> dict:
     return {"type": "websocket.send", "bytes": event.get("bytes") or b""}
 
 
-class SyncEchoConsumer(SyncConsumer):
+class SyncEchoConsumer(Counted, SyncConsumer):
     def websocket_connect(self, event):
         self.block_s, _ = handler_delays(self.scope)
         self.send({"type": "websocket.accept"})
@@ -41,7 +42,7 @@ class SyncEchoConsumer(SyncConsumer):
         raise StopConsumer()
 
 
-class AsyncEchoConsumer(AsyncConsumer):
+class AsyncEchoConsumer(Counted, AsyncConsumer):
     async def websocket_connect(self, event):
         self.block_s, self.await_s = handler_delays(self.scope)
         await self.send({"type": "websocket.accept"})
@@ -57,7 +58,7 @@ class AsyncEchoConsumer(AsyncConsumer):
         raise StopConsumer()
 
 
-class GenericSyncEchoConsumer(WebsocketConsumer):
+class GenericSyncEchoConsumer(Counted, WebsocketConsumer):
     def connect(self):
         self.block_s, _ = handler_delays(self.scope)
         self.accept()
@@ -71,7 +72,7 @@ class GenericSyncEchoConsumer(WebsocketConsumer):
             self.send(bytes_data=bytes_data or b"")
 
 
-class GenericAsyncEchoConsumer(AsyncWebsocketConsumer):
+class GenericAsyncEchoConsumer(Counted, AsyncWebsocketConsumer):
     async def connect(self):
         self.block_s, self.await_s = handler_delays(self.scope)
         await self.accept()

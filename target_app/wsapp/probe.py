@@ -33,6 +33,7 @@ from channels.consumer import AsyncConsumer, SyncConsumer
 from channels.exceptions import StopConsumer
 
 from . import probe_log
+from .live import Counted
 
 COMMAND_PREFIX = "probe:"
 MAX_SLEEP_S = 30.0
@@ -114,7 +115,7 @@ def script_failure(error: ScriptError) -> dict:
     return {"type": "websocket.close", "code": 4400, "reason": f"probe script: {error}"[:120]}
 
 
-class SyncProbeConsumer(SyncConsumer):
+class SyncProbeConsumer(Counted, SyncConsumer):
     """The probe as a :class:`SyncConsumer`: handlers run in a thread pool."""
 
     def websocket_connect(self, event):
@@ -161,7 +162,7 @@ class SyncProbeConsumer(SyncConsumer):
                 raise StopConsumer()
 
 
-class AsyncProbeConsumer(AsyncConsumer):
+class AsyncProbeConsumer(Counted, AsyncConsumer):
     """The probe as an :class:`AsyncConsumer`: handlers run on the event loop."""
 
     async def websocket_connect(self, event):

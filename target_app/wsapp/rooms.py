@@ -12,6 +12,8 @@ from channels.consumer import AsyncConsumer, SyncConsumer
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer, WebsocketConsumer
 
+from .live import Counted
+
 
 def group_name(scope: dict) -> str:
     return "room-" + scope["url_route"]["kwargs"]["room"]
@@ -27,7 +29,7 @@ def send_event(event: dict) -> dict:
     return {"type": "websocket.send", "bytes": event.get("bytes") or b""}
 
 
-class SyncRoomConsumer(SyncConsumer):
+class SyncRoomConsumer(Counted, SyncConsumer):
     def websocket_connect(self, event):
         self.group = group_name(self.scope)
         async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
@@ -45,7 +47,7 @@ class SyncRoomConsumer(SyncConsumer):
         raise StopConsumer()
 
 
-class AsyncRoomConsumer(AsyncConsumer):
+class AsyncRoomConsumer(Counted, AsyncConsumer):
     async def websocket_connect(self, event):
         self.group = group_name(self.scope)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -63,7 +65,7 @@ class AsyncRoomConsumer(AsyncConsumer):
         raise StopConsumer()
 
 
-class GenericSyncRoomConsumer(WebsocketConsumer):
+class GenericSyncRoomConsumer(Counted, WebsocketConsumer):
     def connect(self):
         self.group = group_name(self.scope)
         async_to_sync(self.channel_layer.group_add)(self.group, self.channel_name)
@@ -84,7 +86,7 @@ class GenericSyncRoomConsumer(WebsocketConsumer):
         async_to_sync(self.channel_layer.group_discard)(self.group, self.channel_name)
 
 
-class GenericAsyncRoomConsumer(AsyncWebsocketConsumer):
+class GenericAsyncRoomConsumer(Counted, AsyncWebsocketConsumer):
     async def connect(self):
         self.group = group_name(self.scope)
         await self.channel_layer.group_add(self.group, self.channel_name)

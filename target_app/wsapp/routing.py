@@ -6,11 +6,14 @@ endpoints come in the consumer styles the harness compares::
     ws/echo/<sync|async|generic-sync|generic-async>/
     ws/room/<room>/<sync|async|generic-sync|generic-async>/
     ws/probe/<sync|async>/
+    ws/whoami/               which user AuthMiddlewareStack found (session cookie)
+    ws/secure/echo/          generic-async echo behind AllowedHostsOriginValidator
 """
 
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import path, re_path
 
-from . import consumers, echo, probe, rooms
+from . import account, consumers, echo, probe, rooms
 
 ROOM = r"(?P<room>[A-Za-z0-9_-]{1,50})"
 
@@ -27,4 +30,6 @@ websocket_urlpatterns = [
     re_path(rf"^ws/room/{ROOM}/generic-async/$", rooms.GenericAsyncRoomConsumer.as_asgi()),
     path("ws/probe/sync/", probe.SyncProbeConsumer.as_asgi()),
     path("ws/probe/async/", probe.AsyncProbeConsumer.as_asgi()),
+    path("ws/whoami/", account.WhoAmIConsumer.as_asgi()),
+    path("ws/secure/echo/", AllowedHostsOriginValidator(echo.GenericAsyncEchoConsumer.as_asgi())),
 ]

@@ -4,7 +4,7 @@ import os
 
 from django.http import Http404, HttpRequest, JsonResponse
 
-from . import probe_log
+from . import live, probe_log
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -18,3 +18,8 @@ def probe_record(request: HttpRequest, probe_id: str) -> JsonResponse:
     if record is None:
         raise Http404(f"no probe record {probe_id!r} in process {os.getpid()}")
     return JsonResponse(record)
+
+
+def stats(request: HttpRequest) -> JsonResponse:
+    """Live consumers in this process (per class), for leak checks."""
+    return JsonResponse({"pid": os.getpid(), **live.snapshot()})
