@@ -9,6 +9,7 @@ bounded (scaled by ``HARNESS_TIMEOUT_FACTOR``).
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import time
 from dataclasses import dataclass, field
@@ -190,6 +191,44 @@ class RawClient:
         if self.sock is None:
             raise PeerClosed("not connected")
         self.sock.sendall(data)
+
+    def send_watching(self, data: bytes, timeout: float | None = None) -> str | None:
+        """Send ``data`` while reading whatever the server sends meanwhile.
+
+        For large messages a server may refuse halfway: reading as we write
+        keeps its close frame instead of losing it to a reset. Returns None
+        when everything was sent, else why the send stopped.
+        """
+        if self.sock is None:
+            raise PeerClosed("not connected")
+        deadline = self._deadline(timeout)
+        view = memoryview(data)
+        self.sock.setblocking(False)
+        try:
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return f"send stalled with {len(view)} bytes unsent"
+                readable, writable, _ = select.select([self.sock], [self.sock], [], remaining)
+                if readable:
+                    try:
+                        chunk = self.sock.recv(256 * 1024)
+                    except OSError as exc:
+                        return f"{type(exc).__name__} while sending"
+                    if not chunk:
+                        return "the server closed the TCP connection while we sent"
+                    self._buffer += chunk
+                if writable:
+                    try:
+                        view = view[self.sock.send(view[: 256 * 1024]) :]
+                    except BlockingIOError:
+                        continue
+                    except OSError as exc:
+                        return f"{type(exc).__name__} while sending"
+            return None
+        finally:
+            if self.sock is not None:
+                self.sock.setblocking(True)
 
     def send_frame(
         self,

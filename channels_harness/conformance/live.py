@@ -28,7 +28,11 @@ def echo_path(flavour: str) -> str:
 def open_echo(server: ServerProcess, flavour: str = "async") -> RawClient:
     """A connected client on the echo endpoint of ``flavour``; raises if refused."""
     conn = client(server, echo_path(flavour))
-    response = conn.connect()
+    try:
+        response = conn.connect()
+    except BaseException:
+        conn.close()
+        raise
     if response.status != 101:
         conn.close()
         raise PeerClosed(f"echo handshake answered {response.status}")
@@ -41,7 +45,11 @@ def open_probe(
     """A client (connected) on a probe running ``script`` and the probe id."""
     probe_id = probe.new_id()
     conn = client(server, probe.probe_path(flavour, probe_id, script), **options)
-    conn.connect()
+    try:
+        conn.connect()
+    except BaseException:
+        conn.close()
+        raise
     return conn, probe_id
 
 
