@@ -180,8 +180,12 @@ def make_plan(
             breakdown_servers=servers,
             blocking_servers=servers,
         )
+    if runs is None:
+        return replace(plan, generator_processes=generator_processes)
     return replace(
         plan,
-        runs=runs if runs is not None else plan.runs,
+        runs=runs,
+        handshake_runs=min(runs, plan.handshake_runs),
+        breakdown_runs=min(runs, plan.breakdown_runs),
         generator_processes=generator_processes,
     )

@@ -143,8 +143,8 @@ class Bench:
                 self.plan.generator_processes,
                 self.pins.generator,
             )
-        except ServerError as exc:
-            self.run.fail(section, cell, str(exc), live.log_tail())
+        except (ServerError, OSError) as exc:
+            self.run.fail(section, cell, f"{type(exc).__name__}: {exc}", live.log_tail())
             raise CellFailed from exc
         if live.died():
             self.run.fail(section, cell, "the server exited during the run", live.log_tail())
@@ -364,8 +364,8 @@ class Bench:
             uvloop.run(hold_idle(url, 10, server.rss_bytes, settle_s=0.2))
             idle = server.rss_bytes()
             outcome = uvloop.run(hold_idle(url, count, server.rss_bytes, settle_s=1.0))
-        except ServerError as exc:
-            self.run.fail("memory", cell, str(exc), live.log_tail())
+        except (ServerError, OSError) as exc:
+            self.run.fail("memory", cell, f"{type(exc).__name__}: {exc}", live.log_tail())
             return
         if live.died() or outcome.opened == 0:
             message = "server died" if live.died() else "; ".join(outcome.error_samples)

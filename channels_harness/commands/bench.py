@@ -40,7 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--flavours", default=None, help="comma-separated flavours (default: all four)"
     )
-    parser.add_argument("--runs", type=int, default=None, help="runs per cell (default 3)")
+    parser.add_argument(
+        "--runs", type=int, default=None, help="runs per cell (default 3; caps the other sections)"
+    )
     parser.add_argument(
         "--processes", type=int, default=1, help="generator processes per cell (default 1)"
     )
@@ -54,14 +56,21 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ..benchplan import FLAVOURS
     from ..benchrun import run_bench
     from ..benchtable import print_summary
     from ..paths import RESULTS_DIR
     from ..report.model import Run
 
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
     if (args.runs is not None and args.runs < 1) or args.processes < 1:
         console.print("[red]--runs and --processes must be at least 1[/]")
+        return 2
+    unknown = set(_names(args.flavours) or ()) - set(FLAVOURS)
+    if unknown:
+        console.print(f"[red]unknown flavour(s) {sorted(unknown)}; choose from {FLAVOURS}[/]")
         return 2
     options = {
         "quick": args.quick,
