@@ -94,3 +94,9 @@ def test_ratios_compare_sync_with_async_and_servers_with_the_first() -> None:
 def test_a_ratio_without_a_reference_is_a_dash() -> None:
     assert ratio(5.0, None) == "-"
     assert ratio(5.0, 0.0) == "-"
+
+
+def test_repeated_cells_show_the_median_rate_and_its_spread() -> None:
+    rows = [row("uvicorn", "async", rate) for rate in (900, 1000, 1300)]
+    (line,) = comparison_rows(rows)
+    assert line["rate"] == "1000 ±20%"

@@ -41,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--processes", type=int, default=1, help="locust generator processes (default 1)"
     )
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure every cell this many times, in rounds; the table shows medians (default 1)",
+    )
+    parser.add_argument(
         "--no-baseline",
         action="store_true",
         help="skip the raw echo baseline cell (echo, churn, idle)",
@@ -67,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from ..report.model import Run
 
     console = Console()
-    if args.users < 1 or args.duration < 1 or args.processes < 1:
-        console.print("[red]--users, --duration and --processes must be at least 1[/]")
+    if min(args.users, args.duration, args.processes, args.repeat) < 1:
+        console.print("[red]--users, --duration, --processes and --repeat must be at least 1[/]")
         return 2
     options = {
         "servers": _names(args.servers),
@@ -77,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         "users": args.users,
         "duration_s": args.duration,
         "processes": args.processes,
+        "repeats": args.repeat,
         "spawn_rate": args.spawn_rate,
         "baseline": not args.no_baseline,
         "locust_options": list(args.locust_option),
@@ -102,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             baseline=options["baseline"],
             spawn_rate=args.spawn_rate,
             options=tuple(args.locust_option),
+            repeats=args.repeat,
         )
     console.print(comparison_table(rows, title=f"locust {args.scenario}, {args.users} users"))
     failed = run.data["failures"]

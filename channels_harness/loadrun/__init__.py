@@ -12,6 +12,7 @@ server (``raw-echo``), to show what the client itself can do on this machine.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,14 +100,22 @@ def run_cell(
     spawn_rate: float | None = None,
     options: tuple[str, ...] = (),
     layout: pinning.Pinning | None = None,
+    repeat: int = 0,
 ) -> dict[str, Any] | None:
-    """Measure one cell on a fresh server; return its row, or None when it failed
-    (then recorded with :meth:`Run.fail`, with the server's log tail)."""
+    """Measure one cell (its ``repeat``-th time) on a fresh server; return its row,
+    or None when it failed (then recorded with :meth:`Run.fail`, with the
+    server's log tail)."""
     layout = layout or pinning.choose()
     baseline = server == RAW_ECHO.name
     spec = get_spec(server)
-    cell = {"scenario": scenario, "server": server, "flavour": flavour, "users": users}
-    name = f"{scenario}-{server}-{flavour}-u{users}-p{processes}"
+    cell = {
+        "scenario": scenario,
+        "server": server,
+        "flavour": flavour,
+        "users": users,
+        "repeat": repeat,
+    }
+    name = f"{scenario}-{server}-{flavour}-u{users}-p{processes}-r{repeat}"
     prefix = run.path / SECTION / name / "locust"
     if baseline:
         options = (*options, "--ws-path", "/")
@@ -145,6 +154,9 @@ def run_cell(
         duration_s=duration_s,
         layout=layout,
     )
+    row["repeat"] = repeat
+    # Other work on the machine shows here (locust and the server add about 2).
+    row["machine_load_1m"] = round(os.getloadavg()[0], 2)
     row["output"] = str(Path(prefix).relative_to(run.path))
     if scenario == "idle" and row["handshakes"]:
         row["server_rss_bytes"] = rss_after
@@ -166,9 +178,11 @@ def run_load(
     baseline: bool = True,
     spawn_rate: float | None = None,
     options: tuple[str, ...] = (),
+    repeats: int = 1,
 ) -> list[dict[str, Any]]:
     """Measure every (server, flavour) cell, plus the raw echo baseline when
-    ``baseline`` and the scenario allows; return the rows measured."""
+    ``baseline`` and the scenario allows, ``repeats`` times (rounds over all
+    cells, so drift on the machine hits every cell alike); return the rows."""
     if scenario not in SCENARIOS:
         raise LocustRunError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     for flavour in flavours:
@@ -183,10 +197,11 @@ def run_load(
         if scenario not in BASELINE_SCENARIOS:
             raise LocustRunError(f"the raw echo server has no rooms: it cannot run {scenario}")
         cells.append((RAW_ECHO.name, BASELINE_FLAVOUR))
+    rounds = [(repeat, server, flavour) for repeat in range(repeats) for server, flavour in cells]
     rows = []
-    for done, (server, flavour) in enumerate(cells):
+    for done, (repeat, server, flavour) in enumerate(rounds):
         if progress is not None:
-            progress(f"locust {scenario} {server} {flavour}", done, len(cells))
+            progress(f"locust {scenario} {server} {flavour} #{repeat + 1}", done, len(rounds))
         row = run_cell(
             run,
             server=server,
@@ -198,9 +213,10 @@ def run_load(
             spawn_rate=spawn_rate,
             options=options,
             layout=layout,
+            repeat=repeat,
         )
         if row is not None:
             rows.append(row)
     if progress is not None:
-        progress(f"locust {scenario} done", len(cells), len(cells))
+        progress(f"locust {scenario} done", len(rounds), len(rounds))
     return rows

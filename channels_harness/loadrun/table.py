@@ -1,14 +1,17 @@
 """The comparison table of a load run: one line per cell, ratios measured in the same run.
 
-Ratios compare the steady request rate (msgs/s, or handshakes/s for churn):
-``vs sync`` is the cell over the same server's ``sync`` cell (Sync vs Async),
-``vs <server>`` the cell over the first server's cell of the same flavour, and
-``vs raw`` the cell over the raw echo baseline (what the client reaches with
-no ASGI and no Django in the way).
+A cell measured several times (``--repeat``) shows the median of each figure
+and the spread of its rate (half the range over the median, ``±x%``); the
+generator CPU is the highest seen. Ratios compare the steady request rate
+(msgs/s, or handshakes/s for churn): ``/sync`` is the cell over the same
+server's ``sync`` cell (Sync vs Async), ``/<server>`` the cell over the first
+server's cell of the same flavour, and ``/raw`` the cell over the raw echo
+baseline (what the client reaches with no ASGI and no Django in the way).
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,27 +40,65 @@ def _cpu(row: dict[str, Any]) -> str:
     return f"{share:.0%}{mark}"
 
 
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (scenario, server, flavour) in first-seen order: medians over
+    repeats, failures summed, the highest generator CPU, ``repeats`` and ``spread``."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["scenario"], row["server"], row["flavour"]), []).append(row)
+    out = []
+    for (scenario, server, flavour), members in groups.items():
+        rates = [float(m["msgs_per_s"]) for m in members]
+        median_rate = statistics.median(rates)
+        cpus = [m["generator_cpu"] for m in members if m.get("generator_cpu") is not None]
+        out.append(
+            {
+                "scenario": scenario,
+                "server": server,
+                "flavour": flavour,
+                "msgs_per_s": median_rate,
+                "p50_ms": _median([m.get("p50_ms") for m in members]),
+                "p95_ms": _median([m.get("p95_ms") for m in members]),
+                "p99_ms": _median([m.get("p99_ms") for m in members]),
+                "failures": sum(int(m["failures"]) for m in members),
+                "generator_cpu": max(cpus) if cpus else None,
+                "generator_bound": any(m.get("generator_bound") for m in members),
+                "server_cpu": _median([m.get("server_cpu") for m in members]),
+                "repeats": len(members),
+                "spread": (max(rates) - min(rates)) / 2 / median_rate if median_rate else 0.0,
+            }
+        )
+    return out
+
+
 def comparison_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """The table's cells as strings, in the order of ``rows``."""
-    rate = {(r["scenario"], r["server"], r["flavour"]): r["msgs_per_s"] for r in rows}
-    servers = [r["server"] for r in rows if r["server"] != RAW]
+    """The table's cells as strings, one per cell (repeats aggregated), in first-seen order."""
+    cells = aggregate(rows)
+    rate = {(r["scenario"], r["server"], r["flavour"]): r["msgs_per_s"] for r in cells}
+    servers = [r["server"] for r in cells if r["server"] != RAW]
     first = servers[0] if servers else None
     out = []
-    for row in rows:
+    for row in cells:
         scenario, server, flavour = row["scenario"], row["server"], row["flavour"]
         value = row["msgs_per_s"]
         raw = rate.get((scenario, RAW, "none"))
         is_raw = server == RAW
+        spread = f" ±{row['spread']:.0%}" if row["repeats"] > 1 else ""
         out.append(
             {
                 "cell": f"{server} {flavour}",
-                "rate": f"{value:.0f}",
-                "p50": _ms(row.get("p50_ms")),
-                "p95": _ms(row.get("p95_ms")),
-                "p99": _ms(row.get("p99_ms")),
+                "rate": f"{value:.0f}{spread}",
+                "p50": _ms(row["p50_ms"]),
+                "p95": _ms(row["p95_ms"]),
+                "p99": _ms(row["p99_ms"]),
                 "failures": str(row["failures"]),
                 "generator CPU": _cpu(row),
-                "server CPU": "?" if row.get("server_cpu") is None else f"{row['server_cpu']:.0%}",
+                "server CPU": "?" if row["server_cpu"] is None else f"{row['server_cpu']:.0%}",
                 "vs sync": "-"
                 if is_raw or flavour == "sync"
                 else ratio(value, rate.get((scenario, server, "sync"))),
