@@ -9,14 +9,13 @@ closing handshake included, completed per second.
 from __future__ import annotations
 
 import asyncio
-import os
 from time import perf_counter
 
 import picows
 
 from .. import stats
-from ..cpu import CpuMeter
 from .client import Counters
+from .meter import WindowMeter
 from .result import Barrier, LoadConfig, WorkerResult
 
 
@@ -62,9 +61,10 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
     if ready is not None:
         await ready()
     deadline = perf_counter() + config.duration_s
-    meter = CpuMeter(os.getpid())
+    meter = WindowMeter()
     started = perf_counter()
     await asyncio.gather(*(client() for _ in range(config.connections)))
+    cpu_share, wait_share = meter.stop()
     return WorkerResult(
         mode="handshake",
         connections=config.connections,
@@ -75,6 +75,7 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
         window_s=perf_counter() - started,
         errors=counters.errors,
         error_samples=counters.error_samples,
-        cpu=meter.stop(),
+        cpu=cpu_share,
+        cpu_wait=wait_share,
         histogram=stats.encode(histogram),
     )

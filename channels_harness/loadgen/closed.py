@@ -9,12 +9,11 @@ trips answered inside the measurement window count.
 from __future__ import annotations
 
 import asyncio
-import os
 from time import perf_counter
 
 from .. import stats
-from ..cpu import CpuMeter
 from .client import Counters, Driver, EchoConnection, close_all, connect_many, payload
+from .meter import WindowMeter
 from .result import Barrier, LoadConfig, WorkerResult
 
 
@@ -94,7 +93,7 @@ async def _measure(
 ) -> None:
     if config.messages is not None:
         loop.measuring = True
-        meter = CpuMeter(os.getpid())
+        meter = WindowMeter()
         started = perf_counter()
         loop.start(conns)
         try:
@@ -103,17 +102,17 @@ async def _measure(
             loop.stopping = True
         result.window_s = perf_counter() - started
         loop.measuring = False
-        result.cpu = meter.stop()
+        result.cpu, result.cpu_wait = meter.stop()
     else:
         loop.start(conns)
         await asyncio.sleep(config.warmup_s)
-        meter = CpuMeter(os.getpid())
+        meter = WindowMeter()
         started = perf_counter()
         loop.measuring = True
         await asyncio.sleep(config.duration_s)
         loop.measuring = False
         result.window_s = perf_counter() - started
-        result.cpu = meter.stop()
+        result.cpu, result.cpu_wait = meter.stop()
         loop.stopping = True
     try:
         await asyncio.wait_for(asyncio.shield(loop.idle), config.drain_s)

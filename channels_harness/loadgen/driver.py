@@ -93,6 +93,11 @@ class LoadResult:
         return max(self.cpu_per_process, default=0.0)
 
     @property
+    def generator_demand(self) -> float:
+        """The hungriest process's CPU used plus CPU waited for, as a share of one core."""
+        return max((w.cpu + w.cpu_wait for w in self.workers), default=0.0)
+
+    @property
     def target_rate(self) -> float:
         return sum(w.target_rate for w in self.workers)
 
@@ -106,12 +111,13 @@ class LoadResult:
 
     @property
     def generator_bound(self) -> bool:
-        """Whether the generator, not the server, was the limit: its busiest
-        process near a full core, all processes together near all their cores,
-        or an open loop short of its target rate."""
+        """Whether the generator, not the server, was the limit: its hungriest
+        process near a full core (used, or used plus waited for on a shared
+        core), all processes together near all their cores, or an open loop
+        short of its target rate."""
         open_loop = self.config.mode == "open"
         if cpu.generator_bound(
-            self.generator_cpu,
+            self.generator_demand,
             self.achieved_rate if open_loop else None,
             self.target_rate if open_loop else None,
         ):
@@ -125,6 +131,7 @@ class LoadResult:
             "generator": GENERATOR_NAME,
             "generator_processes": self.processes,
             "generator_cpu": round(self.generator_cpu, 3),
+            "generator_cpu_wait": round(max(w.cpu_wait for w in self.workers), 3),
             "generator_cpu_per_process": self.cpu_per_process,
             "generator_bound": self.generator_bound,
         }

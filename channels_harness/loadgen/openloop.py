@@ -12,12 +12,11 @@ had waited so far, so a stall can never make the percentiles look better.
 from __future__ import annotations
 
 import asyncio
-import os
 from time import perf_counter
 
 from .. import stats
-from ..cpu import CpuMeter
 from .client import Counters, Driver, EchoConnection, close_all, connect_many, payload
+from .meter import WindowMeter
 from .result import Barrier, LoadConfig, WorkerResult
 
 MIN_SLEEP_S = 0.001
@@ -106,7 +105,7 @@ async def _schedule(
     start = perf_counter() + 0.005
     loop.window_start = start + warmup * interval
     loop.window_end = start + total * interval
-    meter: CpuMeter | None = None
+    meter: WindowMeter | None = None
     last_window_send = loop.window_start
     k = 0
     while k < total:
@@ -116,7 +115,7 @@ async def _schedule(
             if intended > now:
                 break
             if k == warmup:
-                meter = CpuMeter(os.getpid())
+                meter = WindowMeter()
             conn = conns[k % len(conns)]
             if conn.lost:
                 counters.error("message not sent: connection lost")
@@ -134,7 +133,8 @@ async def _schedule(
     result.window_s = window_s
     span = max(window_s, last_window_send - loop.window_start)
     result.achieved_rate = round((total - warmup) / span, 1) if span > 0 else 0.0
-    result.cpu = meter.stop() if meter is not None else 0.0
+    if meter is not None:
+        result.cpu, result.cpu_wait = meter.stop()
     loop.sending_done = True
     loop._check_idle()
     try:

@@ -69,7 +69,8 @@ class WorkerResult:
     ``measured`` messages (or handshakes) completed inside the ``window_s``
     measurement window and are the ones in ``histogram``; ``sent`` and
     ``received`` count every message of the run, warm-up and drain included.
-    ``cpu`` is the process's CPU over the window as a share of one core.
+    ``cpu`` is the process's CPU over the window as a share of one core, and
+    ``cpu_wait`` the share of the window it sat runnable waiting for a CPU.
     ``achieved_rate`` is the open loop's actual send rate (0 otherwise).
     """
 
@@ -83,6 +84,7 @@ class WorkerResult:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     cpu: float = 0.0
+    cpu_wait: float = 0.0
     histogram: str = ""
     target_rate: float = 0.0
     achieved_rate: float = 0.0
