@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from ..benchtable import print_summary
     from ..paths import RESULTS_DIR
     from ..report.model import Run
+    from ..servers import get_spec
 
     console = Console()
     if not console.is_terminal:
@@ -68,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.runs is not None and args.runs < 1) or args.processes < 1:
         console.print("[red]--runs and --processes must be at least 1[/]")
         return 2
+    for name in _names(args.servers) or ():
+        get_spec(name)  # an unknown name exits 2 with the choices, before any run folder
     unknown = set(_names(args.flavours) or ()) - set(FLAVOURS)
     if unknown:
         console.print(f"[red]unknown flavour(s) {sorted(unknown)}; choose from {FLAVOURS}[/]")
