@@ -231,3 +231,26 @@ def test_a_cell_whose_server_dies_is_recorded_as_failed_and_the_run_goes_on(
     assert failure["section"] == "locust"
     assert failure["cell"]["server"] == "uvicorn"
     assert "exited" in failure["message"]
+
+
+def test_several_generator_processes_report_merged_fine_stats_and_their_cpu(
+    uvicorn: ServerProcess, tmp_path: Path
+) -> None:
+    result = run_locust(
+        host=f"ws://{uvicorn.host}:{uvicorn.port}",
+        scenario="echo",
+        flavour="async",
+        users=4,
+        duration_s=DURATION_S,
+        prefix=tmp_path / "workers",
+        processes=2,
+    )
+    assert result.failures == 0, result.error_text() or result.log_tail()
+    assert result.summaries["WS"].requests > 0
+    assert result.generator_processes == 3  # the master and two workers
+    assert result.generator_cpu is not None and result.generator_cpu_total is not None
+    assert 0 < result.generator_cpu <= result.generator_cpu_total
+    (entry,) = [e for e in result.entries if e["method"] == "WS"]
+    # The workers bucketed (the master only merges): keys finer than 1 ms.
+    assert any(float(key) != int(float(key)) for key in entry["response_times"])
+    assert nothing_left_of(result.pid)

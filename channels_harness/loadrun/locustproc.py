@@ -38,10 +38,10 @@ FLAVOUR_CLASSES = {
     "generic-async": "GenericAsync",
 }
 # Locust's log lines that bound the steady part of a run: its run-time timer
-# starts when it logs _TIMER, users are all running at _SPAWNED, and _LIMIT
-# comes when the timer fires.
+# starts when it logs _TIMER, users are all running at one of _SPAWNED (a
+# master may log the second instead), and _LIMIT comes when the timer fires.
 _TIMER = "Run time limit set"
-_SPAWNED = "All users spawned"
+_SPAWNED = ("All users spawned", "Spawning is complete")
 _LIMIT = "run-time limit reached"
 # Time for locust to import, start its workers and write its files, beyond -t.
 _STARTUP_AND_SHUTDOWN_S = 45.0
@@ -264,7 +264,7 @@ def run_locust(
         )
     window.leader = popen.pid
     try:
-        _follow(popen, log_path, window, duration_s)
+        _follow(popen, log_path, window, duration_s, ramp_s=users / (spawn_rate or users))
     finally:
         if popen.poll() is None:
             _stop_group(popen)
@@ -295,9 +295,14 @@ def run_locust(
 
 
 def _follow(
-    popen: subprocess.Popen[bytes], log_path: Path, window: _Window, duration_s: int
+    popen: subprocess.Popen[bytes],
+    log_path: Path,
+    window: _Window,
+    duration_s: int,
+    ramp_s: float,
 ) -> None:
-    """Wait for locust to exit, measuring CPU between "spawned" and the run-time limit."""
+    """Wait for locust to exit, measuring CPU from when every user runs (logged, or
+    ``ramp_s`` plus a second after the timer started) to just before the limit."""
     deadline = time.monotonic() + duration_s + scaled(_STARTUP_AND_SHUTDOWN_S)
     timer_at: float | None = None
     started = stopped = False
@@ -312,7 +317,9 @@ def _follow(
             text = log_path.read_text(errors="replace")
             if timer_at is None and _TIMER in text:
                 timer_at = now
-            if not started and _SPAWNED in text:
+            spawned = any(marker in text for marker in _SPAWNED)
+            ramped = timer_at is not None and now >= timer_at + ramp_s + 1.0
+            if not started and (spawned or ramped):
                 window.start()
                 started = True
             if started and (
