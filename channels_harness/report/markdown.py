@@ -6,6 +6,7 @@ Built from data.json alone; plots are referenced by file name (``plots/X.svg``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
@@ -298,7 +299,7 @@ def methodology(data: dict[str, Any]) -> str:
     ]
     for key, value in sorted(options.items()):
         if key != "pinning":
-            lines.append(f"- Option `{key}`: `{value}`")
+            lines.append(f"- Option `{key}`: `{json.dumps(value)}`")
     for note in data.get("notes") or []:
         lines.append(f"- {note}")
     return "\n".join(lines) + "\n"

@@ -29,7 +29,10 @@ GRADE_COLOURS = {
     "N/A": "#bdbdbd",
 }
 
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "figure.dpi": 100})
+# svg.hashsalt makes element ids, and so the files, the same for the same data.
+plt.rcParams.update(
+    {"svg.fonttype": "none", "svg.hashsalt": "channels-harness", "font.size": 9, "figure.dpi": 100}
+)
 
 
 def _svg(fig: Figure) -> bytes:
