@@ -1,10 +1,11 @@
 """The known deviations: one data file, each entry a strict xfail.
 
-``conformance/deviations.toml`` lists, per case, the servers (and optionally
-the flavours) that do not behave as the spec says, the grade they get, what
-was observed and why it deviates. While a server behaves as recorded its case
-is an expected failure; the day it changes (passes, or deviates differently)
-the suite goes red.
+``conformance/deviations.toml`` lists behaviours that differ from the spec:
+the case (or cases, when one behaviour shows in several), the servers (and
+optionally the flavours), the grade, what was observed and why it deviates.
+While a server behaves as recorded its case is an expected failure; the day
+it changes (passes, or deviates differently) the suite goes red. An entry
+marked ``flaky`` (a race that shows only sometimes) is a non-strict xfail.
 """
 
 from __future__ import annotations
@@ -27,28 +28,33 @@ class DeviationFileError(ValueError):
 class Deviation:
     """One recorded deviation of one case on some servers and flavours."""
 
-    case: str
+    cases: tuple[str, ...]
     servers: tuple[str, ...]
     flavours: tuple[str, ...] | None
     grade: Grade
     clause: str
     observed: str
     why: str
+    flaky: bool = False
 
     def covers(self, case: str, server: str, flavour: str) -> bool:
         """Whether this entry is about ``case`` on ``server`` in ``flavour``."""
         return (
-            case == self.case
+            case in self.cases
             and server in self.servers
             and (self.flavours is None or flavour in self.flavours)
         )
 
 
 def _entry(index: int, raw: dict[str, object]) -> Deviation:
-    where = f"deviation #{index + 1} ({raw.get('case', '?')})"
-    missing = {"case", "servers", "grade", "clause", "observed", "why"} - set(raw)
-    if missing:
-        raise DeviationFileError(f"{where}: missing {sorted(missing)}")
+    named = raw.get("cases", raw.get("case"))
+    where = f"deviation #{index + 1} ({named or '?'})"
+    missing = {"servers", "grade", "clause", "observed", "why"} - set(raw)
+    if missing or not named:
+        raise DeviationFileError(f"{where}: missing {sorted(missing) or ['case or cases']}")
+    cases = [named] if isinstance(named, str) else named
+    if not isinstance(cases, list):
+        raise DeviationFileError(f"{where}: cases is a list of case names")
     try:
         grade = Grade(str(raw["grade"]))
     except ValueError:
@@ -62,13 +68,14 @@ def _entry(index: int, raw: dict[str, object]) -> Deviation:
     if flavours is not None and not isinstance(flavours, list):
         raise DeviationFileError(f"{where}: flavours is a list")
     return Deviation(
-        case=str(raw["case"]),
+        cases=tuple(str(c) for c in cases),
         servers=tuple(str(s) for s in servers),
         flavours=tuple(str(f) for f in flavours) if flavours is not None else None,
         grade=grade,
         clause=str(raw["clause"]),
         observed=str(raw["observed"]).strip(),
         why=str(raw["why"]).strip(),
+        flaky=bool(raw.get("flaky", False)),
     )
 
 
@@ -87,17 +94,18 @@ class Deviations:
             data = tomllib.load(handle)
         raw_entries = data.get("deviation", [])
         entries = [_entry(i, raw) for i, raw in enumerate(raw_entries)]
-        seen: dict[tuple[str, str], int] = {}
+        seen: dict[tuple[str, str, str], int] = {}
         for index, entry in enumerate(entries):
-            for server in entry.servers:
-                for flavour in entry.flavours or ("*",):
-                    key = (entry.case, f"{server}/{flavour}")
-                    if key in seen:
-                        raise DeviationFileError(
-                            f"deviation #{index + 1}: {entry.case} on {server} "
-                            f"is already recorded in #{seen[key] + 1}"
-                        )
-                    seen[key] = index
+            for case in entry.cases:
+                for server in entry.servers:
+                    for flavour in entry.flavours or ("*",):
+                        key = (case, server, flavour)
+                        if key in seen:
+                            raise DeviationFileError(
+                                f"deviation #{index + 1}: {case} on {server} "
+                                f"is already recorded in #{seen[key] + 1}"
+                            )
+                        seen[key] = index
         return cls(entries)
 
     def find(self, case: str, server: str, flavour: str) -> Deviation | None:

@@ -146,8 +146,10 @@ def to_markdown(rows: list[dict[str, Any]], *, strict: bool, deviations: Deviati
     if deviations.entries:
         lines += ["", "## Why each known deviation deviates", ""]
         for entry in deviations.entries:
+            cases = ", ".join(f"`{case}`" for case in entry.cases)
+            flaky = " (timing-dependent)" if entry.flaky else ""
             lines.append(
-                f"- `{entry.case}` on {', '.join(entry.servers)} ({entry.grade}, "
+                f"- {cases} on {', '.join(entry.servers)}{flaky} ({entry.grade}, "
                 f"{entry.clause}): {_cell(entry.why)}"
             )
     return "\n".join(lines) + "\n"

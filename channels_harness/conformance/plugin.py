@@ -85,7 +85,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.xfail(
                     reason=f"known deviation ({known.grade}, {known.clause}): {known.observed}",
-                    strict=True,
+                    strict=not known.flaky,
                     raises=SpecDeviation,
                 )
             )
@@ -180,7 +180,7 @@ def _run_canary(run: _CaseRun, name: str) -> None:
     run.verdict.must(
         problem is None,
         expected="a fresh connection still echoes afterwards",
-        observed=f"canary failed: {problem}",
+        observed="a fresh connection echoed" if problem is None else f"canary failed: {problem}",
     )
     if problem is not None:
         run.pool.restart(name)
