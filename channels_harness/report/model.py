@@ -42,10 +42,20 @@ SECTIONS = (
 )
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so a reader sees the old file or the new one, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
+    os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600; published files are readable
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
@@ -62,6 +72,7 @@ def write_atomic_bytes(path: Path, data: bytes) -> None:
     """Binary twin of :func:`write_atomic` (plots)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
+    os.fchmod(fd, _FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
