@@ -220,7 +220,7 @@ class Bench:
                     self.handshake(live, flavour)
             for flavour in self.plan.memory_flavours:
                 with self.step(f"{name} {flavour} memory per idle connection"):
-                    self.memory(live, flavour)
+                    self.memory(name, flavour)
             if name in self.plan.blocking_servers:
                 for flavour, kind in BLOCKING_KINDS:
                     for delay in self.plan.blocking_delays_ms:
@@ -355,9 +355,23 @@ class Bench:
             },
         )
 
-    def memory(self, live: _Live, flavour: str) -> None:
+    def memory(self, name: str, flavour: str) -> None:
+        """Server RSS before and while ``memory_connections`` idle connections are open.
+
+        Always on a fresh server: a process that already served a thousand
+        connections keeps that memory (CPython's allocator rarely gives it back),
+        which would hide the cost of the idle ones.
+        """
         count = self.plan.memory_connections
-        cell = {"server": live.name, "flavour": flavour, "connections": count}
+        cell = {"server": name, "flavour": flavour, "connections": count}
+        live = _Live(name, DEFAULT_APP, self.pins.server, name)
+        try:
+            self._memory(live, flavour, cell)
+        finally:
+            live.stop()
+
+    def _memory(self, live: _Live, flavour: str, cell: dict[str, Any]) -> None:
+        count = self.plan.memory_connections
         try:
             server = live.get(self.run)
             url = server.ws_url(f"ws/echo/{flavour}/")
