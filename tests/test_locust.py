@@ -254,3 +254,23 @@ def test_several_generator_processes_report_merged_fine_stats_and_their_cpu(
     # The workers bucketed (the master only merges): keys finer than 1 ms.
     assert any(float(key) != int(float(key)) for key in entry["response_times"])
     assert nothing_left_of(result.pid)
+
+
+def test_the_idle_scenario_holds_every_connection_and_measures_server_memory(
+    tmp_path: Path,
+) -> None:
+    run = Run.create(tmp_path, kind="load")
+    (row,) = run_load(
+        run,
+        servers=["daphne"],
+        flavours=["sync"],
+        scenario="idle",
+        users=20,
+        duration_s=DURATION_S,
+        baseline=False,
+        options=IDLE_FAST,
+    )
+    assert row["failures"] == 0, row["errors"]
+    assert row["handshakes"] == 20
+    assert row["server_rss_bytes"] > row["server_rss_idle_bytes"] > 0
+    assert row["rss_per_connection_bytes"] > 0

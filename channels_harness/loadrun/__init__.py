@@ -138,7 +138,6 @@ def run_cell(
                 options=options,
                 watch={"server": process.pid},
             )
-            rss_after = process.rss_bytes()
             if not process.running:
                 raise ServerError(f"{server} exited during the run (code {process.returncode})")
     except ServerError as exc:
@@ -158,9 +157,12 @@ def run_cell(
     # Other work on the machine shows here (locust and the server add about 2).
     row["machine_load_1m"] = round(os.getloadavg()[0], 2)
     row["output"] = str(Path(prefix).relative_to(run.path))
-    if scenario == "idle" and row["handshakes"]:
-        row["server_rss_bytes"] = rss_after
-        row["rss_per_connection_bytes"] = round((rss_after - rss_before) / row["handshakes"])
+    held = result.watched_rss.get("server")
+    if scenario == "idle" and row["handshakes"] and held is not None:
+        # Connections still open at the end of the window, over the server's growth.
+        row["server_rss_idle_bytes"] = rss_before
+        row["server_rss_bytes"] = held
+        row["rss_per_connection_bytes"] = round((held - rss_before) / row["handshakes"])
     run.add(SECTION, row)
     return row
 

@@ -121,6 +121,8 @@ class LocustResult:
     generator_cpu_total: float | None
     generator_processes: int
     watched_cpu: dict[str, float] = field(default_factory=dict)
+    # Resident memory of the watched processes at the end of the window (users connected).
+    watched_rss: dict[str, int] = field(default_factory=dict)
 
     @property
     def summaries(self) -> dict[str, EntrySummary]:
@@ -186,6 +188,15 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
+def _rss(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants, in bytes."""
+    total = 0
+    for proc in _tree(pid):
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
 @dataclass
 class _Window:
     """CpuMeters on every locust process (and watched pids) over the steady window."""
@@ -196,6 +207,7 @@ class _Window:
     watched_meters: dict[str, CpuMeter] = field(default_factory=dict)
     shares: dict[int, float] = field(default_factory=dict)
     watched_shares: dict[str, float] = field(default_factory=dict)
+    watched_rss: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> None:
         self.meters = {proc.pid: CpuMeter(proc.pid) for proc in _tree(self.leader)}
@@ -204,6 +216,7 @@ class _Window:
     def stop(self) -> None:
         self.shares = {pid: meter.stop() for pid, meter in self.meters.items()}
         self.watched_shares = {name: meter.stop() for name, meter in self.watched_meters.items()}
+        self.watched_rss = {name: _rss(pid) for name, pid in self.watched.items()}
 
     def busiest_and_total(self) -> tuple[float | None, float | None]:
         """The busiest single process's share of a core, and the whole tree's
@@ -291,6 +304,7 @@ def run_locust(
         generator_cpu_total=total,
         generator_processes=max(1, len(window.shares)),
         watched_cpu=window.watched_shares,
+        watched_rss=window.watched_rss,
     )
 
 

@@ -71,6 +71,8 @@ def aggregate(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "server_cpu": _median([m.get("server_cpu") for m in members]),
                 "repeats": len(members),
                 "spread": (max(rates) - min(rates)) / 2 / median_rate if median_rate else 0.0,
+                "connections": _median([m.get("handshakes") for m in members]),
+                "rss_per_connection": _median([m.get("rss_per_connection_bytes") for m in members]),
             }
         )
     return out
@@ -106,6 +108,10 @@ def comparison_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                 if is_raw or server == first
                 else ratio(value, rate.get((scenario, first, flavour))),
                 "vs raw": "-" if is_raw else ratio(value, raw),
+                "connections": "-" if row["connections"] is None else f"{row['connections']:.0f}",
+                "KB/conn": "-"
+                if row["rss_per_connection"] is None
+                else f"{row['rss_per_connection'] / 1024:.1f}",
             }
         )
     return out
@@ -120,7 +126,8 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str = "locust load")
     table = Table(
         title=title,
         caption="p50/p95/p99 in ms; gen(erator) and s(e)rv(er) CPU as a share of one core, "
-        "! = generator-bound; /x = rate over x's rate in this run",
+        "! = generator-bound; /x = rate over x's rate in this run; "
+        "KB/conn = server memory growth per open connection",
         box=box.SIMPLE_HEAD,
         collapse_padding=True,
     )
@@ -137,6 +144,8 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str = "locust load")
         "vs first server": f"/{first}",
         "vs raw": "/raw",
     }
+    if any(r.get("rss_per_connection_bytes") is not None for r in rows):
+        headers.update({"connections": "conns", "KB/conn": "KB/conn"})
     for key, header in headers.items():
         table.add_column(header, justify="left" if key == "cell" else "right")
     for line in lines:
