@@ -139,13 +139,18 @@ class WebSocketClosedError(Exception):
     """The server closed the connection when the client did not ask for it."""
 
     def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(code, reason)
+        detail = f" ({reason})" if reason else ""
+        super().__init__(f"connection closed by the server with code {code}{detail}")
         self.code = code
         self.reason = reason
 
-    def __str__(self) -> str:
-        reason = f" ({self.reason})" if self.reason else ""
-        return f"connection closed by the server with code {self.code}{reason}"
+
+class HandshakeRejectedError(Exception):
+    """The server answered the opening handshake with an HTTP status, not 101."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"handshake rejected with HTTP {status}")
+        self.status = status
 
 
 class EchoMismatchError(Exception):
@@ -169,13 +174,14 @@ class WebSocketClient:
         self.timeout = timeout
         self.ws: websocket.WebSocket | None = None
 
-    def _fire(
+    def report(
         self,
         request_type: str,
         started: float,
         length: int = 0,
         exception: BaseException | None = None,
     ) -> None:
+        """Fire locust's request event, timed from ``started`` (a ``perf_counter``)."""
         self.environment.events.request.fire(
             request_type=request_type,
             name=self.name,
@@ -198,11 +204,17 @@ class WebSocketClient:
         started = time.perf_counter()
         try:
             ws.connect(self.url, timeout=self.timeout, suppress_origin=True)
-        except Exception as exc:
-            self._fire(HANDSHAKE, started, exception=exc)
+        except websocket.WebSocketBadStatusException as exc:
+            # Its message carries the response headers (a Date among them): one
+            # locust error line per second. The status is what matters.
+            self.report(HANDSHAKE, started, exception=HandshakeRejectedError(exc.status_code))
             ws.shutdown()
             return False
-        self._fire(HANDSHAKE, started)
+        except Exception as exc:
+            self.report(HANDSHAKE, started, exception=exc)
+            ws.shutdown()
+            return False
+        self.report(HANDSHAKE, started)
         self.ws = ws
         return True
 
@@ -237,7 +249,7 @@ class WebSocketClient:
                 ws.pong(frame.data)
             elif opcode == websocket.ABNF.OPCODE_CLOSE:
                 code, reason = _close_frame_fields(frame.data)
-                self._abandon(reply_code=code)
+                self.abandon(reply_code=code)
                 raise WebSocketClosedError(code, reason)
 
     def round_trip(self, payload: str | bytes) -> bool:
@@ -252,10 +264,10 @@ class WebSocketClient:
                     f"echo of {len(expected)} bytes came back as {len(reply)} different bytes"
                 )
         except Exception as exc:
-            self._fire(MESSAGE, started, exception=exc)
-            self._abandon()
+            self.report(MESSAGE, started, exception=exc)
+            self.abandon()
             return False
-        self._fire(MESSAGE, started, length=len(reply))
+        self.report(MESSAGE, started, length=len(reply))
         return True
 
     def close(self) -> bool:
@@ -274,14 +286,14 @@ class WebSocketClient:
             if code not in (NORMAL_CLOSURE, NO_STATUS):
                 raise WebSocketClosedError(code, reason)
         except Exception as exc:
-            self._fire(CLOSE, started, exception=exc)
-            self._abandon()
+            self.report(CLOSE, started, exception=exc)
+            self.abandon()
             return False
-        self._fire(CLOSE, started)
-        self._abandon()
+        self.report(CLOSE, started)
+        self.abandon()
         return True
 
-    def _abandon(self, reply_code: int | None = None) -> None:
+    def abandon(self, reply_code: int | None = None) -> None:
         """Drop the connection without reporting (answering a server's close if given)."""
         ws, self.ws = self.ws, None
         if ws is None:
@@ -348,7 +360,7 @@ class WebSocketUser(User):
         return False
 
     def on_stop(self) -> None:
-        self.client._abandon()
+        self.client.abandon()
 
 
 class EchoUser(WebSocketUser):
@@ -440,8 +452,8 @@ class FanoutUser(WebSocketUser):
         try:
             self.client.send(message)
         except Exception as exc:
-            self.client._fire(MESSAGE, time.perf_counter(), exception=exc)
-            self.client._abandon()
+            self.client.report(MESSAGE, time.perf_counter(), exception=exc)
+            self.client.abandon()
 
     def _receive_loop(self) -> None:
         while self.client.connected:
@@ -450,8 +462,8 @@ class FanoutUser(WebSocketUser):
                 sent_ns = json.loads(data)["t"]
             except Exception as exc:
                 if self.client.connected or isinstance(exc, WebSocketClosedError):
-                    self.client._fire(MESSAGE, time.perf_counter(), exception=exc)
-                self.client._abandon()
+                    self.client.report(MESSAGE, time.perf_counter(), exception=exc)
+                self.client.abandon()
                 return
             self.environment.events.request.fire(
                 request_type=MESSAGE,

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psutil
 import pytest
@@ -274,3 +275,40 @@ def test_the_idle_scenario_holds_every_connection_and_measures_server_memory(
     assert row["handshakes"] == 20
     assert row["server_rss_bytes"] > row["server_rss_idle_bytes"] > 0
     assert row["rss_per_connection_bytes"] > 0
+
+
+def probe_path(script: dict[str, object]) -> str:
+    """The scriptable probe endpoint running ``script``."""
+    return "/ws/probe/async/?" + urlencode({"id": "locust-test", "script": json.dumps(script)})
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        pytest.param(
+            {"receive": [{"send": {"type": "websocket.close", "code": 4001}}]},
+            "connection closed by the server with code 4001",
+            id="close-after-a-message",
+        ),
+        pytest.param(
+            {"connect": [{"send": {"type": "websocket.close", "code": 4003}}]},
+            "handshake rejected with HTTP 403",
+            id="handshake-denied",
+        ),
+    ],
+)
+def test_a_server_close_is_a_failure_that_carries_its_code(
+    uvicorn: ServerProcess, tmp_path: Path, script: dict[str, object], message: str
+) -> None:
+    result = run_locust(
+        host=f"ws://{uvicorn.host}:{uvicorn.port}",
+        scenario="echo",
+        flavour="async",
+        users=2,
+        duration_s=2,
+        prefix=tmp_path / "closed",
+        options=("--ws-path", probe_path(script)),
+    )
+    assert result.returncode != 0
+    assert result.failures > 0
+    assert message in result.error_text(), result.error_text()
