@@ -35,6 +35,8 @@ DEFAULT_OUT = RESULTS_DIR / "conformance"
 _verdict_key = pytest.StashKey["_CaseRun"]()
 _written_key = pytest.StashKey[list[Path]]()
 _deviations_key = pytest.StashKey[Deviations]()
+# Reports reach pytest_runtest_logreport without the config; one session per process.
+_session_rows: dict[str, dict[str, Any]] = {}
 
 
 class _CaseRun:
@@ -68,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "a graded conformance case citing its spec clause",
     )
     config.stash[_deviations_key] = Deviations.load()
+    _session_rows.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -218,10 +221,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     for name, value in report.user_properties:
         if name == ROW_PROPERTY and isinstance(value, dict):
             _session_rows[report.nodeid] = value
-
-
-# Reports reach pytest_runtest_logreport without the config; one session per process.
-_session_rows: dict[str, dict[str, Any]] = {}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
