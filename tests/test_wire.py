@@ -6,7 +6,7 @@ import struct
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channels_harness import wire
@@ -62,6 +62,7 @@ class TestBuilderAcceptsWhatClientsMustNotSend:
             wire.build_frame(Opcode.TEXT, rsv=8)
 
 
+@settings(deadline=None)
 @given(
     opcode=st.integers(0, 15),
     payload=st.binary(max_size=70000),
@@ -76,6 +77,7 @@ def test_build_then_parse_round_trips(
     assert wire.parse_frame(data) == (wire.Frame(opcode, payload, fin, rsv, mask), len(data))
 
 
+@settings(deadline=None)
 @given(payload=st.binary(max_size=300), cut=st.integers(0, 400))
 def test_incomplete_frame_parses_as_none(payload: bytes, cut: int) -> None:
     data = wire.build_frame(Opcode.BINARY, payload)
