@@ -165,3 +165,21 @@ def test_run_suite_stops_a_suite_that_overruns(tmp_path: Path) -> None:
         ["pgrep", "-f", f"conformance-out {run.path}"], capture_output=True, text=True
     )
     assert leftovers.stdout == ""
+
+
+def test_canary_tells_a_dead_server_and_a_restart_revives_it() -> None:
+    """The check run after each bad-input case, on a live, a killed and a restarted server."""
+    from channels_harness.conformance.live import canary
+    from channels_harness.pytest_plugin import ServerPool
+
+    pool = ServerPool()
+    try:
+        server = pool.get("uvicorn")
+        assert canary(server) is None
+        assert server.popen is not None
+        server.popen.kill()
+        server.popen.wait()
+        assert "exited" in (canary(server) or "")
+        assert canary(pool.restart("uvicorn")) is None
+    finally:
+        pool.stop_all()
