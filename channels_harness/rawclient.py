@@ -276,9 +276,10 @@ class RawClient:
 
     def recv_frame(self, timeout: float | None = None) -> wire.Frame:
         """The next frame; :class:`TimeoutError` or :class:`PeerClosed` otherwise."""
-        return self._frame_before(self._deadline(timeout))
+        return self.frame_before(self._deadline(timeout))
 
-    def _frame_before(self, deadline: float) -> wire.Frame:
+    def frame_before(self, deadline: float) -> wire.Frame:
+        """The next frame if it arrives before ``deadline`` (a ``time.monotonic()`` value)."""
         while True:
             parsed = wire.parse_frame(self._buffer)
             if parsed is not None:
@@ -295,7 +296,7 @@ class RawClient:
         deadline = self._deadline(timeout)
         parts: list[wire.Frame] = []
         while True:
-            frame = self._frame_before(deadline)
+            frame = self.frame_before(deadline)
             if frame.opcode == wire.Opcode.PING:
                 self.send_frame(wire.Opcode.PONG, frame.payload)
                 continue
@@ -322,7 +323,7 @@ class RawClient:
         closing = Closing()
         while True:
             try:
-                frame = self._frame_before(deadline)
+                frame = self.frame_before(deadline)
             except TimeoutError:
                 return closing
             except (PeerClosed, OSError):

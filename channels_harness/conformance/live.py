@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from .. import probe
 from ..rawclient import Closing, PeerClosed, RawClient
 from ..servers import ServerProcess
-from ..wire import Opcode
+from ..timeouts import scaled
+from ..wire import Frame, Opcode
 from .verdict import Verdict
 
 CANARY_TEXT = "canary"
-# How long a case waits to conclude that nothing more comes (scaled by RawClient).
-QUIET_S = 0.6
 
 
 def client(server: ServerProcess, path: str, **options: Any) -> RawClient:
@@ -79,11 +80,6 @@ def canary(server: ServerProcess) -> str | None:
     return None
 
 
-def quiet_frames(conn: RawClient, wait: float = QUIET_S) -> Closing:
-    """Everything the server sends within ``wait`` seconds (data, close, EOF)."""
-    return conn.wait_closing(wait)
-
-
 def expect_connection_failed(verdict: Verdict, closing: Closing, code: int) -> None:
     """Grade how the server failed the connection after bad input (RFC 6455 7.1.7).
 
@@ -107,3 +103,49 @@ def expect_connection_failed(verdict: Verdict, closing: Closing, code: int) -> N
             expected=f"close frame {code} before the TCP close",
             observed=closing.describe(),
         )
+
+
+MARKER = "--conformance-marker--"
+# A text message starting with this carries its own probe actions (target_app's probe).
+PROBE_COMMAND_PREFIX = "probe:"
+# Waits for something that should come: long, since they end as soon as it does.
+ARRIVAL_WAIT_S = 3.0
+
+
+def probe_marker_command() -> str:
+    """A probe message whose only action is to send :data:`MARKER` back."""
+    return PROBE_COMMAND_PREFIX + json.dumps(
+        [{"send": {"type": "websocket.send", "text": MARKER}}], separators=(",", ":")
+    )
+
+
+def frames_before_marker(
+    conn: RawClient, timeout: float = ARRIVAL_WAIT_S
+) -> tuple[list[Frame], Closing | None]:
+    """Data frames that arrive before the :data:`MARKER` echo the caller asked for.
+
+    Messages are handled in order, so once the marker is back everything the
+    earlier message caused has been sent: no fixed "quiet" wait is needed to
+    conclude that something did not come. Returns the frames and None, or the
+    frames and how the connection ended if it ended first (or the wait ran out).
+    """
+    frames: list[Frame] = []
+    deadline = time.monotonic() + scaled(timeout)
+    while True:
+        try:
+            frame = conn.frame_before(deadline)
+        except TimeoutError:
+            return frames, Closing(data=frames)
+        except OSError:
+            return frames, Closing(eof=True, data=frames)
+        if frame.opcode == Opcode.PING:
+            conn.send_frame(Opcode.PONG, frame.payload)
+        elif frame.opcode == Opcode.CLOSE:
+            closing = conn.wait_closing(0.5)
+            closing.frame = frame
+            closing.data = frames
+            return frames, closing
+        elif frame.opcode == Opcode.TEXT and frame.payload == MARKER.encode():
+            return frames, None
+        elif frame.opcode != Opcode.PONG:
+            frames.append(frame)
