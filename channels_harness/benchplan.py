@@ -7,7 +7,7 @@ three presets, chosen with ``--matrix``:
 
 - ``quick`` (under 2 minutes): daphne and uvicorn, 4 flavours, 50 connections,
   32 B text, 3 short runs; headroom, handshakes, one open-loop latency cell,
-  one layer breakdown (uvicorn).
+  one layer breakdown (uvicorn, one run per layer).
 - ``standard`` (the default, under 15 minutes): every server x 4 flavours at
   50 connections and 32 B text; for daphne and uvicorn the concurrency sweep
   (1, 10, 100, 1000) and the payload sweep (4 KiB, 64 KiB bytes) for sync and
@@ -147,7 +147,7 @@ def make_plan(
             handshake_runs=1,
             handshake_duration_s=1.0,
             breakdown_servers=focus[-1:],
-            breakdown_runs=2,
+            breakdown_runs=1,
         )
     elif matrix == "standard":
         focus = _pick(("daphne", "uvicorn"), servers) or servers[:2]
@@ -159,7 +159,12 @@ def make_plan(
             servers=servers,
             flavours=flavours,
             cells=_dedupe(cells),
+            duration_s=1.5,
+            warmup_s=0.3,
             latency_cells=tuple((s, f) for s in focus for f in pair),
+            latency_duration_s=2.0,
+            handshake_duration_s=1.0,
+            blocking_duration_s=1.5,
             handshake_flavours=pair,
             memory_flavours=pair,
             breakdown_servers=focus,

@@ -3,11 +3,16 @@
 :func:`run_bench` measures, in this order: the raw echo baseline (the
 generator's headroom), then per server the closed-loop throughput cells,
 open-loop latency, handshake rate, memory per idle connection and blocking
-handlers, then the layered cost breakdown, and last the headroom row (baseline
-over the best Channels cell). Server and generator are pinned to different
-cores (:func:`channels_harness.pinning.choose`). A cell that fails (server
-died, generator crashed) is recorded with :meth:`Run.fail` and its server log
-tail, and the matrix goes on.
+handlers, then the layered cost breakdown, the raw echo baseline again, and
+last the headroom row (baseline over the best Channels cell).
+
+The machine is shared and its load drifts, so what is compared is measured
+side by side: the runs of the flavours of one cell are interleaved (run 1 of
+each flavour, then run 2...), as are the layers of the breakdown, and the
+baseline is taken before and after the matrix. Server and generator are pinned
+to different cores (:func:`channels_harness.pinning.choose`). A cell that fails
+(server died, generator crashed) is recorded with :meth:`Run.fail` and its
+server log tail, and the matrix goes on.
 """
 
 from __future__ import annotations
@@ -19,8 +24,16 @@ from typing import Any
 
 import uvloop
 
+from . import cpu as cpu_module
 from . import pinning, stats
-from .benchplan import FLAVOURS, HEADLINE_CONCURRENCY, HEADLINE_PAYLOAD, BenchPlan, make_plan
+from .benchplan import (
+    FLAVOURS,
+    HEADLINE_CONCURRENCY,
+    HEADLINE_PAYLOAD,
+    BenchPlan,
+    Cell,
+    make_plan,
+)
 from .loadgen import GENERATOR_NAME, LoadConfig, LoadResult, hold_idle, payload, run_load
 from .loadgen.idle import raise_nofile_limit
 from .report.model import Run
@@ -97,26 +110,20 @@ class Bench:
         self.server_cpus = sorted(self.pins.server) if self.pins.server else None
         self.done = 0
         self.total = self._count_steps()
-        self.baseline: LoadResult | None = None
-        self.baseline_rates: list[float] = []
+        self.baseline_results: list[LoadResult] = []
 
     # -- bookkeeping ------------------------------------------------------------
 
     def _count_steps(self) -> int:
         plan = self.plan
-        per_server = (
-            len(plan.handshake_flavours)
-            + len(plan.memory_flavours)
-            + len(BLOCKING_KINDS) * len(plan.blocking_delays_ms)
-        )
         blocking = len(BLOCKING_KINDS) * len(plan.blocking_delays_ms)
         return (
-            2
-            + len(plan.cells)
+            3  # baseline before and after the matrix, headroom ratio
+            + len(plan.cells) * plan.runs
             + len(plan.latency_cells) * len(plan.latency_shares)
-            + len(plan.servers) * (per_server - blocking)
+            + len(plan.servers) * (len(plan.handshake_flavours) + len(plan.memory_flavours))
             + len(plan.blocking_servers) * blocking
-            + len(plan.breakdown_servers) * len(LAYERS)
+            + len(plan.breakdown_servers) * len(LAYERS) * plan.breakdown_runs
         )
 
     @contextmanager
@@ -183,13 +190,17 @@ class Bench:
 
     # -- sections -----------------------------------------------------------------
 
-    def measure_baseline(self) -> None:
-        """Closed loop against the raw echo server: what the generator can do."""
+    def measure_baseline(self, when: str) -> None:
+        """Closed loop against the raw echo server: what the generator can do.
+
+        Measured before and after the matrix (``when``), so that a neighbour
+        loading the machine for a while moves the baseline as it moves the cells.
+        """
         live = _Live(RAW_ECHO.name, DEFAULT_APP, self.pins.server, RAW_ECHO.name)
-        cell = {"server": RAW_ECHO.name, "concurrency": HEADLINE_CONCURRENCY}
-        with self.step("headroom: raw echo baseline"):
+        cell = {"server": RAW_ECHO.name, "concurrency": HEADLINE_CONCURRENCY, "when": when}
+        with self.step(f"headroom: raw echo baseline ({when})"):
             try:
-                results = self.closed(
+                self.baseline_results += self.closed(
                     live,
                     "headroom",
                     cell,
@@ -202,16 +213,17 @@ class Bench:
                 return
             finally:
                 live.stop()
-        self.baseline_rates = [r.rate for r in results]
-        self.baseline = max(results, key=lambda r: r.rate)
 
     def measure_server(self, name: str) -> None:
         """Every per-server section for ``name`` on one (restartable) server."""
         live = _Live(name, DEFAULT_APP, self.pins.server, name)
         try:
-            for cell in [c for c in self.plan.cells if c.server == name]:
-                with self.step(f"{name} {cell.flavour} c={cell.concurrency} {cell.payload}"):
-                    self.throughput(live, cell.flavour, cell.concurrency, cell.payload)
+            groups: dict[tuple[int, str], list[Cell]] = {}
+            for cell in self.plan.cells:
+                if cell.server == name:
+                    groups.setdefault((cell.concurrency, cell.payload), []).append(cell)
+            for group in groups.values():
+                self.throughput(live, group)
             for server, flavour in self.plan.latency_cells:
                 if server == name:
                     self.latency(live, flavour)
@@ -229,20 +241,38 @@ class Bench:
         finally:
             live.stop()
 
-    def throughput(self, live: _Live, flavour: str, concurrency: int, label: str) -> None:
-        cell = {
-            "server": live.name,
-            "flavour": flavour,
-            "concurrency": concurrency,
-            "payload": label,
-        }
-        try:
-            results = self.closed(
-                live, "throughput", cell, f"ws/echo/{flavour}/", concurrency, label, self.plan.runs
-            )
-        except CellFailed:
-            return
-        self.run.add("throughput", self.throughput_row(cell, results))
+    def throughput(self, live: _Live, cells: list[Cell]) -> None:
+        """Closed-loop runs of ``cells`` (one concurrency and payload, several
+        flavours), interleaved: run 1 of every flavour, then run 2 of every
+        flavour..., so a change in the machine's load hits every flavour alike
+        and their ratio stays fair."""
+        results: dict[Cell, list[LoadResult]] = {cell: [] for cell in cells}
+        failed: set[Cell] = set()
+        runs = self.plan.runs
+        for index in range(runs):
+            for cell in cells:
+                label = f"{cell.server} {cell.flavour} c={cell.concurrency} {cell.payload}"
+                with self.step(f"{label} run {index + 1}/{runs}"):
+                    if cell in failed:
+                        continue
+                    try:
+                        results[cell].append(
+                            self.load(
+                                live,
+                                "throughput",
+                                _cell_dict(cell),
+                                f"ws/echo/{cell.flavour}/",
+                                connections=cell.concurrency,
+                                payload=cell.payload,
+                                duration_s=self.plan.duration_s,
+                                warmup_s=self.plan.warmup_s,
+                            )
+                        )
+                    except CellFailed:
+                        failed.add(cell)
+        for cell in cells:
+            if cell not in failed and results[cell]:
+                self.run.add("throughput", self.throughput_row(_cell_dict(cell), results[cell]))
 
     def throughput_row(self, cell: dict[str, Any], results: list[LoadResult]) -> dict[str, Any]:
         rates = [r.rate for r in results]
@@ -429,52 +459,57 @@ class Bench:
         )
 
     def breakdown(self, name: str) -> None:
-        """Raw echo, then each Channels layer under ``name``, in microseconds per message."""
-        rows: list[dict[str, Any]] = []
-        if self.baseline_rates:
-            rate = stats.median(self.baseline_rates)
-            rows.append(_layer_row(name, RAW_LAYER, rate, len(self.baseline_rates)))
-        for label, app, flavour in LAYERS:
-            with self.step(f"{name} breakdown: {label}"):
-                rate = self.layer_rate(name, label, app, flavour)
-            if rate:
-                rows.append(_layer_row(name, label, rate, self.plan.breakdown_runs))
-        self.run.extend("breakdown", rows)
-
-    def layer_rate(self, name: str, label: str, app: str | None, flavour: str | None) -> float:
-        """Median msgs/s of one layer (0 when it failed); reuses the matrix cell
-        when the full site's flavour was already measured at the headline cell."""
-        if flavour is not None:
-            known = self.peak(name, flavour)
-            if known:
-                return known
-        live = _Live(
-            name,
-            app or DEFAULT_APP,
-            self.pins.server,
-            name if app is None else f"{name} [{app.rsplit(':', 1)[-1]}]",
-        )
-        cell = {"server": name, "layer": label}
+        """Raw echo, then each Channels layer under ``name``, in microseconds per
+        message. Every layer's server runs at once and the runs are interleaved
+        (run 1 of every layer, then run 2...), so the layers are compared under
+        the same machine load."""
+        lives: dict[str, _Live] = {}
+        for _label, app, _flavour in LAYERS:
+            key = app or DEFAULT_APP
+            if key not in lives:
+                record_as = name if app is None else f"{name} [{key.rsplit(':', 1)[-1]}]"
+                lives[key] = _Live(name, key, self.pins.server, record_as)
+        results: dict[str, list[LoadResult]] = {label: [] for label, _, _ in LAYERS}
+        failed: set[str] = set()
+        runs = self.plan.breakdown_runs
         try:
-            results = self.closed(
-                live,
-                "breakdown",
-                cell,
-                "" if app else f"ws/echo/{flavour}/",
-                HEADLINE_CONCURRENCY,
-                HEADLINE_PAYLOAD,
-                self.plan.breakdown_runs,
-            )
-        except CellFailed:
-            return 0.0
+            for index in range(runs):
+                for label, app, flavour in LAYERS:
+                    with self.step(f"{name} breakdown run {index + 1}/{runs}: {label}"):
+                        if label in failed:
+                            continue
+                        try:
+                            results[label].append(
+                                self.load(
+                                    lives[app or DEFAULT_APP],
+                                    "breakdown",
+                                    {"server": name, "layer": label},
+                                    "" if app else f"ws/echo/{flavour}/",
+                                    connections=HEADLINE_CONCURRENCY,
+                                    payload=HEADLINE_PAYLOAD,
+                                    duration_s=self.plan.duration_s,
+                                    warmup_s=self.plan.warmup_s,
+                                )
+                            )
+                        except CellFailed:
+                            failed.add(label)
         finally:
-            live.stop()
-        return stats.median([r.rate for r in results])
+            for live in lives.values():
+                live.stop()
+        rows: list[dict[str, Any]] = []
+        if self.baseline_results:
+            rates = [r.rate for r in self.baseline_results]
+            rows.append(_layer_row(name, RAW_LAYER, stats.median(rates), len(rates)))
+        for label, _, _ in LAYERS:
+            if label not in failed and results[label]:
+                rates = [r.rate for r in results[label]]
+                rows.append(_layer_row(name, label, stats.median(rates), len(rates)))
+        self.run.extend("breakdown", rows)
 
     def headroom(self) -> None:
         """Baseline msgs/s over the best server-limited Channels cell's."""
         with self.step("headroom ratio"):
-            if self.baseline is None:
+            if not self.baseline_results:
                 return
             channels_rows = [
                 row
@@ -484,37 +519,60 @@ class Bench:
             if not channels_rows:
                 return
             best = max(channels_rows, key=lambda row: row["msgs_per_s"])
-            baseline = stats.median(self.baseline_rates)
+            rates = [r.rate for r in self.baseline_results]
+            baseline = stats.median(rates)
             ratio = stats.ratio(baseline, best["msgs_per_s"]) or 0.0
-            capacity = self.baseline.rate / max(self.baseline.generator_cpu, 1e-9)
+            cpu = max(r.generator_cpu for r in self.baseline_results)
+            demand = max(r.generator_demand for r in self.baseline_results)
+            capacity = stats.median(
+                [r.rate / max(r.generator_cpu, 1e-9) for r in self.baseline_results]
+            )
             self.run.add(
                 "headroom",
                 {
                     "generator": GENERATOR_NAME,
-                    "generator_processes": self.baseline.processes,
+                    "generator_processes": self.baseline_results[0].processes,
                     "baseline": RAW_ECHO.name,
                     "concurrency": HEADLINE_CONCURRENCY,
                     "payload": HEADLINE_PAYLOAD,
                     "baseline_msgs_per_s": round(baseline, 1),
-                    "baseline_msgs_per_s_runs": [round(r, 1) for r in self.baseline_rates],
+                    "baseline_msgs_per_s_runs": [round(rate, 1) for rate in rates],
+                    "baseline_spread_pct": stats.spread_pct(rates),
                     "best_channels_msgs_per_s": best["msgs_per_s"],
                     "best_cell": f"{best['server']} {best['flavour']} "
                     f"c={best['concurrency']} {best['payload']}",
                     "ratio": ratio,
-                    "generator_cpu": round(self.baseline.generator_cpu, 3),
-                    "generator_demand": round(self.baseline.generator_demand, 3),
+                    "generator_cpu": round(cpu, 3),
+                    "generator_demand": round(demand, 3),
                     "generator_msgs_per_cpu_s": round(capacity, 1),
+                    "capacity_ratio": stats.ratio(capacity, best["msgs_per_s"]),
                     "target": HEADROOM_TARGET,
                     "ok": ratio >= HEADROOM_TARGET,
                 },
             )
             if ratio < HEADROOM_TARGET:
+                limit = (
+                    "the generator was saturated"
+                    if demand >= cpu_module.SATURATED_CPU
+                    else "the generator was not saturated, so the raw echo server on the "
+                    "(shared) server core was the limit"
+                )
                 self.run.note(
                     f"Headroom ratio {ratio} is below {HEADROOM_TARGET}: the raw echo baseline "
-                    f"reached {baseline:.0f} msgs/s with the generator at "
-                    f"{self.baseline.generator_cpu:.0%} of a core, so cells close to "
-                    f"{baseline / HEADROOM_TARGET:.0f} msgs/s may be generator-limited."
+                    f"reached {baseline:.0f} msgs/s with the generator at {cpu:.0%} of a core "
+                    f"(CPU used plus waited for: {demand:.0%}); {limit}. The generator's own "
+                    f"capacity, {capacity:.0f} msgs per CPU-second, is "
+                    f"{stats.ratio(capacity, best['msgs_per_s'])}x the best Channels cell."
                 )
+
+
+def _cell_dict(cell: Cell) -> dict[str, Any]:
+    return {
+        "server": cell.server,
+        "flavour": cell.flavour,
+        "concurrency": cell.concurrency,
+        "payload": cell.payload,
+    }
 
 
 def _layer_row(server: str, layer: str, rate: float, runs: int) -> dict[str, Any]:
@@ -569,9 +627,10 @@ def run_bench(
     run.data["options"]["bench"] = plan.describe()
     run.data["options"]["pinning"] = bench.pins.describe()
     run.save()
-    bench.measure_baseline()
+    bench.measure_baseline("before")
     for name in plan.servers:
         bench.measure_server(name)
     for name in plan.breakdown_servers:
         bench.breakdown(name)
+    bench.measure_baseline("after")
     bench.headroom()
