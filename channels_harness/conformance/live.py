@@ -56,7 +56,7 @@ def open_probe(
 
 def record(server: ServerProcess, probe_id: str, *, wait_exit: bool = True) -> dict[str, Any]:
     """The probe record of ``probe_id`` (waits for the consumer to end, bounded)."""
-    return probe.fetch_record(server.http_url(), probe_id, wait_exit=wait_exit, timeout=2.0)
+    return probe.fetch_record(server.http_url(), probe_id, wait_exit=wait_exit, timeout=3.0)
 
 
 def received(server: ServerProcess, probe_id: str, *, wait_exit: bool = True) -> list[dict]:
@@ -71,7 +71,7 @@ def canary(server: ServerProcess) -> str | None:
     try:
         with open_echo(server) as conn:
             conn.send_text(CANARY_TEXT)
-            reply = conn.recv_message(2.0)
+            reply = conn.recv_message(3.0)
             conn.send_close(1000)
     except (OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
