@@ -38,6 +38,12 @@ SECTIONS = (
     "blocking",
     "headroom",
     "locust",
+    "fanout",
+    "scaling",
+    "soak",
+    "soak_summary",
+    "limits",
+    "attacks",
     "failures",
 )
 
@@ -148,6 +154,8 @@ class Run:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
             raise ValueError(f"{data_file} has schema version {version}, expected {SCHEMA_VERSION}")
+        for section in SECTIONS:
+            data.setdefault(section, [])
         return cls(path, data)
 
     # -- writing ---------------------------------------------------------------

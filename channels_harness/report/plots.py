@@ -244,6 +244,31 @@ def locust_throughput(data: dict[str, Any]) -> bytes | None:
     )
 
 
+def fanout(data: dict[str, Any]) -> bytes | None:
+    rows = data.get("fanout") or []
+    if not rows:
+        return None
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        series[f"{row['server']} {row['flavour']} {row['layer']}"].append(row)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, points in sorted(series.items()):
+        points.sort(key=lambda r: int(r["group_size"]))
+        ax.plot(
+            [int(p["group_size"]) for p in points],
+            [float(p["deliveries_per_s"]) for p in points],
+            marker="o",
+            label=label,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("group size (members)")
+    ax.set_ylabel("deliveries per second")
+    ax.set_title("Fan-out through the channel layer")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _svg(fig)
+
+
 PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "throughput": throughput,
     "latency_percentiles": latency_percentiles,
@@ -253,6 +278,7 @@ PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "breakdown": breakdown,
     "conformance": conformance_grid,
     "locust": locust_throughput,
+    "fanout": fanout,
 }
 
 
