@@ -44,14 +44,14 @@ class OpenLoop(Driver):
         if self.in_window(intended):
             stats.record_us(self.histogram, (now - intended) * 1e6)
             self.measured += 1
-        self._check_idle()
+        self.check_idle()
 
     def on_lost(self, conn: EchoConnection) -> None:
         self.outstanding -= len(conn.pending)
         conn.pending.clear()
-        self._check_idle()
+        self.check_idle()
 
-    def _check_idle(self) -> None:
+    def check_idle(self) -> None:
         if self.sending_done and self.outstanding <= 0 and not self.idle.done():
             self.idle.set_result(None)
 
@@ -136,7 +136,7 @@ async def _schedule(
     if meter is not None:
         result.cpu, result.cpu_wait = meter.stop()
     loop.sending_done = True
-    loop._check_idle()
+    loop.check_idle()
     try:
         await asyncio.wait_for(asyncio.shield(loop.idle), config.drain_s)
     except TimeoutError:
