@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
@@ -100,13 +100,16 @@ class ServerSpec:
         except importlib.metadata.PackageNotFoundError:
             return "not installed"
 
-    def describe(self) -> dict[str, str]:
-        """Name, version, WebSocket implementation and description, for results."""
+    def describe(self) -> dict[str, Any]:
+        """Name, version, WebSocket implementation, description and the command line
+        (with ``{port}`` where each run puts its port), for results."""
+        template = self.command(DEFAULT_APP, LOOPBACK, cast(int, "{port}"))
         return {
             "name": self.name,
             "version": self.version(),
             "ws_impl": self.ws_impl,
             "description": self.description,
+            "command": template,
         }
 
 

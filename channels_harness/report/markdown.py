@@ -106,12 +106,19 @@ def verdict(data: dict[str, Any]) -> str:
     devs = summary.deviations(data)
     counts = summary.grade_counts(data)
     if counts:
-        lines.append("**Conformance** (cases deviating from a MUST or a SHOULD, per server):")
+        lines.append(
+            "**Conformance** (cases where the server broke a MUST or missed a SHOULD; "
+            "the Conformance section lists them with what was observed):"
+        )
         lines.append("")
         for server, grades in counts.items():
-            listed = ", ".join(sorted(row["case"] for row in devs.get(server, []))) or "none"
+            found = devs.get(server, [])
+            fails = sum(1 for row in found if row.get("grade") == "FAIL")
             tally = ", ".join(f"{g} {grades[g]}" for g in summary.GRADE_ORDER if grades.get(g))
-            lines.append(f"- {server} ({tally}): {listed}")
+            lines.append(
+                f"- {server}: **{len(found)}** deviating cases ({fails} breaking a MUST); "
+                f"results {tally}"
+            )
         lines.append("")
     failures = _rows(data, "failures")
     if failures:
@@ -162,7 +169,7 @@ def conformance(data: dict[str, Any]) -> str:
                             )
                         ),
                     )
-                    for row in found
+                    for row in sorted(found, key=lambda r: (r.get("grade") != "FAIL", r["case"]))
                 ),
             )
         )
