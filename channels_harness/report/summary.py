@@ -143,11 +143,15 @@ def fastest_cells(data: dict[str, Any], count: int = 3) -> list[dict[str, Any]]:
 
 
 def deviations(data: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Per server, the conformance rows graded FAIL or NON-STRICT (one per case)."""
+    """Per server, the conformance rows graded FAIL or NON-STRICT (one per case, FAIL
+    where any flavour failed)."""
     found: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in data.get("conformance") or []:
         if row.get("grade") in DEVIATING_GRADES:
-            found[row["server"]].setdefault(row["case"], row)
+            kept = found[row["server"]].get(row["case"])
+            # one row per case: the worst grade any flavour got
+            if kept is None or (row["grade"] == "FAIL" and kept["grade"] != "FAIL"):
+                found[row["server"]][row["case"]] = row
     return {server: list(cases.values()) for server, cases in sorted(found.items())}
 
 
