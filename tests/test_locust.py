@@ -312,3 +312,35 @@ def test_a_server_close_is_a_failure_that_carries_its_code(
     assert result.returncode != 0
     assert result.failures > 0
     assert message in result.error_text(), result.error_text()
+
+
+def test_the_load_command_prints_the_table_and_writes_a_complete_run(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "channels_harness.cli",
+            "load",
+            "--servers",
+            "uvicorn",
+            "--flavours",
+            "sync,async",
+            "--users",
+            "3",
+            "--duration",
+            "2",
+            "--no-baseline",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=scaled(120),
+        env={**os.environ, "COLUMNS": "160"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "uvicorn sync" in done.stdout and "uvicorn async" in done.stdout
+    (data_file,) = tmp_path.glob("*/data.json")
+    data = json.loads(data_file.read_text())
+    assert data["kind"] == "load" and data["status"] == "complete"
+    assert [row["flavour"] for row in data["locust"]] == ["sync", "async"]

@@ -123,14 +123,14 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str = "locust load")
     servers = [r["server"] for r in rows if r["server"] != RAW]
     first = servers[0] if servers else "first server"
     kind = "handshakes/s" if rows and rows[0]["scenario"] == "churn" else "msgs/s"
-    table = Table(
-        title=title,
-        caption="p50/p95/p99 in ms; gen(erator) and s(e)rv(er) CPU as a share of one core, "
-        "! = generator-bound; /x = rate over x's rate in this run; "
-        "KB/conn = server memory growth per open connection",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
+    memory = any(r.get("rss_per_connection_bytes") is not None for r in rows)
+    caption = (
+        "p50/p95/p99 in ms; gen(erator) and s(e)rv(er) CPU as a share of one core, "
+        "! = generator-bound; /x = rate over x's rate in this run"
     )
+    if memory:
+        caption += "; KB/conn = server memory growth per open connection"
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, collapse_padding=True)
     headers = {
         "cell": "server flavour",
         "rate": kind,
@@ -144,7 +144,7 @@ def comparison_table(rows: Sequence[dict[str, Any]], title: str = "locust load")
         "vs first server": f"/{first}",
         "vs raw": "/raw",
     }
-    if any(r.get("rss_per_connection_bytes") is not None for r in rows):
+    if memory:
         headers.update({"connections": "conns", "KB/conn": "KB/conn"})
     for key, header in headers.items():
         table.add_column(header, justify="left" if key == "cell" else "right")
