@@ -16,22 +16,27 @@ import argparse
 NAME = "load"
 HELP = "run locust headless against each server x flavour and compare"
 
-SCENARIOS = ("echo", "churn", "fanout", "idle")
-FLAVOURS = ("sync", "async", "generic-sync", "generic-async")
-
 
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..loadrun.locustproc import FLAVOUR_CLASSES, SCENARIOS
+    from ..servers import RAW_ECHO, SERVERS
+
     parser.add_argument(
-        "--servers", default="daphne,uvicorn", help="comma-separated (default: daphne,uvicorn)"
+        "--servers",
+        default="daphne,uvicorn",
+        help=f"comma-separated, of {', '.join([*SERVERS, RAW_ECHO.name])} "
+        "(default: daphne,uvicorn)",
     )
     parser.add_argument(
-        "--flavours", default="sync,async", help="comma-separated (default: sync,async)"
+        "--flavours",
+        default="sync,async",
+        help=f"comma-separated, of {', '.join(FLAVOUR_CLASSES)} (default: sync,async)",
     )
-    parser.add_argument("--scenario", choices=SCENARIOS, default="echo")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="echo", help="(default: echo)")
     parser.add_argument("--users", type=int, default=50, help="locust users (default 50)")
     parser.add_argument(
         "--spawn-rate", type=float, default=None, help="users started per second (default: all)"
