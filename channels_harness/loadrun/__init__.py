@@ -199,6 +199,13 @@ def run_load(
         if scenario not in BASELINE_SCENARIOS:
             raise LocustRunError(f"the raw echo server has no rooms: it cannot run {scenario}")
         cells.append((RAW_ECHO.name, BASELINE_FLAVOUR))
+    if layout.pinned:
+        run.note(
+            f"locust {scenario}: servers pinned to cores {_cpus(layout.server)}, "
+            f"locust to cores {_cpus(layout.generator)}"
+        )
+    else:
+        run.note(f"locust {scenario}: fewer than 2 usable cores, server and locust share them")
     rounds = [(repeat, server, flavour) for repeat in range(repeats) for server, flavour in cells]
     rows = []
     for done, (repeat, server, flavour) in enumerate(rounds):
