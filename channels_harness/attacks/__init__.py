@@ -1,0 +1,162 @@
+"""Hostile clients against a live server, one outcome row per server and attack.
+
+Every attack in :data:`ATTACKS` runs against a running
+:class:`~channels_harness.servers.ServerProcess` and closes what it opened;
+:func:`attack_server` then checks what is left: a canary connection must
+still echo, and the app's live-consumer count (``GET /stats/``) must come back
+to zero within a bounded wait. :func:`run_attacks` does that for every server
+and attack into a :class:`~channels_harness.report.model.Run` ("attacks"
+section), giving the next attack a fresh server when one died.
+
+Behaviour a server really shows (canary dead, leaked consumers) is recorded
+once, in ``channels_harness/data/attacks_known.toml`` (see :func:`known`).
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..servers import ServerError, ServerProcess, get_spec
+from . import headers, hostile
+from .aftermath import canary, wait_no_consumers
+from .base import FULL, SMALL, Attack, Outcome, Settings
+from .flood import flood, raise_open_files
+
+if TYPE_CHECKING:
+    from ..report.model import Run
+
+__all__ = [
+    "ATTACKS",
+    "FULL",
+    "SMALL",
+    "Settings",
+    "attack_server",
+    "known",
+    "raise_open_files",
+    "run_attacks",
+]
+
+KNOWN_FILE = Path(__file__).resolve().parent.parent / "data" / "attacks_known.toml"
+
+ATTACKS: dict[str, tuple[Attack, str]] = {
+    "reset-mid-frame": (hostile.reset_mid_frame, "TCP reset halfway through a frame"),
+    "reset-mid-handshake": (hostile.reset_mid_handshake, "TCP reset halfway through the upgrade"),
+    "half-open": (hostile.half_open, "handshake done, then silence"),
+    "idle-tcp": (hostile.idle_tcp, "TCP connect, nothing sent"),
+    "slow-handshake": (hostile.slow_handshake, "upgrade request sent one byte at a time"),
+    "flood": (flood, "thousands of connections opened at once and held"),
+    **headers.ATTACKS,
+}
+
+Progress = Callable[[str, int, int], None]
+
+
+def known() -> dict[tuple[str, str], dict[str, str]]:
+    """The recorded failures: ``(server, attack) -> {"observed", "reason"}``."""
+    if not KNOWN_FILE.exists():
+        return {}
+    entries = tomllib.loads(KNOWN_FILE.read_text(encoding="utf-8")).get("known", [])
+    table: dict[tuple[str, str], dict[str, str]] = {}
+    for entry in entries:
+        if entry["attack"] not in ATTACKS:
+            raise ValueError(f"{KNOWN_FILE.name}: unknown attack {entry['attack']!r}")
+        for server in entry["servers"]:
+            table[(server, entry["attack"])] = {
+                "observed": entry["observed"],
+                "reason": entry["reason"],
+            }
+    return table
+
+
+def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL) -> dict[str, Any]:
+    """Run ``attack`` against ``server`` and return its row for the "attacks" section.
+
+    The row says what the server did (``outcome``), whether a canary still
+    echoes afterwards and how many consumers were still live after
+    ``settings.settle_s`` (None when it could not be read).
+    """
+    function, _description = ATTACKS[attack]
+    started = time.monotonic()
+    try:
+        result = function(server, settings)
+    except OSError as exc:
+        result = Outcome(f"{type(exc).__name__}", f"the attack could not go on: {exc}")
+    seconds = round(time.monotonic() - started, 2)
+    row: dict[str, Any] = {"server": server.spec.name, "attack": attack, "seconds": seconds}
+    if not server.running:
+        return {
+            **row,
+            "outcome": "server died",
+            "canary_ok": False,
+            "leaked_consumers": None,
+            "detail": f"{result.outcome}; exit code {server.popen.poll() if server.popen else '?'}"
+            f"; log tail:\n{server.log_tail()}",
+        }
+    why_not = canary(server)
+    leaked, waited = wait_no_consumers(server, settings.settle_s)
+    detail = result.detail
+    if why_not:
+        detail += f"; canary failed: {why_not}"
+    if leaked is None:
+        detail += "; GET /stats/ did not answer"
+    elif leaked:
+        detail += f"; {leaked} consumer(s) still live after {waited:.0f} s"
+    return {
+        **row,
+        "outcome": result.outcome,
+        "canary_ok": why_not is None,
+        "leaked_consumers": leaked,
+        "detail": detail,
+    }
+
+
+def run_attacks(
+    run: Run,
+    *,
+    servers: Sequence[str],
+    attacks: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    settings: Settings = FULL,
+) -> list[dict[str, Any]]:
+    """Every attack against every server, one row each into ``run`` ("attacks").
+
+    Each server starts fresh; after an attack that killed it the next attack
+    gets a new one. A server that cannot start is a failure of the run, not
+    a row. Returns the rows added.
+    """
+    names = list(attacks) if attacks else list(ATTACKS)
+    for name in names:
+        if name not in ATTACKS:
+            raise KeyError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}")
+    specs = [get_spec(name) for name in servers]
+    raise_open_files()
+    rows: list[dict[str, Any]] = []
+    total = len(specs) * len(names)
+    for index, spec in enumerate(specs):
+        done = index * len(names)
+        server: ServerProcess | None = None
+        try:
+            for attack in names:
+                if progress:
+                    progress(f"{spec.name}: {attack}", done, total)
+                if server is None or not server.running:
+                    if server is not None:
+                        server.stop()
+                    server = ServerProcess(spec).start()
+                    run.record_server(server.info())
+                row = attack_server(server, attack, settings)
+                run.add("attacks", row)
+                rows.append(row)
+                done += 1
+        except ServerError as exc:
+            run.fail("attacks", {"server": spec.name}, str(exc))
+        finally:
+            if server is not None:
+                server.stop()
+    if progress:
+        progress("done", total, total)
+    return rows

@@ -1,0 +1,44 @@
+"""What is left of a server after an attack: does it still echo, are consumers gone.
+
+``GET /stats/`` of the reference app counts live consumers per process; after
+every client of an attack is gone the count must come back to zero within a
+bounded wait, or consumer tasks or threads leaked.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+
+from ..conformance.live import canary
+from ..servers import ServerProcess
+from ..timeouts import scaled
+
+__all__ = ["canary", "live_consumers", "wait_no_consumers"]
+
+
+def live_consumers(server: ServerProcess, timeout: float = 5.0) -> int:
+    """The app's ``total_live`` consumer count; raises OSError if it does not answer."""
+    with urllib.request.urlopen(server.http_url("stats/"), timeout=scaled(timeout)) as reply:
+        return int(json.loads(reply.read())["total_live"])
+
+
+def wait_no_consumers(server: ServerProcess, wait: float) -> tuple[int | None, float]:
+    """Poll until no consumer is live or ``wait`` (scaled) seconds pass.
+
+    Returns the last count (None when ``/stats/`` never answered) and the
+    seconds it took.
+    """
+    started = time.monotonic()
+    deadline = started + scaled(wait)
+    count: int | None = None
+    while True:
+        try:
+            count = live_consumers(server)
+        except (OSError, ValueError, KeyError, urllib.error.URLError):
+            count = None
+        if count == 0 or time.monotonic() >= deadline:
+            return count, time.monotonic() - started
+        time.sleep(0.1)
