@@ -1,0 +1,134 @@
+"""Hostile clients against every server: each survives, still echoes, leaks nothing.
+
+Every attack of :mod:`channels_harness.attacks` runs against every server with
+the small settings (300-connection flood, 2 s holds). What a server really
+fails is recorded once in channels_harness/data/attacks_known.toml and is a
+strict xfail here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+
+from channels_harness.attacks import ATTACKS, SMALL, attack_server, known, run_attacks
+from channels_harness.pytest_plugin import ServerPool
+from channels_harness.report.model import Run
+from channels_harness.report.schema import validate
+from channels_harness.servers import SERVERS, ServerProcess, get_spec
+from channels_harness.timeouts import scaled
+
+KNOWN = known()
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_the_server_survives_the_attack_and_releases_every_consumer(
+    server_pool: ServerPool, server_name: str, attack: str, request: pytest.FixtureRequest
+) -> None:
+    entry = KNOWN.get((server_name, attack))
+    if entry is not None:
+        request.applymarker(
+            pytest.mark.xfail(strict=True, reason=f"{entry['observed']} ({entry['reason']})")
+        )
+    row = attack_server(server_pool.get(server_name), attack, SMALL)
+    assert row["outcome"] != "server died", row["detail"]
+    assert row["canary_ok"], row["detail"]
+    assert row["leaked_consumers"] == 0, row["detail"]
+
+
+def test_the_known_failures_name_real_servers_and_attacks() -> None:
+    for server, attack in KNOWN:
+        assert server in SERVERS
+        assert attack in ATTACKS
+
+
+def test_a_killed_server_is_a_row_with_its_log_tail() -> None:
+    with ServerProcess(get_spec("uvicorn")) as server:
+        assert server.popen is not None
+        os.kill(server.popen.pid, signal.SIGKILL)
+        server.popen.wait(timeout=scaled(10))
+        row = attack_server(server, "missing-key", SMALL)
+    assert row["outcome"] == "server died"
+    assert row["canary_ok"] is False
+    assert "log tail" in row["detail"]
+
+
+def uvicorn_children() -> set[int]:
+    return {
+        child.pid
+        for child in psutil.Process().children(recursive=True)
+        if "uvicorn" in " ".join(child.cmdline())
+    }
+
+
+def test_run_attacks_gives_the_next_attack_a_fresh_server_after_one_died(tmp_path: Path) -> None:
+    run = Run.create(tmp_path, kind="attack")
+    before = uvicorn_children()  # servers of other tests in this process
+    seen: list[tuple[str, int, int]] = []
+    timers: list[threading.Timer] = []
+
+    def kill_during_the_second(description: str, done: int, total: int) -> None:
+        seen.append((description, done, total))
+        if done == 1:  # the idle-tcp attack holds its connections for 4 s
+            (pid,) = uvicorn_children() - before
+            timers.append(threading.Timer(scaled(1.0), os.kill, (pid, signal.SIGKILL)))
+            timers[-1].start()
+
+    rows = run_attacks(
+        run,
+        servers=["uvicorn"],
+        attacks=["missing-key", "idle-tcp", "post-method"],
+        progress=kill_during_the_second,
+        settings=dataclasses.replace(SMALL, hold_s=4.0),
+    )
+    for timer in timers:
+        timer.join()
+    assert [row["outcome"] for row in rows][1] == "server died", rows[1]
+    assert "log tail" in rows[1]["detail"]
+    assert rows[0]["canary_ok"] and rows[2]["canary_ok"]
+    assert rows[2]["leaked_consumers"] == 0
+    assert seen[-1] == ("done", 3, 3)
+    data = json.loads(run.data_file.read_text())
+    assert data["attacks"] == rows
+    assert "uvicorn" in data["servers"]
+    assert uvicorn_children() == before
+
+
+def test_the_attack_command_writes_a_run_and_prints_the_table(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "channels_harness.cli",
+            "attack",
+            "--servers",
+            "daphne",
+            "--attacks",
+            "missing-key,flood",
+            "--flood",
+            "50",
+            "--results",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=scaled(120),
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (run,) = [p for p in tmp_path.iterdir() if (p / "data.json").exists()]
+    data = json.loads((run / "data.json").read_text())
+    validate(data)
+    assert data["kind"] == "attack" and data["status"] == "complete"
+    assert [row["attack"] for row in data["attacks"]] == ["missing-key", "flood"]
+    assert data["attacks"][1]["outcome"].startswith("50/50 accepted")
+    assert "400 then close" in done.stdout
