@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..servers import ServerError, ServerProcess, get_spec
 from . import headers, hostile
-from .aftermath import canary, wait_no_consumers
+from .aftermath import canary_within, wait_no_consumers
 from .base import FULL, SMALL, Attack, Outcome, Settings
 from .flood import flood, raise_open_files
 
@@ -75,9 +75,10 @@ def known() -> dict[tuple[str, str], dict[str, str]]:
 def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL) -> dict[str, Any]:
     """Run ``attack`` against ``server`` and return its row for the "attacks" section.
 
-    The row says what the server did (``outcome``), whether a canary still
-    echoes afterwards and how many consumers were still live after
-    ``settings.settle_s`` (None when it could not be read).
+    The row says what the server did (``outcome``), whether a canary echoed
+    within ``settings.settle_s`` afterwards (``canary_s``: how long that took)
+    and how many consumers were still live after up to ``settings.settle_s``
+    (None when it could not be read).
     """
     function, _description = ATTACKS[attack]
     started = time.monotonic()
@@ -92,15 +93,18 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
             **row,
             "outcome": "server died",
             "canary_ok": False,
+            "canary_s": None,
             "leaked_consumers": None,
             "detail": f"{result.outcome}; exit code {server.popen.poll() if server.popen else '?'}"
             f"; log tail:\n{server.log_tail()}",
         }
-    why_not = canary(server)
+    why_not, took, first = canary_within(server, settings.settle_s)
     leaked, waited = wait_no_consumers(server, settings.settle_s)
     detail = result.detail
     if why_not:
-        detail += f"; canary failed: {why_not}"
+        detail += f"; canary failed for {took:.0f} s: {why_not}"
+    elif first:
+        detail += f"; canary echoed after {took:.1f} s (first try: {first})"
     if leaked is None:
         detail += "; GET /stats/ did not answer"
     elif leaked:
@@ -109,6 +113,7 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
         **row,
         "outcome": result.outcome,
         "canary_ok": why_not is None,
+        "canary_s": round(took, 2),
         "leaked_consumers": leaked,
         "detail": detail,
     }

@@ -16,7 +16,24 @@ from ..conformance.live import canary
 from ..servers import ServerProcess
 from ..timeouts import scaled
 
-__all__ = ["canary", "live_consumers", "wait_no_consumers"]
+__all__ = ["canary", "canary_within", "live_consumers", "wait_no_consumers"]
+
+
+def canary_within(server: ServerProcess, wait: float) -> tuple[str | None, float, str | None]:
+    """Retry the canary until it echoes or ``wait`` (scaled) seconds pass.
+
+    A server busy tearing down thousands of connections may miss the first
+    try and answer a second later. Returns why the last try failed (None if
+    one echoed), the seconds it took, and why the first try failed (None if
+    it echoed at once).
+    """
+    started = time.monotonic()
+    deadline = started + scaled(wait)
+    first = why = canary(server)
+    while why is not None and server.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+        why = canary(server)
+    return why, time.monotonic() - started, first
 
 
 def live_consumers(server: ServerProcess, timeout: float = 5.0) -> int:
