@@ -1,0 +1,228 @@
+"""Harness faults against real runs, then a look at the process table.
+
+A server SIGKILLed in the middle of a bench or load cell, a locust process
+SIGKILLed in the middle of its cell, and Ctrl-C (SIGINT to the harness's
+process group, as a terminal sends it) of ``conformance`` and ``all --quick``.
+Each time: the affected cell is a failure in data.json with the server's log
+tail, the other cells go on and are kept, the exit code says what happened,
+and no process the run started is left. (SIGINT of ``all --quick --stages
+bench`` is tests/test_report_run.py's.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from channels_harness.report.schema import validate
+from channels_harness.timeouts import scaled
+
+HARNESS = [sys.executable, "-m", "channels_harness.cli"]
+
+
+class Harness:
+    """One ``channels-harness`` run in its own session, every descendant remembered."""
+
+    def __init__(self, args: list[str], results: Path) -> None:
+        self.results = results
+        self.log = open(results.parent / f"{results.name}.log", "wb")  # noqa: SIM115
+        self.popen = subprocess.Popen(
+            [*HARNESS, *args],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        self.seen: dict[int, psutil.Process] = {}
+
+    def descendants(self) -> list[psutil.Process]:
+        """The live descendants now (also remembered for the final check)."""
+        try:
+            found = psutil.Process(self.popen.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+        for proc in found:
+            self.seen.setdefault(proc.pid, proc)
+        return found
+
+    def find(self, *words: str) -> list[psutil.Process]:
+        """Descendants whose command line contains every one of ``words``."""
+        found = []
+        for proc in self.descendants():
+            with contextlib.suppress(psutil.Error):
+                line = " ".join(proc.cmdline())
+                if all(word in line for word in words) and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+        return found
+
+    def wait_for(
+        self, what: str, check: Callable[[], list[psutil.Process]], timeout: float = 120
+    ) -> list[psutil.Process]:
+        """Poll ``check`` until it finds processes; fail if the run ends or time runs out."""
+        deadline = time.monotonic() + scaled(timeout)
+        while time.monotonic() < deadline:
+            found = check()
+            if found:
+                return found
+            assert self.popen.poll() is None, f"the run ended before {what}:\n{self.output()}"
+            time.sleep(0.05)
+        pytest.fail(f"no {what} within {scaled(timeout):.0f} s:\n{self.output()}")
+
+    def wait(self, timeout: float = 240) -> int:
+        return self.popen.wait(timeout=scaled(timeout))
+
+    def output(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")[-3000:]
+
+    def data(self) -> dict:
+        (data_file,) = self.results.glob("*/data.json")
+        data = json.loads(data_file.read_text())
+        validate(data)
+        return data
+
+    def left_running(self) -> list[str]:
+        """Every process of this run still alive (pids checked with their start time)."""
+        time.sleep(0.3)
+        left = []
+        for proc in self.seen.values():
+            with contextlib.suppress(psutil.Error):
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    left.append(f"{proc.pid} {' '.join(proc.cmdline())[:120]}")
+        return left
+
+    def kill_all(self) -> None:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+        for proc in self.seen.values():
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    started: list[Harness] = []
+
+    def start(*args: str) -> Harness:
+        results = tmp_path / f"results{len(started)}"
+        results.mkdir()
+        run = Harness(
+            [*args, "--results" if args[0] != "all" else "--results-dir", str(results)], results
+        )
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.kill_all()
+
+
+def test_a_server_killed_mid_bench_fails_its_cell_and_the_bench_goes_on(
+    harness: Callable[..., Harness],
+) -> None:
+    run = harness(
+        "bench", "--quick", "--servers", "uvicorn", "--flavours", "sync,async", "--runs", "1"
+    )
+    # A uvicorn cell is measuring: the app's server and a generator worker are both up.
+    (server,) = run.wait_for(
+        "uvicorn cell under load",
+        lambda: (
+            run.find("-m uvicorn", "refsite.asgi")
+            if run.find("channels_harness.loadgen.worker")
+            else []
+        ),
+    )
+    server.kill()
+    assert run.wait() == 1, run.output()
+    data = run.data()
+    assert data["status"] == "complete"
+    failures = [f for f in data["failures"] if f["cell"].get("server") == "uvicorn"]
+    assert failures, data["failures"]
+    assert "exited" in failures[0]["message"] and "log_tail" in failures[0]
+    failed = {(f["section"], f["cell"].get("flavour")) for f in failures}
+    # Every other cell was measured on a restarted server and kept.
+    assert data["throughput"] or data["latency"] or data["handshake"]
+    kept = {("throughput", r["flavour"]) for r in data["throughput"] if r["server"] == "uvicorn"}
+    assert kept and not kept & failed
+    assert data["headroom"], "the cells after the failed one were measured"
+    assert run.left_running() == []
+
+
+def test_a_server_or_locust_killed_mid_load_fails_that_cell_and_the_run_goes_on(
+    harness: Callable[..., Harness],
+) -> None:
+    run = harness(
+        "load",
+        "--servers",
+        "uvicorn",
+        "--flavours",
+        "sync,async,generic-async",
+        "--users",
+        "5",
+        "--duration",
+        "4",
+        "--no-baseline",
+    )
+    locust_cmd = ("locust", "--headless")
+    (first,) = run.wait_for("locust in the first cell", lambda: run.find(*locust_cmd))
+    (server,) = run.wait_for("the first cell's server", lambda: run.find("-m uvicorn"))
+    time.sleep(scaled(1.0))
+    server.kill()
+    (second,) = run.wait_for(
+        "locust in the second cell",
+        lambda: [p for p in run.find(*locust_cmd) if p.pid != first.pid],
+    )
+    time.sleep(scaled(1.0))
+    second.kill()
+    assert run.wait() == 1, run.output()
+    data = run.data()
+    assert data["status"] == "complete"
+    by_flavour = {f["cell"]["flavour"]: f for f in data["failures"]}
+    assert set(by_flavour) == {"sync", "async"}, data["failures"]
+    assert "exited during the run" in by_flavour["sync"]["message"]
+    assert "locust exited with code -9" in by_flavour["async"]["message"]
+    assert [(r["server"], r["flavour"]) for r in data["locust"]] == [("uvicorn", "generic-async")]
+    assert run.left_running() == []
+
+
+def test_ctrl_c_of_conformance_exits_130_and_marks_the_run_incomplete(
+    harness: Callable[..., Harness],
+) -> None:
+    run = harness("conformance", "--servers", "uvicorn", "--flavours", "async", "--workers", "1")
+    run.wait_for("a server under the suite", lambda: run.find("-m uvicorn"))
+    time.sleep(scaled(1.0))
+    os.killpg(run.popen.pid, signal.SIGINT)
+    assert run.wait(60) == 130, run.output()
+    assert run.data()["status"] == "incomplete"
+    assert not list(run.results.rglob(".tmp-*"))
+    assert run.left_running() == []
+
+
+def test_ctrl_c_of_all_quick_during_load_exits_130_and_marks_the_run_incomplete(
+    harness: Callable[..., Harness],
+) -> None:
+    run = harness(
+        "all", "--quick", "--servers", "uvicorn", "--flavours", "async", "--stages", "load,bench"
+    )
+    run.wait_for("locust", lambda: run.find("locust", "--headless"))
+    time.sleep(scaled(1.0))
+    os.killpg(run.popen.pid, signal.SIGINT)
+    assert run.wait(60) == 130, run.output()
+    data = run.data()
+    assert data["status"] == "incomplete"
+    assert not list(run.results.rglob(".tmp-*"))
+    assert run.left_running() == []
