@@ -45,7 +45,9 @@ KNOWN_FILE = Path(__file__).resolve().parent.parent / "data" / "attacks_known.to
 ATTACKS: dict[str, tuple[Attack, str]] = {
     "reset-mid-frame": (hostile.reset_mid_frame, "TCP reset halfway through a frame"),
     "reset-mid-handshake": (hostile.reset_mid_handshake, "TCP reset halfway through the upgrade"),
+    "reset-mid-echo": (hostile.reset_mid_echo, "TCP reset while the server echoes 256 KiB"),
     "half-open": (hostile.half_open, "handshake done, then silence"),
+    "abandoned-close": (hostile.abandoned_close, "close frame sent, then silence on open TCP"),
     "idle-tcp": (hostile.idle_tcp, "TCP connect, nothing sent"),
     "slow-handshake": (hostile.slow_handshake, "upgrade request sent one byte at a time"),
     "flood": (flood, "thousands of connections opened at once and held"),

@@ -9,6 +9,7 @@ import time
 from .. import wire
 from ..servers import ServerProcess
 from ..timeouts import scaled
+from .aftermath import wait_no_consumers
 from .base import (
     Outcome,
     Settings,
@@ -40,6 +41,16 @@ def _handshake(server: ServerProcess, path: str, wait: float) -> tuple[socket.so
     return sock, split[1] if split else b""
 
 
+def _after_resets(server: ServerProcess, settings: Settings, detail: str) -> Outcome:
+    """How long the server took to end the consumers of the reset connections."""
+    left, took = wait_no_consumers(server, settings.settle_s)
+    if left == 0:
+        return Outcome(f"consumers ended in {took:.1f} s", detail)
+    if left is None:
+        return Outcome("GET /stats/ did not answer", detail)
+    return Outcome(f"{left} consumer(s) live after {took:.0f} s", detail)
+
+
 def reset_mid_frame(server: ServerProcess, settings: Settings) -> Outcome:
     """Handshake, send half of a 1 KiB text frame, then abort with a TCP reset."""
     frame = wire.build_frame(wire.Opcode.TEXT, b"x" * 1024)
@@ -49,10 +60,58 @@ def reset_mid_frame(server: ServerProcess, settings: Settings) -> Outcome:
             sock.sendall(frame[: len(frame) // 2])
         finally:
             reset(sock)
-    return Outcome(
-        "took the resets",
+    return _after_resets(
+        server,
+        settings,
         f"{settings.resets} connections over the four flavours, each reset after "
         f"{len(frame) // 2} of {len(frame)} frame bytes",
+    )
+
+
+def reset_mid_echo(server: ServerProcess, settings: Settings) -> Outcome:
+    """Send a whole 256 KiB message, then reset at once while the server echoes it."""
+    frame = wire.build_frame(wire.Opcode.TEXT, b"y" * (256 * 1024))
+    for index in range(settings.resets):
+        sock, _ = _handshake(server, echo_path(index), settings.answer_wait_s)
+        try:
+            sock.sendall(frame)
+        finally:
+            reset(sock)
+    return _after_resets(
+        server,
+        settings,
+        f"{settings.resets} connections over the four flavours, each reset right after "
+        "sending a 256 KiB message (the echo goes to a dead socket)",
+    )
+
+
+def abandoned_close(server: ServerProcess, settings: Settings) -> Outcome:
+    """Send a close frame, then neither read the answer nor close TCP."""
+    hold = scaled(settings.hold_s)
+    socks: list[socket.socket] = []
+    rests: list[bytes] = []
+    try:
+        for index in range(4):
+            sock, rest = _handshake(server, echo_path(index), settings.answer_wait_s)
+            socks.append(sock)
+            rests.append(rest)
+            sock.sendall(wire.build_frame(wire.Opcode.CLOSE, wire.close_payload(1000)))
+        seen = watch_many(socks, time.monotonic() + hold)
+    finally:
+        for sock in socks:
+            reset(sock)
+    texts = []
+    for rest, watched in zip(rests, seen, strict=True):
+        closes = [f for f in frames_in(rest + watched.data) if f.opcode == wire.Opcode.CLOSE]
+        code = closes[0].close_code() if closes and len(closes[0].payload) != 1 else None
+        said = f"close {code}" if closes else "no close frame"
+        if watched.ended:
+            texts.append(f"{said}, TCP closed after {watched.at:.1f} s")
+        else:
+            texts.append(f"{said}, TCP held open {hold:.0f} s")
+    outcome = texts[0] if len(set(texts)) == 1 else "; ".join(sorted(set(texts)))
+    return Outcome(
+        outcome, f"4 connections sent close 1000 and then stayed silent for up to {hold:.0f} s"
     )
 
 
@@ -65,8 +124,8 @@ def reset_mid_handshake(server: ServerProcess, settings: Settings) -> Outcome:
             sock.sendall(data[: len(data) // 2])
         finally:
             reset(sock)
-    return Outcome(
-        "took the resets", f"{settings.resets} connections reset halfway through the request"
+    return _after_resets(
+        server, settings, f"{settings.resets} connections reset halfway through the request"
     )
 
 
