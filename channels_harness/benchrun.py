@@ -1,15 +1,15 @@
 """The benchmark matrix: servers x flavours measured by the engine into a Run.
 
 :func:`run_bench` measures, in this order: the raw echo baseline (the
-generator's headroom), then per server the closed-loop throughput cells,
+breakdown's first layer), then per server the closed-loop throughput cells,
 open-loop latency, handshake rate, memory per idle connection and blocking
-handlers, then the layered cost breakdown, the raw echo baseline again, and
-last the headroom row (baseline over the best Channels cell).
+handlers, then the layered cost breakdown, and last the headroom: the raw echo
+baseline and the best Channels cell measured again side by side.
 
 The machine is shared and its load drifts, so what is compared is measured
 side by side: the runs of the flavours of one cell are interleaved (run 1 of
-each flavour, then run 2...), as are the layers of the breakdown, and the
-baseline is taken before and after the matrix. Server and generator are pinned
+each flavour, then run 2...), as are the layers of the breakdown and the two
+sides of the headroom ratio. Server and generator are pinned
 to different cores (:func:`channels_harness.pinning.choose`). A cell that fails
 (server died, generator crashed) is recorded with :meth:`Run.fail` and its
 server log tail, and the matrix goes on.
@@ -118,7 +118,8 @@ class Bench:
         plan = self.plan
         blocking = len(BLOCKING_KINDS) * len(plan.blocking_delays_ms)
         return (
-            3  # baseline before and after the matrix, headroom ratio
+            (1 if plan.breakdown_servers else 0)  # the raw echo layer of the breakdown
+            + 2 * plan.runs  # headroom: baseline and best cell, interleaved
             + len(plan.cells) * plan.runs
             + len(plan.latency_cells) * len(plan.latency_shares)
             + len(plan.servers) * (len(plan.handshake_flavours) + len(plan.memory_flavours))
@@ -190,19 +191,15 @@ class Bench:
 
     # -- sections -----------------------------------------------------------------
 
-    def measure_baseline(self, when: str) -> None:
-        """Closed loop against the raw echo server: what the generator can do.
-
-        Measured before and after the matrix (``when``), so that a neighbour
-        loading the machine for a while moves the baseline as it moves the cells.
-        """
+    def measure_baseline(self) -> None:
+        """Closed loop against the raw echo server: the breakdown's first layer."""
         live = _Live(RAW_ECHO.name, DEFAULT_APP, self.pins.server, RAW_ECHO.name)
-        cell = {"server": RAW_ECHO.name, "concurrency": HEADLINE_CONCURRENCY, "when": when}
-        with self.step(f"headroom: raw echo baseline ({when})"):
+        cell = {"server": RAW_ECHO.name, "concurrency": HEADLINE_CONCURRENCY}
+        with self.step("raw echo baseline"):
             try:
-                self.baseline_results += self.closed(
+                self.baseline_results = self.closed(
                     live,
-                    "headroom",
+                    "breakdown",
                     cell,
                     "",
                     HEADLINE_CONCURRENCY,
@@ -507,63 +504,96 @@ class Bench:
         self.run.extend("breakdown", rows)
 
     def headroom(self) -> None:
-        """Baseline msgs/s over the best server-limited Channels cell's."""
-        with self.step("headroom ratio"):
-            if not self.baseline_results:
-                return
-            channels_rows = [
-                row
-                for row in self.run.data["throughput"]
-                if row["server"] in SERVERS and not row["generator_bound"]
-            ]
-            if not channels_rows:
-                return
-            best = max(channels_rows, key=lambda row: row["msgs_per_s"])
-            rates = [r.rate for r in self.baseline_results]
-            baseline = stats.median(rates)
-            ratio = stats.ratio(baseline, best["msgs_per_s"]) or 0.0
-            cpu = max(r.generator_cpu for r in self.baseline_results)
-            demand = max(r.generator_demand for r in self.baseline_results)
-            capacity = stats.median(
-                [r.rate / max(r.generator_cpu, 1e-9) for r in self.baseline_results]
+        """The raw echo baseline over the best server-limited Channels cell,
+        both measured again side by side (runs interleaved) at the end, so the
+        ratio compares the two under the same machine load."""
+        channels_rows = [
+            row
+            for row in self.run.data["throughput"]
+            if row["server"] in SERVERS and not row["generator_bound"]
+        ]
+        if not channels_rows:
+            return
+        best = max(channels_rows, key=lambda row: row["msgs_per_s"])
+        best_label = f"{best['server']} {best['flavour']} c={best['concurrency']} {best['payload']}"
+        raw = _Live(RAW_ECHO.name, DEFAULT_APP, self.pins.server, RAW_ECHO.name)
+        cell_live = _Live(best["server"], DEFAULT_APP, self.pins.server, best["server"])
+        baseline_results: list[LoadResult] = []
+        best_results: list[LoadResult] = []
+        runs = self.plan.runs
+        try:
+            for index in range(runs):
+                for live, path, into, label in (
+                    (raw, "", baseline_results, "raw echo"),
+                    (cell_live, f"ws/echo/{best['flavour']}/", best_results, best_label),
+                ):
+                    with self.step(f"headroom run {index + 1}/{runs}: {label}"):
+                        into.append(
+                            self.load(
+                                live,
+                                "headroom",
+                                {"server": live.name, "best_cell": best_label},
+                                path,
+                                connections=best["concurrency"],
+                                payload=best["payload"],
+                                duration_s=self.plan.duration_s,
+                                warmup_s=self.plan.warmup_s,
+                            )
+                        )
+        except CellFailed:
+            return
+        finally:
+            raw.stop()
+            cell_live.stop()
+        self.add_headroom(best_label, baseline_results, best_results)
+
+    def add_headroom(
+        self, best_label: str, baseline_results: list[LoadResult], best_results: list[LoadResult]
+    ) -> None:
+        rates = [r.rate for r in baseline_results]
+        best_rates = [r.rate for r in best_results]
+        baseline = stats.median(rates)
+        best = stats.median(best_rates)
+        ratio = stats.ratio(baseline, best) or 0.0
+        cpu = max(r.generator_cpu for r in baseline_results)
+        demand = max(r.generator_demand for r in baseline_results)
+        capacity = stats.median([r.rate / max(r.generator_cpu, 1e-9) for r in baseline_results])
+        capacity_ratio = stats.ratio(capacity, best)
+        self.run.add(
+            "headroom",
+            {
+                "generator": GENERATOR_NAME,
+                "generator_processes": baseline_results[0].processes,
+                "baseline": RAW_ECHO.name,
+                "baseline_msgs_per_s": round(baseline, 1),
+                "baseline_msgs_per_s_runs": [round(rate, 1) for rate in rates],
+                "baseline_spread_pct": stats.spread_pct(rates),
+                "best_channels_msgs_per_s": round(best, 1),
+                "best_channels_msgs_per_s_runs": [round(rate, 1) for rate in best_rates],
+                "best_cell": best_label,
+                "ratio": ratio,
+                "generator_cpu": round(cpu, 3),
+                "generator_demand": round(demand, 3),
+                "generator_msgs_per_cpu_s": round(capacity, 1),
+                "capacity_ratio": capacity_ratio,
+                "target": HEADROOM_TARGET,
+                "ok": ratio >= HEADROOM_TARGET,
+            },
+        )
+        if ratio < HEADROOM_TARGET:
+            limit = (
+                "the generator was saturated"
+                if demand >= cpu_module.SATURATED_CPU
+                else "the generator was not saturated, so the raw echo server on the "
+                "(shared) server core was the limit"
             )
-            self.run.add(
-                "headroom",
-                {
-                    "generator": GENERATOR_NAME,
-                    "generator_processes": self.baseline_results[0].processes,
-                    "baseline": RAW_ECHO.name,
-                    "concurrency": HEADLINE_CONCURRENCY,
-                    "payload": HEADLINE_PAYLOAD,
-                    "baseline_msgs_per_s": round(baseline, 1),
-                    "baseline_msgs_per_s_runs": [round(rate, 1) for rate in rates],
-                    "baseline_spread_pct": stats.spread_pct(rates),
-                    "best_channels_msgs_per_s": best["msgs_per_s"],
-                    "best_cell": f"{best['server']} {best['flavour']} "
-                    f"c={best['concurrency']} {best['payload']}",
-                    "ratio": ratio,
-                    "generator_cpu": round(cpu, 3),
-                    "generator_demand": round(demand, 3),
-                    "generator_msgs_per_cpu_s": round(capacity, 1),
-                    "capacity_ratio": stats.ratio(capacity, best["msgs_per_s"]),
-                    "target": HEADROOM_TARGET,
-                    "ok": ratio >= HEADROOM_TARGET,
-                },
+            self.run.note(
+                f"Headroom ratio {ratio} is below {HEADROOM_TARGET}: the raw echo baseline "
+                f"reached {baseline:.0f} msgs/s with the generator at {cpu:.0%} of a core "
+                f"(CPU used plus waited for: {demand:.0%}); {limit}. The generator's own "
+                f"capacity, {capacity:.0f} msgs per CPU-second, is {capacity_ratio}x the "
+                "best Channels cell."
             )
-            if ratio < HEADROOM_TARGET:
-                limit = (
-                    "the generator was saturated"
-                    if demand >= cpu_module.SATURATED_CPU
-                    else "the generator was not saturated, so the raw echo server on the "
-                    "(shared) server core was the limit"
-                )
-                self.run.note(
-                    f"Headroom ratio {ratio} is below {HEADROOM_TARGET}: the raw echo baseline "
-                    f"reached {baseline:.0f} msgs/s with the generator at {cpu:.0%} of a core "
-                    f"(CPU used plus waited for: {demand:.0%}); {limit}. The generator's own "
-                    f"capacity, {capacity:.0f} msgs per CPU-second, is "
-                    f"{stats.ratio(capacity, best['msgs_per_s'])}x the best Channels cell."
-                )
 
 
 def _cell_dict(cell: Cell) -> dict[str, Any]:
@@ -627,10 +657,10 @@ def run_bench(
     run.data["options"]["bench"] = plan.describe()
     run.data["options"]["pinning"] = bench.pins.describe()
     run.save()
-    bench.measure_baseline("before")
+    if plan.breakdown_servers:
+        bench.measure_baseline()
     for name in plan.servers:
         bench.measure_server(name)
     for name in plan.breakdown_servers:
         bench.breakdown(name)
-    bench.measure_baseline("after")
     bench.headroom()
