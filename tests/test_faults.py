@@ -131,34 +131,50 @@ def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         run.kill_all()
 
 
-def test_a_server_killed_mid_bench_fails_its_cell_and_the_bench_goes_on(
+def test_a_server_or_generator_killed_mid_bench_fails_its_cell_and_the_bench_goes_on(
     harness: Callable[..., Harness],
 ) -> None:
     run = harness(
         "bench", "--quick", "--servers", "uvicorn", "--flavours", "sync,async", "--runs", "1"
     )
-    # A uvicorn cell is measuring: the app's server and a generator worker are both up.
-    (server,) = run.wait_for(
-        "uvicorn cell under load",
+
+    def under_load() -> list[psutil.Process]:
+        """The app's uvicorn while a generator worker loads it."""
+        if not run.find("channels_harness.loadgen.worker"):
+            return []
+        return run.find("-m uvicorn", "refsite.asgi")
+
+    (server,) = run.wait_for("a uvicorn cell under load", under_load)
+    server.kill()
+    # The next cell runs on a restarted server: kill its generator this time.
+    (worker,) = run.wait_for(
+        "a generator on the restarted server",
         lambda: (
-            run.find("-m uvicorn", "refsite.asgi")
-            if run.find("channels_harness.loadgen.worker")
+            run.find("channels_harness.loadgen.worker")
+            if [p for p in under_load() if p.pid != server.pid]
             else []
         ),
     )
-    server.kill()
+    worker.kill()
     assert run.wait() == 1, run.output()
     data = run.data()
     assert data["status"] == "complete"
     failures = [f for f in data["failures"] if f["cell"].get("server") == "uvicorn"]
-    assert failures, data["failures"]
     assert "exited" in failures[0]["message"] and "log_tail" in failures[0]
+    assert "GeneratorError" in failures[1]["message"], failures
+    assert "(code -9)" in failures[1]["message"], failures[1]
+    # Only cells built on the two failed ones may fail after them.
+    assert all("no throughput figure" in f["message"] for f in failures[2:]), failures
     failed = {(f["section"], f["cell"].get("flavour")) for f in failures}
-    # Every other cell was measured on a restarted server and kept.
-    assert data["throughput"] or data["latency"] or data["handshake"]
-    kept = {("throughput", r["flavour"]) for r in data["throughput"] if r["server"] == "uvicorn"}
-    assert kept and not kept & failed
-    assert data["headroom"], "the cells after the failed one were measured"
+    # The other cells were measured (on a restarted server) and kept.
+    kept = {
+        (section, row.get("flavour"))
+        for section in ("throughput", "latency", "handshake")
+        for row in data[section]
+        if row.get("server") == "uvicorn"
+    }
+    assert kept and not kept & failed, (kept, failed)
+    assert data["breakdown"], "the sections after the failed cells were measured"
     assert run.left_running() == []
 
 
