@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import time
 
@@ -201,17 +202,23 @@ def slow_handshake(server: ServerProcess, settings: Settings) -> Outcome:
     delay = scaled(settings.byte_delay_s)
     sock = connect(server)
     started = time.monotonic()
-    sent = 0
     try:
         for sent in range(1, len(data) + 1):
+            error = ""
             try:
                 sock.sendall(data[sent - 1 : sent])
             except OSError as exc:
+                error = type(exc).__name__
+            if error or select.select([sock], [], [], 0)[0]:
+                # The server spoke or hung up before the request was whole.
+                early = watch(sock, 1.0, until=has_head)
                 took = time.monotonic() - started
+                status = status_of(early.data)
+                what = f"{status} then close" if status else "closed"
                 return Outcome(
-                    f"closed after {took:.1f} s",
-                    f"{type(exc).__name__} at byte {sent} of {len(data)} "
-                    f"({delay * 1000:.0f} ms/byte)",
+                    f"{what} after {took:.1f} s",
+                    f"at byte {sent} of {len(data)} ({delay * 1000:.0f} ms/byte)"
+                    + (f", {error}" if error else ""),
                 )
             time.sleep(delay)
         seen = watch(sock, settings.answer_wait_s, until=has_head)
