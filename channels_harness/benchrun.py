@@ -1,18 +1,18 @@
 """The benchmark matrix: servers x flavours measured by the engine into a Run.
 
-:func:`run_bench` measures, in this order: the raw echo baseline (the
-breakdown's first layer), then per server the closed-loop throughput cells,
-open-loop latency, handshake rate, memory per idle connection and blocking
-handlers, then the layered cost breakdown, and last the headroom: the raw echo
-baseline and the best Channels cell measured again side by side.
+:func:`run_bench` measures, in this order: per server the closed-loop
+throughput cells, open-loop latency, handshake rate, memory per idle
+connection and blocking handlers; then the layered cost breakdown (raw echo
+first); last the headroom: the raw echo baseline and the best Channels cell
+measured again side by side.
 
 The machine is shared and its load drifts, so what is compared is measured
 side by side: the runs of the flavours of one cell are interleaved (run 1 of
 each flavour, then run 2...), as are the layers of the breakdown and the two
-sides of the headroom ratio. Server and generator are pinned
-to different cores (:func:`channels_harness.pinning.choose`). A cell that fails
-(server died, generator crashed) is recorded with :meth:`Run.fail` and its
-server log tail, and the matrix goes on.
+sides of the headroom ratio. Server and generator are pinned to different
+cores (:func:`channels_harness.pinning.choose`). A cell that fails (server
+died, generator crashed) is recorded with :meth:`Run.fail` and its server log
+tail, and the matrix goes on.
 """
 
 from __future__ import annotations
@@ -45,9 +45,12 @@ HEADROOM_TARGET = 5.0
 QUICK_SERVERS = ("daphne", "uvicorn")
 
 # The layered breakdown, cheapest first: (layer label, app, flavour on the full site).
-# A layer with an app runs that app under the server at path "/"; a layer with a
-# flavour is the reference site's ws/echo/<flavour>/ (AuthMiddlewareStack + URLRouter).
+# The first layer is the raw echo server itself (no ASGI server at all); a layer
+# with an app runs that app under the server at path "/"; a layer with a flavour
+# is the reference site's ws/echo/<flavour>/ (AuthMiddlewareStack + URLRouter).
+RAW_LAYER = "raw echo (picows, no ASGI)"
 LAYERS: tuple[tuple[str, str | None, str | None], ...] = (
+    (RAW_LAYER, RAW_ECHO.name, None),
     ("bare ASGI echo (no Channels)", "channels_harness.apps.bare:application", None),
     ("AsyncConsumer", "channels_harness.apps.layers:async_consumer", None),
     ("SyncConsumer", "channels_harness.apps.layers:sync_consumer", None),
@@ -56,7 +59,6 @@ LAYERS: tuple[tuple[str, str | None, str | None], ...] = (
     ("AsyncWebsocketConsumer + AuthMiddlewareStack + URLRouter", None, "generic-async"),
     ("WebsocketConsumer + AuthMiddlewareStack + URLRouter", None, "generic-sync"),
 )
-RAW_LAYER = "raw echo (picows, no ASGI)"
 
 # Blocking handlers: (flavour, kind); "block" is time.sleep, "await" asyncio.sleep.
 BLOCKING_KINDS = (("sync", "block"), ("async", "block"), ("async", "await"))
@@ -110,7 +112,6 @@ class Bench:
         self.server_cpus = sorted(self.pins.server) if self.pins.server else None
         self.done = 0
         self.total = self._count_steps()
-        self.baseline_results: list[LoadResult] = []
 
     # -- bookkeeping ------------------------------------------------------------
 
@@ -118,8 +119,7 @@ class Bench:
         plan = self.plan
         blocking = len(BLOCKING_KINDS) * len(plan.blocking_delays_ms)
         return (
-            (1 if plan.breakdown_servers else 0)  # the raw echo layer of the breakdown
-            + 2 * plan.runs  # headroom: baseline and best cell, interleaved
+            2 * plan.runs  # headroom: baseline and best cell, interleaved
             + len(plan.cells) * plan.runs
             + len(plan.latency_cells) * len(plan.latency_shares)
             + len(plan.servers) * (len(plan.handshake_flavours) + len(plan.memory_flavours))
@@ -163,53 +163,7 @@ class Bench:
             raise CellFailed
         return result
 
-    def closed(
-        self,
-        live: _Live,
-        section: str,
-        cell: dict[str, Any],
-        path: str,
-        concurrency: int,
-        payload_label: str,
-        runs: int,
-    ) -> list[LoadResult]:
-        """``runs`` closed-loop runs of one cell."""
-        plan = self.plan
-        return [
-            self.load(
-                live,
-                section,
-                cell,
-                path,
-                connections=concurrency,
-                payload=payload_label,
-                duration_s=plan.duration_s,
-                warmup_s=plan.warmup_s,
-            )
-            for _ in range(runs)
-        ]
-
     # -- sections -----------------------------------------------------------------
-
-    def measure_baseline(self) -> None:
-        """Closed loop against the raw echo server: the breakdown's first layer."""
-        live = _Live(RAW_ECHO.name, DEFAULT_APP, self.pins.server, RAW_ECHO.name)
-        cell = {"server": RAW_ECHO.name, "concurrency": HEADLINE_CONCURRENCY}
-        with self.step("raw echo baseline"):
-            try:
-                self.baseline_results = self.closed(
-                    live,
-                    "breakdown",
-                    cell,
-                    "",
-                    HEADLINE_CONCURRENCY,
-                    HEADLINE_PAYLOAD,
-                    self.plan.runs,
-                )
-            except CellFailed:
-                return
-            finally:
-                live.stop()
 
     def measure_server(self, name: str) -> None:
         """Every per-server section for ``name`` on one (restartable) server."""
@@ -460,7 +414,9 @@ class Bench:
         message. Every layer's server runs at once and the runs are interleaved
         (run 1 of every layer, then run 2...), so the layers are compared under
         the same machine load."""
-        lives: dict[str, _Live] = {}
+        lives: dict[str, _Live] = {
+            RAW_ECHO.name: _Live(RAW_ECHO.name, DEFAULT_APP, self.pins.server, RAW_ECHO.name)
+        }
         for _label, app, _flavour in LAYERS:
             key = app or DEFAULT_APP
             if key not in lives:
@@ -494,9 +450,6 @@ class Bench:
             for live in lives.values():
                 live.stop()
         rows: list[dict[str, Any]] = []
-        if self.baseline_results:
-            rates = [r.rate for r in self.baseline_results]
-            rows.append(_layer_row(name, RAW_LAYER, stats.median(rates), len(rates)))
         for label, _, _ in LAYERS:
             if label not in failed and results[label]:
                 rates = [r.rate for r in results[label]]
@@ -657,8 +610,6 @@ def run_bench(
     run.data["options"]["bench"] = plan.describe()
     run.data["options"]["pinning"] = bench.pins.describe()
     run.save()
-    if plan.breakdown_servers:
-        bench.measure_baseline()
     for name in plan.servers:
         bench.measure_server(name)
     for name in plan.breakdown_servers:
