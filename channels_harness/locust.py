@@ -17,6 +17,16 @@ What each user reports to locust (request type, name = ``scenario/flavour``):
 - A close the client did not ask for is a failure carrying the close code
   (:class:`WebSocketClosedError`).
 
+Targets are loopback only (:func:`channels_harness.targets.check_target`): a
+non-loopback ``--host`` or ``--ws-hosts`` entry stops locust at start with a
+clear message, unless ``--ws-allow-remote-target`` or
+``HARNESS_ALLOW_REMOTE_TARGET=1``. ``--ws-hosts a,b,c`` spreads the users
+round-robin over several servers (several processes of one app).
+
+In a distributed run each worker writes its own ``--ws-report-file``
+(``<file>.worker-<pid>.json``) with what it reported to the master, so the
+master's totals can be checked against the workers' sum.
+
 Importing this module also gives locust finer latency buckets
 (:func:`fine_bucket`, resolution :data:`RESOLUTION_MS` below 10 ms) and adds the
 ``--ws-*`` command line options the users read.
@@ -27,9 +37,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import socket
 import struct
+import sys
 import time
 from typing import Any, ClassVar
 
@@ -39,6 +51,10 @@ import websocket
 from gevent.greenlet import Greenlet
 from locust import User, events, task
 from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import Runner, WorkerRunner
+
+from .targets import TargetRefusedError, check_target
 
 HANDSHAKE = "WS-CONNECT"
 MESSAGE = "WS"
@@ -55,6 +71,11 @@ NORMAL_CLOSURE = 1000
 NO_STATUS = 1005
 
 _user_numbers = itertools.count()
+# What this process (a worker) reported to its master: (type, name) -> [requests, failures].
+_reported: dict[tuple[str, str], list[int]] = {}
+_reported_errors: dict[str, dict[str, Any]] = {}
+# Exit code of a run stopped because its target was refused.
+REFUSED_EXIT_CODE = 2
 
 
 def fine_bucket(response_time: float) -> float:
@@ -109,6 +130,66 @@ def _add_options(parser: Any) -> None:
         default=5.0,
         help="idle: seconds between two messages on a held connection (5.0)",
     )
+    group.add_argument(
+        "--ws-hosts",
+        default="",
+        help="comma-separated ws:// base URLs; users pick theirs round-robin (instead of --host)",
+    )
+    group.add_argument(
+        "--ws-allow-remote-target",
+        action="store_true",
+        default=False,
+        help="allow non-loopback targets (also HARNESS_ALLOW_REMOTE_TARGET=1)",
+    )
+
+
+def target_hosts(environment: Environment) -> list[str]:
+    """The base URLs users connect to: ``--ws-hosts`` if given, else ``--host``."""
+    listed = getattr(environment.parsed_options, "ws_hosts", "") or ""
+    hosts = [part.strip() for part in listed.split(",") if part.strip()]
+    if hosts:
+        return hosts
+    return [environment.host] if environment.host else []
+
+
+def refusal(environment: Environment) -> str | None:
+    """Why load may not go to this environment's targets, or None if it may."""
+    allow = bool(getattr(environment.parsed_options, "ws_allow_remote_target", False))
+    for host in target_hosts(environment):
+        try:
+            check_target(host, allow_remote=allow)
+        except TargetRefusedError as exc:
+            return str(exc)
+    return None
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, runner: Runner | None = None, **_kwargs: Any) -> None:
+    """Refuse a non-loopback target before anything starts; on a worker, count what
+    it reports to the master (listening after locust's own stats listener)."""
+    if isinstance(runner, WorkerRunner):
+        environment.events.report_to_master.add_listener(_count_report)
+        return
+    reason = refusal(environment)
+    if reason is not None:
+        logging.error("channels-harness: %s", reason)
+        sys.exit(REFUSED_EXIT_CODE)
+
+
+def _count_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    for entry in data.get("stats", []):
+        counts = _reported.setdefault((entry["method"], entry["name"]), [0, 0])
+        counts[0] += int(entry["num_requests"])
+        counts[1] += int(entry["num_failures"])
+    for key, error in data.get("errors", {}).items():
+        seen = _reported_errors.setdefault(key, {**error, "occurrences": 0})
+        seen["occurrences"] += int(error["occurrences"])
+
+
+def worker_report_path(path: str, pid: int) -> str:
+    """Where the worker ``pid`` writes the report of ``--ws-report-file path``."""
+    stem = path[: -len(".json")] if path.endswith(".json") else path
+    return f"{stem}.worker-{pid}.json"
 
 
 @events.quitting.add_listener
@@ -119,20 +200,29 @@ def _write_report(environment: Environment, **_kwargs: Any) -> None:
     messages, and its failures CSV can be a second old at exit.
     """
     path = getattr(environment.parsed_options, "ws_report_file", "")
-    if not path or environment.runner is None or environment.runner.stats is None:
+    runner = environment.runner
+    if not path or runner is None or runner.stats is None:
         return
-    errors = [
-        {
-            "method": error["method"],
-            "name": error["name"],
-            "error": error["error"],
-            "occurrences": error["occurrences"],
-        }
-        for error in environment.runner.stats.serialize_errors().values()
+    report: dict[str, Any] = {"resolution_ms": RESOLUTION_MS, "bucketing": BUCKETING}
+    errors: list[Any]
+    if isinstance(runner, WorkerRunner):
+        # A worker's own statistics are reset at every report: keep what it sent.
+        path = worker_report_path(path, os.getpid())
+        errors = list(_reported_errors.values())
+        report["reported"] = [
+            {"method": method, "name": name, "requests": counts[0], "failures": counts[1]}
+            for (method, name), counts in sorted(_reported.items())
+        ]
+    else:
+        errors = list(runner.stats.serialize_errors().values())
+    report["errors"] = [
+        {key: error[key] for key in ("method", "name", "error", "occurrences")} for error in errors
     ]
-    report = {"resolution_ms": RESOLUTION_MS, "bucketing": BUCKETING, "errors": errors}
-    with open(path, "w", encoding="utf-8") as out:
-        json.dump(report, out, indent=1)
+    try:
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(report, out, indent=1)
+    except OSError as exc:
+        logging.error("channels-harness: could not write %s: %s", path, exc)
 
 
 class WebSocketClosedError(Exception):
@@ -333,10 +423,17 @@ class WebSocketUser(User):
     def url_path(self) -> str:
         return self.option("ws_path", "") or self.path.format(flavour=self.flavour)
 
+    def base_url(self) -> str:
+        """This user's server: ``--ws-hosts`` round-robin by user number, else ``--host``."""
+        listed = str(self.option("ws_hosts", "") or "")
+        hosts = [part.strip() for part in listed.split(",") if part.strip()]
+        if hosts:
+            return hosts[self.number % len(hosts)]
+        return self.host or ""
+
     def url(self) -> str:
-        """``--host`` joined with the path."""
-        host = (self.host or "").rstrip("/")
-        return f"{host}/{self.url_path().lstrip('/')}"
+        """The user's server (:meth:`base_url`) joined with the path."""
+        return f"{self.base_url().rstrip('/')}/{self.url_path().lstrip('/')}"
 
     def request_name(self) -> str:
         """How locust names this user's requests: ``scenario/flavour``."""
@@ -358,6 +455,20 @@ class WebSocketUser(User):
             return True
         gevent.sleep(RECONNECT_PAUSE_S)
         return False
+
+    def on_start(self) -> None:
+        """Stop the run with a clear message when the target is not allowed (a host
+        given later, in the web UI, or a worker's master's)."""
+        allow = bool(self.option("ws_allow_remote_target", False))
+        try:
+            check_target(self.client.url, allow_remote=allow)
+        except TargetRefusedError as exc:
+            logging.error("channels-harness: %s", exc)
+            self.environment.process_exit_code = REFUSED_EXIT_CODE
+            runner = self.environment.runner
+            if runner is not None:
+                gevent.spawn(runner.quit)
+            raise StopUser() from exc
 
     def on_stop(self) -> None:
         self.client.abandon()

@@ -1,32 +1,37 @@
-"""Run locust headless in a subprocess, pinned, measured, and always reaped.
+"""Run locust headless in subprocesses, pinned, measured, and always reaped.
 
 :func:`run_locust` starts ``python -m locust`` on one scenario file and user
-class in its own session (process group), pinned to the generator's cores,
-writes JSON, CSV, HTML and a log under one prefix, measures the CPU of every
-locust process over the steady part of the run (from "all users spawned" to
-just before the run-time limit) with :class:`~channels_harness.cpu.CpuMeter`,
-and kills the whole group on every exit path.
+class with :func:`channels_harness.procgroup.spawn` (its own process group,
+pinned to the generator's cores), writes JSON, CSV, HTML and a log under one
+prefix, measures the CPU of every locust process over the steady part of the
+run (from "all users spawned" to just before the run-time limit) with
+:class:`~channels_harness.cpu.CpuMeter`, and stops every group on every exit
+path (:func:`~channels_harness.procgroup.stop_group`).
+
+Two ways to use several generator processes: ``processes=N`` is locust's
+``--processes`` (it forks its workers), ``workers=N`` is the real distributed
+mode: a ``--master`` bound to 127.0.0.1 and N ``--worker`` processes started
+as separate commands that connect to it, as they would from other machines.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from .. import procgroup
 from ..cpu import CpuMeter
 from ..paths import LOCUSTFILES_DIR, PROJECT_DIR
-from ..servers import ServerError, group_members
+from ..servers import LOOPBACK, ServerError, free_port
+from ..targets import check_target
 from ..timeouts import scaled
 from .locuststats import EntrySummary, by_type, load_entries
 
@@ -47,6 +52,8 @@ _LIMIT = "run-time limit reached"
 _STARTUP_AND_SHUTDOWN_S = 45.0
 # The CPU window ends this long before the run-time limit, before users are stopped.
 _WINDOW_MARGIN_S = 0.5
+# Workers leave on the master's quit message; after the master exited, wait this long.
+_WORKER_EXIT_S = 10.0
 
 
 class LocustRunError(ServerError):
@@ -75,8 +82,11 @@ def locust_command(
     processes: int,
     prefix: Path,
     options: tuple[str, ...] = (),
+    master_port: int | None = None,
+    workers: int = 0,
 ) -> list[str]:
-    """The headless locust command line for one cell, writing under ``prefix``."""
+    """The headless locust command line for one cell, writing under ``prefix``
+    (with ``workers``, a master bound to loopback ``master_port`` expecting them)."""
     command = [
         sys.executable,
         "-m",
@@ -104,7 +114,37 @@ def locust_command(
     ]
     if processes > 1:
         command += ["--processes", str(processes)]
+    if workers:
+        command += [
+            "--master",
+            "--master-bind-host",
+            LOOPBACK,
+            "--master-bind-port",
+            str(master_port),
+            "--expect-workers",
+            str(workers),
+        ]
     return [*command, *options, user_class(scenario, flavour)]
+
+
+def worker_command(*, scenario: str, flavour: str, master_port: int) -> list[str]:
+    """A locust worker that connects to the master on loopback ``master_port``.
+
+    The master sends it the host, the user counts and the ``--ws-*`` options.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILES_DIR / f"{scenario}.py"),
+        "--worker",
+        "--master-host",
+        LOOPBACK,
+        "--master-port",
+        str(master_port),
+        user_class(scenario, flavour),
+    ]
 
 
 @dataclass
@@ -123,6 +163,9 @@ class LocustResult:
     watched_cpu: dict[str, float] = field(default_factory=dict)
     # Resident memory of the watched processes at the end of the window (users connected).
     watched_rss: dict[str, int] = field(default_factory=dict)
+    # In a distributed run: what each worker reported to the master (its --ws-report-file).
+    worker_reports: list[dict[str, Any]] = field(default_factory=list)
+    worker_commands: list[list[str]] = field(default_factory=list)
 
     @property
     def summaries(self) -> dict[str, EntrySummary]:
@@ -131,6 +174,20 @@ class LocustResult:
     @property
     def failures(self) -> int:
         return sum(int(entry["num_failures"]) for entry in self.entries)
+
+    @property
+    def requests(self) -> int:
+        """Every request of every type the master (or the single process) counted."""
+        return sum(int(entry["num_requests"]) for entry in self.entries)
+
+    @property
+    def worker_requests(self) -> int | None:
+        """The sum of what the workers reported to the master (None if not distributed)."""
+        if not self.worker_reports:
+            return None
+        return sum(
+            int(entry["requests"]) for report in self.worker_reports for entry in report["reported"]
+        )
 
     @property
     def errors(self) -> list[dict[str, Any]]:
@@ -150,48 +207,10 @@ class LocustResult:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def _pin(cpus: frozenset[int] | None) -> Callable[[], None] | None:
-    if not cpus:
-        return None
-
-    def setup() -> None:
-        os.sched_setaffinity(0, cpus)
-
-    return setup
-
-
-def _stop_group(popen: subprocess.Popen[bytes], grace: float = 5.0) -> None:
-    """SIGTERM the group led by ``popen``, SIGKILL what is left after ``grace``, reap."""
-    pgid = popen.pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        popen.wait(timeout=grace)
-    left = []
-    for pid in group_members(pgid):
-        with contextlib.suppress(psutil.Error):
-            left.append(psutil.Process(pid))
-    for proc in left:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(left, timeout=grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-    popen.wait()
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 def _rss(pid: int) -> int:
     """Resident memory of ``pid`` and its descendants, in bytes."""
     total = 0
-    for proc in _tree(pid):
+    for proc in procgroup.tree(pid):
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
     return total
@@ -199,18 +218,27 @@ def _rss(pid: int) -> int:
 
 @dataclass
 class _Window:
-    """CpuMeters on every locust process (and watched pids) over the steady window."""
+    """CpuMeters on every locust process (and watched pids) over the steady window.
 
-    leader: int
+    ``leaders`` are the locust commands started (one, or a master and its
+    workers); a leader's tree holds the workers locust forked with ``--processes``.
+    """
+
+    leaders: list[int]
     watched: dict[str, int]
     meters: dict[int, CpuMeter] = field(default_factory=dict)
     watched_meters: dict[str, CpuMeter] = field(default_factory=dict)
     shares: dict[int, float] = field(default_factory=dict)
     watched_shares: dict[str, float] = field(default_factory=dict)
     watched_rss: dict[str, int] = field(default_factory=dict)
+    # Which leader's tree each measured process was in.
+    owner: dict[int, int] = field(default_factory=dict)
 
     def start(self) -> None:
-        self.meters = {proc.pid: CpuMeter(proc.pid) for proc in _tree(self.leader)}
+        self.owner = {
+            proc.pid: leader for leader in self.leaders for proc in procgroup.tree(leader)
+        }
+        self.meters = {pid: CpuMeter(pid) for pid in self.owner}
         self.watched_meters = {name: CpuMeter(pid) for name, pid in self.watched.items()}
 
     def stop(self) -> None:
@@ -219,14 +247,22 @@ class _Window:
         self.watched_rss = {name: _rss(pid) for name, pid in self.watched.items()}
 
     def busiest_and_total(self) -> tuple[float | None, float | None]:
-        """The busiest single process's share of a core, and the whole tree's
-        (None when the window was never measured)."""
+        """The busiest single process's share of a core, and all locust processes'
+        together (None when the window was never measured)."""
         if not self.shares:
             return None, None
-        total = self.shares.get(self.leader, 0.0)
-        workers = [share for pid, share in self.shares.items() if pid != self.leader]
-        leader_only = max(0.0, total - sum(workers))
-        return max([leader_only, *workers], default=0.0), total
+        own: list[float] = []
+        total = 0.0
+        for leader in self.leaders:
+            tree_share = self.shares.get(leader, 0.0)
+            children = [
+                share
+                for pid, share in self.shares.items()
+                if pid != leader and self.owner.get(pid) == leader
+            ]
+            own += [max(0.0, tree_share - sum(children)), *children]
+            total += tree_share
+        return max(own, default=0.0), total
 
 
 def run_locust(
@@ -238,22 +274,38 @@ def run_locust(
     duration_s: int,
     prefix: Path,
     processes: int = 1,
+    workers: int = 0,
     spawn_rate: float | None = None,
     cpus: frozenset[int] | None = None,
     options: tuple[str, ...] = (),
     watch: dict[str, int] | None = None,
+    hosts: tuple[str, ...] = (),
+    allow_remote: bool = False,
 ) -> LocustResult:
     """Run one locust cell to completion and return its final statistics.
 
-    ``watch`` names other processes (e.g. the server) whose CPU is measured over
-    the same steady window. Raises :class:`LocustRunError` when locust wrote no
-    statistics; the group is killed and reaped whatever happens.
+    ``hosts`` (several servers) spreads the users round-robin over them
+    (``--ws-hosts``); ``host`` is then the first. ``workers`` > 0 runs a
+    master and that many worker commands. ``watch`` names other processes
+    (e.g. the server) whose CPU is measured over the same steady window.
+    Raises :class:`~channels_harness.targets.TargetRefusedError` for a
+    non-loopback target without ``allow_remote``, :class:`LocustRunError`
+    when locust wrote no statistics; every group is stopped whatever happens.
     """
+    targets = hosts or (host,)
+    for target in targets:
+        check_target(target, allow_remote=allow_remote)
     prefix.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", "_harness.json"):
-        Path(f"{prefix}{suffix}").unlink(missing_ok=True)
+    for stale in [Path(f"{prefix}.json"), *prefix.parent.glob(f"{prefix.name}_harness*.json")]:
+        stale.unlink(missing_ok=True)
+    extra = list(options)
+    if len(targets) > 1:
+        extra += ["--ws-hosts", ",".join(targets)]
+    if allow_remote:
+        extra.append("--ws-allow-remote-target")
+    master_port = free_port() if workers else None
     command = locust_command(
-        host=host,
+        host=targets[0],
         scenario=scenario,
         flavour=flavour,
         users=users,
@@ -261,42 +313,62 @@ def run_locust(
         duration_s=duration_s,
         processes=processes,
         prefix=prefix,
-        options=options,
+        options=tuple(extra),
+        master_port=master_port,
+        workers=workers,
     )
+    worker_commands = [
+        worker_command(scenario=scenario, flavour=flavour, master_port=master_port)
+        for _ in range(workers)
+        if master_port is not None
+    ]
     log_path = Path(f"{prefix}.log")
-    window = _Window(0, dict(watch or {}))
-    with open(log_path, "wb") as log:
-        popen = subprocess.Popen(
-            command,
-            cwd=PROJECT_DIR,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_pin(cpus),
-        )
-    window.leader = popen.pid
+    started: list[subprocess.Popen[Any]] = []
+    window = _Window([], dict(watch or {}))
     try:
-        _follow(popen, log_path, window, duration_s, ramp_s=users / (spawn_rate or users))
+        with open(log_path, "wb") as log:
+            master = procgroup.spawn(
+                command, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, cpus=cpus
+            )
+        started.append(master)
+        for number, argv in enumerate(worker_commands):
+            with open(f"{prefix}.worker{number}.log", "wb") as worker_log:
+                started.append(
+                    procgroup.spawn(
+                        argv,
+                        cwd=PROJECT_DIR,
+                        stdout=worker_log,
+                        stderr=subprocess.STDOUT,
+                        cpus=cpus,
+                    )
+                )
+        window.leaders = [popen.pid for popen in started]
+        _follow(master, log_path, window, duration_s, ramp_s=users / (spawn_rate or users))
+        for worker in started[1:]:
+            # They quit on the master's word, after sending their last statistics.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.wait(timeout=scaled(_WORKER_EXIT_S))
     finally:
-        if popen.poll() is None:
-            _stop_group(popen)
-        else:
-            _stop_group(popen, grace=1.0)
+        for popen in reversed(started):
+            procgroup.stop_group(popen, grace=5.0 if popen.poll() is None else 1.0)
     result_file = Path(f"{prefix}.json")
     if not result_file.exists():
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
         raise LocustRunError(
-            f"locust exited with code {popen.returncode} without writing {result_file}\n"
+            f"locust exited with code {master.returncode} without writing {result_file}\n"
             f"command: {' '.join(command)}\nlog tail:\n{tail}"
         )
     report_file = Path(f"{prefix}_harness.json")
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
+    worker_reports = [
+        json.loads(path.read_text())
+        for path in sorted(prefix.parent.glob(f"{prefix.name}_harness.worker-*.json"))
+    ]
     busiest, total = window.busiest_and_total()
     return LocustResult(
         command=command,
-        pid=popen.pid,
-        returncode=int(popen.returncode),
+        pid=master.pid,
+        returncode=int(master.returncode),
         entries=load_entries(result_file),
         report=report,
         log_path=log_path,
@@ -305,11 +377,13 @@ def run_locust(
         generator_processes=max(1, len(window.shares)),
         watched_cpu=window.watched_shares,
         watched_rss=window.watched_rss,
+        worker_reports=worker_reports,
+        worker_commands=worker_commands,
     )
 
 
 def _follow(
-    popen: subprocess.Popen[bytes],
+    popen: subprocess.Popen[Any],
     log_path: Path,
     window: _Window,
     duration_s: int,
