@@ -51,6 +51,20 @@ def test_the_known_failures_name_real_servers_and_attacks() -> None:
         assert attack in ATTACKS
 
 
+def test_a_known_failure_entry_covers_each_of_its_servers(tmp_path: Path) -> None:
+    entry = (
+        '[[known]]\nattack = "flood"\nservers = ["daphne", "granian"]\n'
+        'observed = "canary timed out"\nreason = "no accept backlog"\n'
+    )
+    (tmp_path / "known.toml").write_text(entry)
+    table = known(tmp_path / "known.toml")
+    assert set(table) == {("daphne", "flood"), ("granian", "flood")}
+    assert table["granian", "flood"]["observed"] == "canary timed out"
+    (tmp_path / "bad.toml").write_text(entry.replace('"flood"', '"flod"'))
+    with pytest.raises(ValueError, match="unknown attack 'flod'"):
+        known(tmp_path / "bad.toml")
+
+
 def test_a_killed_server_is_a_row_with_its_log_tail() -> None:
     with ServerProcess(get_spec("uvicorn")) as server:
         assert server.popen is not None

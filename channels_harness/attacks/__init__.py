@@ -57,15 +57,15 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
 Progress = Callable[[str, int, int], None]
 
 
-def known() -> dict[tuple[str, str], dict[str, str]]:
+def known(path: Path = KNOWN_FILE) -> dict[tuple[str, str], dict[str, str]]:
     """The recorded failures: ``(server, attack) -> {"observed", "reason"}``."""
-    if not KNOWN_FILE.exists():
+    if not path.exists():
         return {}
-    entries = tomllib.loads(KNOWN_FILE.read_text(encoding="utf-8")).get("known", [])
+    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("known", [])
     table: dict[tuple[str, str], dict[str, str]] = {}
     for entry in entries:
         if entry["attack"] not in ATTACKS:
-            raise ValueError(f"{KNOWN_FILE.name}: unknown attack {entry['attack']!r}")
+            raise ValueError(f"{path.name}: unknown attack {entry['attack']!r}")
         for server in entry["servers"]:
             table[(server, entry["attack"])] = {
                 "observed": entry["observed"],
