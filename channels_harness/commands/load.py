@@ -6,7 +6,13 @@ and the server's CPU go into a new run under results/ (kind "load"), next to
 locust's JSON, CSV, HTML and log for every cell. The comparison table shows
 msgs/s (handshakes/s for churn), p50/p95/p99, failures, generator CPU and the
 Sync vs Async, server vs server and vs raw echo ratios. Exit code 1 when a
-cell failed or had failed requests.
+cell failed or had failed requests, 2 for options that cannot work.
+
+Scale: ``--workers N`` runs locust as a master with N worker processes (on
+loopback), ``--layer redis|redis-pubsub`` (with ``--redis-url``, or a local
+redis-server started for the run) puts the app on a Redis channel layer, and
+``--server-processes N`` starts N server processes sharing it, the users spread
+round-robin over them. Load goes to loopback only unless ``--allow-remote-target``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ def _names(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..loadrun.locustproc import FLAVOUR_CLASSES, SCENARIOS
+    from ..redisserver import LAYERS
     from ..servers import RAW_ECHO, SERVERS
 
     parser.add_argument(
@@ -44,6 +51,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per cell (default 20)")
     parser.add_argument(
         "--processes", type=int, default=1, help="locust generator processes (default 1)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run locust as a master with this many worker processes (default 0: no master)",
+    )
+    parser.add_argument(
+        "--layer",
+        choices=LAYERS,
+        default="memory",
+        help="the app's channel layer; fanout is the scenario that uses it (default: memory)",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis for the redis layers (default: start a local redis-server for the run)",
+    )
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=1,
+        help="server processes per cell, sharing a Redis layer; users spread over them (default 1)",
+    )
+    parser.add_argument(
+        "--allow-remote-target",
+        action="store_true",
+        help="let locust send load to non-loopback addresses (refused by default)",
     )
     parser.add_argument(
         "--repeat",
@@ -72,14 +107,26 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from ..loadrun import run_load
+    from ..loadrun import LocustRunError, check_scale, run_load
     from ..loadrun.table import comparison_table
     from ..paths import RESULTS_DIR
+    from ..redisserver import RedisUnavailableError
     from ..report.model import Run
 
     console = Console()
-    if min(args.users, args.duration, args.processes, args.repeat) < 1:
-        console.print("[red]--users, --duration, --processes and --repeat must be at least 1[/]")
+    if min(args.users, args.duration, args.processes, args.repeat, args.server_processes) < 1:
+        console.print(
+            "[red]--users, --duration, --processes, --repeat and --server-processes "
+            "must be at least 1[/]"
+        )
+        return 2
+    if args.workers and args.processes > 1:
+        console.print("[red]--workers and --processes exclude each other: choose one[/]")
+        return 2
+    try:
+        check_scale(args.layer, args.server_processes, args.workers)
+    except LocustRunError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
         return 2
     options = {
         "servers": _names(args.servers),
@@ -92,31 +139,51 @@ def run(args: argparse.Namespace) -> int:
         "spawn_rate": args.spawn_rate,
         "baseline": not args.no_baseline,
         "locust_options": list(args.locust_option),
+        "workers": args.workers,
+        "layer": args.layer,
+        "redis_url": args.redis_url,
+        "server_processes": args.server_processes,
+        "allow_remote_target": args.allow_remote_target,
     }
     run = Run.create(
         Path(args.results) if args.results else RESULTS_DIR, kind="load", options=options
     )
-    with run.recording(), Progress(console=console, transient=True) as bar:
-        task = bar.add_task("locust", total=None)
+    try:
+        with run.recording(), Progress(console=console, transient=True) as bar:
+            task = bar.add_task("locust", total=None)
 
-        def progress(description: str, done: int, total: int) -> None:
-            bar.update(task, description=description, completed=done, total=total)
+            def progress(description: str, done: int, total: int) -> None:
+                bar.update(task, description=description, completed=done, total=total)
 
-        rows = run_load(
-            run,
-            servers=options["servers"],
-            flavours=options["flavours"],
-            scenario=args.scenario,
-            users=args.users,
-            duration_s=args.duration,
-            processes=args.processes,
-            progress=progress,
-            baseline=options["baseline"],
-            spawn_rate=args.spawn_rate,
-            options=tuple(args.locust_option),
-            repeats=args.repeat,
-        )
-    console.print(comparison_table(rows, title=f"locust {args.scenario}, {args.users} users"))
+            rows = run_load(
+                run,
+                servers=options["servers"],
+                flavours=options["flavours"],
+                scenario=args.scenario,
+                users=args.users,
+                duration_s=args.duration,
+                processes=args.processes,
+                progress=progress,
+                baseline=options["baseline"],
+                spawn_rate=args.spawn_rate,
+                options=tuple(args.locust_option),
+                repeats=args.repeat,
+                layer=args.layer,
+                redis_url=args.redis_url,
+                server_processes=args.server_processes,
+                workers=args.workers,
+                allow_remote=args.allow_remote_target,
+            )
+    except RedisUnavailableError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        console.print(f"run left incomplete: {run.path}", highlight=False)
+        return 2
+    title = f"locust {args.scenario}, {args.users} users, {args.layer} layer"
+    if args.server_processes > 1:
+        title += f", {args.server_processes} server processes"
+    if args.workers:
+        title += f", master + {args.workers} workers"
+    console.print(comparison_table(rows, title=title))
     failed = run.data["failures"]
     for failure in failed:
         console.print(

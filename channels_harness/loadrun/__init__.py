@@ -8,10 +8,18 @@ cell that could not be measured (server died, locust crashed) is recorded with
 :meth:`Run.fail` and the run goes on. For the scenarios a plain echo server can
 serve (echo, churn, idle) a baseline cell runs against the raw no-ASGI echo
 server (``raw-echo``), to show what the client itself can do on this machine.
+
+Scale: ``layer`` chooses the app's channel layer (``memory``, ``redis``,
+``redis-pubsub``; one Redis for the whole run, from ``redis_url`` or a local
+redis-server started and stopped by :func:`~channels_harness.redisserver.redis_for`),
+``server_processes`` starts that many processes of the server sharing the Redis
+layer, the users spread round-robin over them, and ``workers`` runs locust as
+a master with that many worker processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,11 +27,20 @@ from typing import Any
 
 from .. import pinning
 from ..cpu import generator_bound
+from ..redisserver import LAYERS, layer_env, redis_for
 from ..report.model import Run
 from ..servers import RAW_ECHO, ServerError, ServerProcess, get_spec
 from .locustproc import SCENARIOS, LocustResult, LocustRunError, run_locust, user_class
 
-__all__ = ["BASELINE_FLAVOUR", "SCENARIOS", "LocustRunError", "run_cell", "run_load", "user_class"]
+__all__ = [
+    "BASELINE_FLAVOUR",
+    "SCENARIOS",
+    "LocustRunError",
+    "check_scale",
+    "run_cell",
+    "run_load",
+    "user_class",
+]
 
 SECTION = "locust"
 # The flavour recorded for the raw echo baseline (no consumer at all).
@@ -40,6 +57,34 @@ def _cpus(cpus: frozenset[int] | None) -> list[int] | None:
     return sorted(cpus) if cpus else None
 
 
+def check_scale(layer: str, server_processes: int, workers: int) -> None:
+    """Raise :class:`LocustRunError` for a layer, process or worker count that cannot work."""
+    if layer not in LAYERS:
+        raise LocustRunError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
+    if server_processes < 1 or workers < 0:
+        raise LocustRunError("server processes must be at least 1 and workers at least 0")
+    if server_processes > 1 and layer == "memory":
+        raise LocustRunError(
+            f"{server_processes} server processes need a shared channel layer: with the "
+            "in-memory layer each process has its own, and room members connected to "
+            "different processes never hear each other. Use --layer redis or redis-pubsub."
+        )
+
+
+def _server_cpu(result: LocustResult) -> float | None:
+    """The servers' CPU over the window, summed over their processes."""
+    shares = [share for name, share in result.watched_cpu.items() if name.startswith("server")]
+    return round(sum(shares), 3) if shares else None
+
+
+def _bound(result: LocustResult) -> tuple[bool | None, str | None]:
+    """Whether the generator limited the cell, or None and why it is not known."""
+    if result.generator_cpu is None:
+        # Closed-loop users have no target rate to fall short of.
+        return None, "locust ended before its steady window, so its CPU was not measured"
+    return generator_bound(result.generator_cpu), None
+
+
 def build_row(
     result: LocustResult,
     *,
@@ -50,16 +95,23 @@ def build_row(
     processes: int,
     duration_s: int,
     layout: pinning.Pinning,
+    layer: str = "memory",
+    server_processes: int = 1,
+    workers: int = 0,
 ) -> dict[str, Any]:
     """The ``locust`` section row of one measured cell."""
     summaries = result.summaries
     primary = summaries.get(PRIMARY[scenario])
     handshake = summaries.get("WS-CONNECT")
     busiest = result.generator_cpu
-    return {
+    bound, unknown = _bound(result)
+    row: dict[str, Any] = {
         "scenario": scenario,
         "server": server,
         "flavour": flavour,
+        "layer": layer,
+        "server_processes": server_processes,
+        "workers": workers,
         "users": users,
         "processes": processes,
         "duration_s": duration_s,
@@ -76,16 +128,25 @@ def build_row(
         "generator_cpu_total": (
             round(result.generator_cpu_total, 3) if result.generator_cpu_total is not None else None
         ),
-        "generator_bound": generator_bound(busiest) if busiest is not None else None,
-        "server_cpu": (
-            round(result.watched_cpu["server"], 3) if "server" in result.watched_cpu else None
-        ),
+        "generator_bound": bound,
+        "server_cpu": _server_cpu(result),
         "resolution_ms": result.report.get("resolution_ms"),
         "server_cpus": _cpus(layout.server),
         "generator_cpus": _cpus(layout.generator),
         "errors": result.errors,
         "command": result.command,
     }
+    if unknown is not None:
+        row["generator_bound_unknown"] = unknown
+    if workers:
+        row["worker_requests"] = result.worker_requests
+        row["master_requests"] = result.requests
+        row["worker_commands"] = result.worker_commands
+    return row
+
+
+def _watch_name(index: int, count: int) -> str:
+    return "server" if count == 1 else f"server-{index + 1}"
 
 
 def run_cell(
@@ -101,10 +162,16 @@ def run_cell(
     options: tuple[str, ...] = (),
     layout: pinning.Pinning | None = None,
     repeat: int = 0,
+    layer: str = "memory",
+    redis_url: str | None = None,
+    server_processes: int = 1,
+    workers: int = 0,
+    allow_remote: bool = False,
 ) -> dict[str, Any] | None:
-    """Measure one cell (its ``repeat``-th time) on a fresh server; return its row,
-    or None when it failed (then recorded with :meth:`Run.fail`, with the
-    server's log tail)."""
+    """Measure one cell (its ``repeat``-th time) on fresh servers (``server_processes``
+    of them, on ``layer`` with the Redis at ``redis_url``); return its row, or None
+    when it failed (then recorded with :meth:`Run.fail`, with the servers' log tails)."""
+    check_scale(layer, server_processes, workers)
     layout = layout or pinning.choose()
     baseline = server == RAW_ECHO.name
     spec = get_spec(server)
@@ -114,34 +181,49 @@ def run_cell(
         "flavour": flavour,
         "users": users,
         "repeat": repeat,
+        "layer": layer,
+        "server_processes": server_processes,
+        "workers": workers,
     }
-    name = f"{scenario}-{server}-{flavour}-u{users}-p{processes}-r{repeat}"
+    name = (
+        f"{scenario}-{server}-{flavour}-{layer}-s{server_processes}"
+        f"-u{users}-p{processes}-w{workers}-r{repeat}"
+    )
     prefix = run.path / SECTION / name / "locust"
     if baseline:
         options = (*options, "--ws-path", "/")
-    process = ServerProcess(spec, cpus=layout.server)
+    env = layer_env(layer, redis_url)
+    started = [ServerProcess(spec, cpus=layout.server, env=env) for _ in range(server_processes)]
     try:
-        with process:
-            run.record_server(process.info())
-            assert process.pid is not None
-            rss_before = process.rss_bytes()
+        with contextlib.ExitStack() as stack:
+            for process in started:
+                stack.enter_context(process)
+                run.record_server(process.info())
+            watch = {_watch_name(i, server_processes): p.pid for i, p in enumerate(started)}
+            rss_before = sum(process.rss_bytes() for process in started)
+            hosts = tuple(f"ws://{process.host}:{process.port}" for process in started)
             result = run_locust(
-                host=f"ws://{process.host}:{process.port}",
+                host=hosts[0],
+                hosts=hosts if server_processes > 1 else (),
                 scenario=scenario,
                 flavour="async" if baseline else flavour,
                 users=users,
                 duration_s=duration_s,
                 prefix=prefix,
                 processes=processes,
+                workers=workers,
                 spawn_rate=spawn_rate,
                 cpus=layout.generator,
                 options=options,
-                watch={"server": process.pid},
+                watch={name: pid for name, pid in watch.items() if pid is not None},
+                allow_remote=allow_remote,
             )
-            if not process.running:
-                raise ServerError(f"{server} exited during the run (code {process.returncode})")
+            for process in started:
+                if not process.running:
+                    raise ServerError(f"{server} exited during the run (code {process.returncode})")
     except ServerError as exc:
-        run.fail(SECTION, cell, str(exc), process.log_tail() or process.final_log)
+        logs = "\n".join(process.log_tail() or process.final_log for process in started)
+        run.fail(SECTION, cell, str(exc), logs)
         return None
     row = build_row(
         result,
@@ -152,12 +234,16 @@ def run_cell(
         processes=processes,
         duration_s=duration_s,
         layout=layout,
+        layer=layer,
+        server_processes=server_processes,
+        workers=workers,
     )
     row["repeat"] = repeat
     # Other work on the machine shows here (locust and the server add about 2).
     row["machine_load_1m"] = round(os.getloadavg()[0], 2)
     row["output"] = str(Path(prefix).relative_to(run.path))
-    held = result.watched_rss.get("server")
+    rss = [size for key, size in result.watched_rss.items() if key.startswith("server")]
+    held = sum(rss) if rss else None
     if scenario == "idle" and row["handshakes"] and held is not None:
         # Connections still open at the end of the window, over the server's growth.
         row["server_rss_idle_bytes"] = rss_before
@@ -181,10 +267,20 @@ def run_load(
     spawn_rate: float | None = None,
     options: tuple[str, ...] = (),
     repeats: int = 1,
+    layer: str = "memory",
+    redis_url: str | None = None,
+    server_processes: int = 1,
+    workers: int = 0,
+    allow_remote: bool = False,
 ) -> list[dict[str, Any]]:
     """Measure every (server, flavour) cell, plus the raw echo baseline when
     ``baseline`` and the scenario allows, ``repeats`` times (rounds over all
-    cells, so drift on the machine hits every cell alike); return the rows."""
+    cells, so drift on the machine hits every cell alike); return the rows.
+
+    With a Redis ``layer`` one Redis serves the whole run: the one at
+    ``redis_url`` (which must answer), else a local redis-server started here.
+    """
+    check_scale(layer, server_processes, workers)
     if scenario not in SCENARIOS:
         raise LocustRunError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     for flavour in flavours:
@@ -208,24 +304,32 @@ def run_load(
         run.note(f"locust {scenario}: fewer than 2 usable cores, server and locust share them")
     rounds = [(repeat, server, flavour) for repeat in range(repeats) for server, flavour in cells]
     rows = []
-    for done, (repeat, server, flavour) in enumerate(rounds):
-        if progress is not None:
-            progress(f"locust {scenario} {server} {flavour} #{repeat + 1}", done, len(rounds))
-        row = run_cell(
-            run,
-            server=server,
-            flavour=flavour,
-            scenario=scenario,
-            users=users,
-            duration_s=duration_s,
-            processes=processes,
-            spawn_rate=spawn_rate,
-            options=options,
-            layout=layout,
-            repeat=repeat,
-        )
-        if row is not None:
-            rows.append(row)
+    with redis_for(layer, redis_url) as url:
+        if url is not None:
+            run.note(f"locust {scenario}: channel layer {layer} on Redis {url}")
+        for done, (repeat, server, flavour) in enumerate(rounds):
+            if progress is not None:
+                progress(f"locust {scenario} {server} {flavour} #{repeat + 1}", done, len(rounds))
+            row = run_cell(
+                run,
+                server=server,
+                flavour=flavour,
+                scenario=scenario,
+                users=users,
+                duration_s=duration_s,
+                processes=processes,
+                spawn_rate=spawn_rate,
+                options=options,
+                layout=layout,
+                repeat=repeat,
+                layer=layer,
+                redis_url=url,
+                server_processes=server_processes,
+                workers=workers,
+                allow_remote=allow_remote,
+            )
+            if row is not None:
+                rows.append(row)
     if progress is not None:
         progress(f"locust {scenario} done", len(rounds), len(rounds))
     return rows

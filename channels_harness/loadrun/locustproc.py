@@ -166,6 +166,7 @@ class LocustResult:
     # In a distributed run: what each worker reported to the master (its --ws-report-file).
     worker_reports: list[dict[str, Any]] = field(default_factory=list)
     worker_commands: list[list[str]] = field(default_factory=list)
+    worker_pids: list[int] = field(default_factory=list)
 
     @property
     def summaries(self) -> dict[str, EntrySummary]:
@@ -379,6 +380,7 @@ def run_locust(
         watched_rss=window.watched_rss,
         worker_reports=worker_reports,
         worker_commands=worker_commands,
+        worker_pids=[popen.pid for popen in started[1:]],
     )
 
 
