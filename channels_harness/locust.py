@@ -76,6 +76,7 @@ _reported: dict[tuple[str, str], list[int]] = {}
 _reported_errors: dict[str, dict[str, Any]] = {}
 # Exit code of a run stopped because its target was refused.
 REFUSED_EXIT_CODE = 2
+ALLOW_OPTION_HINT = "With plain locust the option is --ws-allow-remote-target."
 
 
 def fine_bucket(response_time: float) -> float:
@@ -159,7 +160,7 @@ def refusal(environment: Environment) -> str | None:
         try:
             check_target(host, allow_remote=allow)
         except TargetRefusedError as exc:
-            return str(exc)
+            return f"{exc} {ALLOW_OPTION_HINT}"
     return None
 
 
@@ -463,7 +464,7 @@ class WebSocketUser(User):
         try:
             check_target(self.client.url, allow_remote=allow)
         except TargetRefusedError as exc:
-            logging.error("channels-harness: %s", exc)
+            logging.error("channels-harness: %s %s", exc, ALLOW_OPTION_HINT)
             self.environment.process_exit_code = REFUSED_EXIT_CODE
             runner = self.environment.runner
             if runner is not None:
