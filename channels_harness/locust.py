@@ -459,17 +459,16 @@ class WebSocketUser(User):
 
     def on_start(self) -> None:
         """Stop the run with a clear message when the target is not allowed (a host
-        given later, in the web UI, or a worker's master's)."""
+        typed in the web UI, or a worker's, are known only now)."""
         allow = bool(self.option("ws_allow_remote_target", False))
         try:
             check_target(self.client.url, allow_remote=allow)
         except TargetRefusedError as exc:
-            logging.error("channels-harness: %s %s", exc, ALLOW_OPTION_HINT)
             self.environment.process_exit_code = REFUSED_EXIT_CODE
             runner = self.environment.runner
             if runner is not None:
-                gevent.spawn(runner.quit)
-            raise StopUser() from exc
+                gevent.spawn(runner.stop)
+            raise StopUser(f"channels-harness: {exc} {ALLOW_OPTION_HINT}") from None
 
     def on_stop(self) -> None:
         self.client.abandon()

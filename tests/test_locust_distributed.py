@@ -13,19 +13,22 @@ import os
 import subprocess
 import sys
 import threading
+import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from channels_harness import procgroup
 from channels_harness.loadrun import check_scale, run_load
 from channels_harness.loadrun.locustproc import LocustRunError, run_locust
 from channels_harness.paths import LOCUSTFILES_DIR, PROJECT_DIR
 from channels_harness.redisserver import layer_env
 from channels_harness.report.model import Run
 from channels_harness.report.schema import validate
-from channels_harness.servers import ServerProcess, get_spec, group_members
+from channels_harness.servers import ServerProcess, free_port, get_spec, group_members
 from channels_harness.targets import ALLOW_ENV, TargetRefusedError
 from channels_harness.timeouts import scaled
 
@@ -246,3 +249,59 @@ def test_plain_locust_stops_at_start_on_a_remote_target(
     assert "--ws-allow-remote-target" in done.stderr
     # It stopped before the test started: no user ran, no run time was set.
     assert "Run time limit set" not in done.stderr
+
+
+def get_json(url: str, data: dict[str, object] | None = None) -> dict:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    with urllib.request.urlopen(url, data=body, timeout=scaled(5)) as response:
+        return json.load(response)
+
+
+def test_a_remote_host_typed_in_the_web_ui_stops_the_run_before_any_connection(
+    tmp_path: Path, no_remote_env: dict[str, str]
+) -> None:
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "webui.log"
+    with open(log_path, "wb") as log:
+        popen = procgroup.spawn(
+            [
+                sys.executable,
+                "-m",
+                "locust",
+                "-f",
+                str(LOCUSTFILES_DIR / "echo.py"),
+                "--web-host",
+                "127.0.0.1",
+                "--web-port",
+                str(port),
+                "--host",
+                "ws://127.0.0.1:9",
+                "EchoAsyncUser",
+            ],
+            cwd=PROJECT_DIR,
+            env=no_remote_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + scaled(30)
+        while True:
+            try:
+                get_json(f"{web}/stats/requests")
+                break
+            except OSError:
+                assert popen.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        started = get_json(f"{web}/swarm", {"user_count": 1, "spawn_rate": 1, "host": REMOTE})
+        assert started["success"], started
+        state = get_json(f"{web}/stats/requests")
+        while state["state"] != "stopped":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.1)
+            state = get_json(f"{web}/stats/requests")
+        assert sum(entry["num_requests"] for entry in state["stats"]) == 0, state["stats"]
+    finally:
+        code = procgroup.stop_group(popen)
+    assert "refusing to send load to 192.0.2.1" in log_path.read_text()
+    assert code == 2
