@@ -345,10 +345,11 @@ def run_locust(
                 )
         window.leaders = [popen.pid for popen in started]
         _follow(master, log_path, window, duration_s, ramp_s=users / (spawn_rate or users))
-        for worker in started[1:]:
-            # They quit on the master's word, after sending their last statistics.
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.wait(timeout=scaled(_WORKER_EXIT_S))
+        if master.returncode is not None and master.returncode >= 0:
+            for worker in started[1:]:
+                # They quit on the master's word, after sending their last statistics.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.wait(timeout=scaled(_WORKER_EXIT_S))
     finally:
         for popen in reversed(started):
             procgroup.stop_group(popen, grace=5.0 if popen.poll() is None else 1.0)
