@@ -152,7 +152,8 @@ class Member(picows.WSListener):
             self.outcome.error("member connection lost")
 
 
-async def _join(config: FanoutConfig, room: Room, outcome: FanoutOutcome) -> list[Member]:
+async def join(config: FanoutConfig, room: Room, outcome: FanoutOutcome) -> list[Member]:
+    """Connect ``config.group_size`` members to the room (failures counted in ``outcome``)."""
     gate = asyncio.Semaphore(config.parallel)
 
     async def one() -> Member | None:
@@ -202,7 +203,7 @@ async def run_fanout(config: FanoutConfig) -> FanoutOutcome:
     raise_nofile_limit(config.group_size + 256)
     outcome = FanoutOutcome(group_size=config.group_size, messages=config.messages)
     room = Room(config.group_size, config.messages)
-    members = await _join(config, room, outcome)
+    members = await join(config, room, outcome)
     outcome.connected = len(members)
     try:
         if len(members) == config.group_size:
@@ -226,12 +227,13 @@ async def run_fanout(config: FanoutConfig) -> FanoutOutcome:
             outcome.delivered = room.delivered
             outcome.lost = expected - room.delivered
     finally:
-        await _leave(members, config.connect_timeout_s)
+        await leave(members, config.connect_timeout_s)
     outcome.histogram = stats.encode(room.histogram)
     return outcome
 
 
-async def _leave(members: list[Member], timeout: float) -> None:
+async def leave(members: list[Member], timeout: float) -> None:
+    """Close every member politely, waiting at most ``timeout`` s for each."""
     for member in members:
         member.closing = True
         if member.transport is not None:

@@ -1,0 +1,111 @@
+"""Hold a steady mixed load for minutes and watch the server for growth.
+
+An open-loop echo well below capacity, a connection churn and a room
+broadcast run together for --minutes (fractions allowed: 0.5 for CI) per
+server and flavour, while the harness samples the server's RSS, open file
+descriptors and live consumers every few seconds. Samples go into the run's
+"soak" section, one summary per server and flavour with its verdict into
+"soak_summary" (kind "soak"). Exit code 1 when a verdict is not "stable" or
+a cell failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_target_arguments, check_host, create_run, names
+
+NAME = "soak"
+HELP = "steady mixed load for M minutes; RSS, open fds, live consumers and errors over time"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="per server and flavour (default 10)"
+    )
+    parser.add_argument(
+        "--server", "--servers", dest="servers", default="daphne", help="(default: daphne)"
+    )
+    parser.add_argument("--flavours", default="async", help="comma-separated (default: async)")
+    parser.add_argument(
+        "--sample",
+        type=float,
+        default=None,
+        help="seconds between samples (default 5, or less for a soak under a minute)",
+    )
+    parser.add_argument("--echo-rate", type=float, default=200.0, help="echo msgs/s (default 200)")
+    parser.add_argument(
+        "--churn-rate", type=float, default=5.0, help="handshakes per second (default 5)"
+    )
+    parser.add_argument(
+        "--layer", default="memory", help="channel layer: memory, redis, redis-pubsub"
+    )
+    parser.add_argument("--redis-url", default=None, help="Redis for the Redis layers")
+    add_target_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.console import Console
+
+    from ..flavours import FLAVOURS
+    from ..redisserver import LAYERS
+    from ..servers import get_spec
+    from ..soak import SoakPlan, run_soak
+
+    console = Console()
+    check_host(args)
+    servers = names(args.servers) or []
+    flavours = names(args.flavours) or []
+    for name in servers:
+        get_spec(name)
+    sample = args.sample or (5.0 if args.minutes >= 1 else 2.0)
+    bad = set(flavours) - set(FLAVOURS)
+    if args.minutes <= 0 or sample <= 0 or args.echo_rate <= 0 or args.churn_rate <= 0 or bad:
+        console.print(
+            "[red]--minutes, --sample and the rates must be positive; flavours of "
+            f"{', '.join(FLAVOURS)}[/]"
+        )
+        return 2
+    if args.layer not in LAYERS:
+        console.print(f"[red]--layer must be one of {', '.join(LAYERS)}[/]")
+        return 2
+    plan = SoakPlan(
+        minutes=args.minutes,
+        servers=servers,
+        flavours=flavours,
+        sample_s=sample,
+        echo_rate=args.echo_rate,
+        churn_rate=args.churn_rate,
+        layer=args.layer,
+        redis_url=args.redis_url,
+        host=args.host,
+        allow_remote=args.allow_remote_target,
+    )
+    options = {
+        "minutes": args.minutes,
+        "servers": servers,
+        "flavours": flavours,
+        "sample_s": sample,
+        "echo_rate": args.echo_rate,
+        "churn_rate": args.churn_rate,
+        "layer": args.layer,
+    }
+    run_ = create_run(args, "soak", options)
+    started = time.monotonic()
+    with run_.recording():
+        summaries = run_soak(run_, plan, lambda text: console.print(text, highlight=False))
+        run_.note(f"soak took {time.monotonic() - started:.0f} s")
+    for row in summaries:
+        console.print(
+            f"{row['server']} {row['flavour']}: RSS {row['rss_start_bytes']} -> "
+            f"{row['rss_end_bytes']} ({row['rss_growth_pct']}%), fds {row['fds_start']} -> "
+            f"{row['fds_end']}, errors {row['errors']}: {row['verdict']}",
+            highlight=False,
+        )
+    for failure in run_.data["failures"]:
+        console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
+    console.print(f"results: {run_.path}", highlight=False)
+    unstable = any(row["verdict"] != "stable" for row in summaries)
+    return 1 if run_.data["failures"] or unstable else 0
