@@ -209,12 +209,12 @@ def slow_handshake(server: ServerProcess, settings: Settings) -> Outcome:
                 sock.sendall(data[sent - 1 : sent])
             except OSError as exc:
                 error = type(exc).__name__
-            if error or select.select([sock], [], [], 0)[0]:
+            if error or (sent < len(data) and select.select([sock], [], [], 0)[0]):
                 # The server spoke or hung up before the request was whole.
                 early = watch(sock, 1.0, until=has_head)
                 took = time.monotonic() - started
                 status = status_of(early.data)
-                what = f"{status} then close" if status else "closed"
+                what = f"{status} before the end of the request" if status else "closed"
                 return Outcome(
                     f"{what} after {took:.1f} s",
                     f"at byte {sent} of {len(data)} ({delay * 1000:.0f} ms/byte)"
