@@ -109,7 +109,7 @@ def test_fanout_command_writes_a_run(tmp_path: Path) -> None:
     assert row["delivered"] == 15
 
 
-@pytest.mark.parametrize("command", ["fanout"])
+@pytest.mark.parametrize("command", ["fanout", "scaling", "soak", "limits"])
 def test_commands_refuse_a_remote_host_without_the_option(
     command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
