@@ -128,6 +128,7 @@ def test_the_attack_command_writes_a_run_and_prints_the_table(tmp_path: Path) ->
             "daphne",
             "--attacks",
             "missing-key,flood",
+            "--quick",
             "--flood",
             "50",
             "--results",
@@ -145,4 +146,5 @@ def test_the_attack_command_writes_a_run_and_prints_the_table(tmp_path: Path) ->
     assert data["kind"] == "attack" and data["status"] == "complete"
     assert [row["attack"] for row in data["attacks"]] == ["missing-key", "flood"]
     assert data["attacks"][1]["outcome"].startswith("50/50 accepted")
+    assert data["options"]["flood_connections"] == 50 and data["options"]["hold_s"] == 2.0
     assert "400 then close" in done.stdout

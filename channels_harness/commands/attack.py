@@ -34,13 +34,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--list", action="store_true", help="list the attacks and exit")
     parser.add_argument(
-        "--flood", type=int, default=3000, help="connections in the flood (default 3000)"
+        "--quick",
+        action="store_true",
+        help="the tests' small settings: a 300-connection flood, 2 s holds (about 15 s a server)",
+    )
+    parser.add_argument(
+        "--flood",
+        type=int,
+        default=None,
+        help="connections in the flood (default 3000, 300 with --quick)",
     )
     parser.add_argument(
         "--hold",
         type=float,
-        default=10.0,
-        help="seconds to hold half-open and idle connections (default 10)",
+        default=None,
+        help="seconds to hold half-open and idle connections (default 10, 2 with --quick)",
     )
     parser.add_argument("--results", default=None, help="results folder (default: results/)")
 
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from ..attacks import ATTACKS, FULL, known, run_attacks
+    from ..attacks import ATTACKS, FULL, SMALL, known, run_attacks
     from ..paths import RESULTS_DIR
     from ..report.model import Run
     from ..servers import SERVERS, get_spec
@@ -63,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
         for name, (_function, description) in ATTACKS.items():
             console.print(f"{name:20} {description}", highlight=False)
         return 0
-    if args.flood < 1 or args.hold <= 0:
+    settings = SMALL if args.quick else FULL
+    if args.flood is not None:
+        settings = dataclasses.replace(settings, flood_connections=args.flood)
+    if args.hold is not None:
+        settings = dataclasses.replace(settings, hold_s=args.hold)
+    if settings.flood_connections < 1 or settings.hold_s <= 0:
         console.print("[red]--flood and --hold must be positive[/]")
         return 2
     attacks = _names(args.attacks) or list(ATTACKS)
@@ -74,7 +87,6 @@ def run(args: argparse.Namespace) -> int:
     servers = _names(args.servers) or [n for n, s in SERVERS.items() if s.available()]
     for name in servers:
         get_spec(name)  # an unknown name fails here, before a run folder exists
-    settings = dataclasses.replace(FULL, flood_connections=args.flood, hold_s=args.hold)
     run_ = Run.create(
         Path(args.results) if args.results else RESULTS_DIR,
         kind="attack",
