@@ -71,3 +71,16 @@ def test_scaling_command_writes_rows(tmp_path: Path, redis_url: str) -> None:
         assert row["pinning"] == "server core" and row["runs"] == 1
         assert isinstance(row["generator_bound"], bool)
     assert any(n.startswith("Scaling (server core)") for n in data["notes"])
+
+
+def test_bench_presets_size_the_fanout_and_scaling_steps() -> None:
+    from channels_harness.benchextra import plans
+
+    assert plans("quick", ("daphne", "uvicorn")) == (None, None)
+    fanout, scaling = plans("standard", ("uvicorn", "hypercorn"))
+    assert fanout is not None and scaling is not None
+    assert fanout.servers == ("uvicorn",) and set(fanout.layers) == {"memory", "redis"}
+    assert scaling.pinnings == ("server core",)
+    fanout, scaling = plans("full", ("daphne", "uvicorn", "hypercorn"))
+    assert fanout is not None and len(fanout.layers) == 3
+    assert scaling is not None and scaling.servers == ("daphne", "uvicorn", "hypercorn")
