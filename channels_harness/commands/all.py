@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
             console=console,
         ) as progress:
             tasks = {
-                stage: progress.add_task("waiting", total=None, stage=stage) for stage in stages
+                stage: progress.add_task("waiting", total=None, stage=stage, start=False)
+                for stage in stages
             }
 
             def reporter(stage: str) -> Callable[[str, int, int], None]:
@@ -131,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 return report
 
             for stage in stages:
+                progress.start_task(tasks[stage])
                 progress.update(tasks[stage], description="running")
                 ok = _run_stage(
                     stage, run_, args, servers, conformance_servers, flavours, reporter(stage)
