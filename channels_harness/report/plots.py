@@ -195,26 +195,30 @@ def breakdown(data: dict[str, Any]) -> bytes | None:
     return _svg(fig)
 
 
+# A case's cell shows the worst grade any flavour got on that server.
+_SEVERITY = {"FAIL": 4, "NON-STRICT": 3, "PASS": 2, "INFO": 1, "N/A": 0}
+
+
 def conformance_grid(data: dict[str, Any]) -> bytes | None:
-    rows = data.get("conformance") or []
+    rows = [r for r in data.get("conformance") or [] if r.get("grade") in _SEVERITY]
     if not rows:
         return None
-    columns = sorted(
-        {(r["server"], r.get("flavour") or "-") for r in rows},
-        key=lambda c: (c[0], _flavour_key(c[1])),
-    )
+    servers = sorted({r["server"] for r in rows})
     cases = sorted({r["case"] for r in rows})
-    index = {grade: i for i, grade in enumerate(GRADE_ORDER)}
-    grid = [[float("nan")] * len(columns) for _ in cases]
-    col_of = {c: i for i, c in enumerate(columns)}
-    case_of = {c: i for i, c in enumerate(cases)}
+    worst: dict[tuple[str, str], str] = {}
     for row in rows:
-        grade = row.get("grade")
-        if grade in index:
-            grid[case_of[row["case"]]][col_of[(row["server"], row.get("flavour") or "-")]] = index[
-                grade
-            ]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.28 * len(columns) + 4), 0.16 * len(cases) + 1.8))
+        key = (row["case"], row["server"])
+        if key not in worst or _SEVERITY[row["grade"]] > _SEVERITY[worst[key]]:
+            worst[key] = row["grade"]
+    index = {grade: i for i, grade in enumerate(GRADE_ORDER)}
+    grid = [
+        [
+            float(index[worst[(case, server)]]) if (case, server) in worst else float("nan")
+            for server in servers
+        ]
+        for case in cases
+    ]
+    fig, ax = plt.subplots(figsize=(0.9 * len(servers) + 5.5, 0.15 * len(cases) + 1.6))
     cmap = ListedColormap([GRADE_COLOURS[g] for g in GRADE_ORDER]).with_extremes(bad="white")
     ax.imshow(
         grid,
@@ -224,13 +228,14 @@ def conformance_grid(data: dict[str, Any]) -> bytes | None:
         vmax=len(GRADE_ORDER) - 0.5,
         interpolation="nearest",
     )
-    ax.set_xticks(
-        range(len(columns)), [f"{s} {f}" for s, f in columns], rotation=70, ha="right", fontsize=6
-    )
-    ax.set_yticks(range(len(cases)), cases, fontsize=5)
+    ax.set_xticks(range(len(servers)), servers, rotation=30, ha="right", fontsize=8)
+    ax.set_yticks(range(len(cases)), [c.removeprefix("test_") for c in cases], fontsize=5)
+    ax.set_xticks([x - 0.5 for x in range(1, len(servers))], minor=True)
+    ax.grid(which="minor", axis="x", color="white", linewidth=2)
+    ax.tick_params(which="minor", length=0)
     handles = [plt.Rectangle((0, 0), 1, 1, color=GRADE_COLOURS[g]) for g in GRADE_ORDER]
     ax.legend(handles, GRADE_ORDER, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7)
-    ax.set_title("Conformance: case x server x flavour")
+    ax.set_title("Conformance: worst grade over consumer flavours, per case and server")
     return _svg(fig)
 
 
