@@ -403,7 +403,7 @@ class ServerProcess:
                     f"within {scaled(self.startup_timeout):.0f}s\n"
                     f"command: {' '.join(self._command)}\nlog tail:\n{self.log_tail()}"
                 )
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     def stop(self, grace: float = 5.0) -> int | None:
         """Terminate the whole process group, reap it, and return the leader's exit code.
