@@ -19,7 +19,6 @@ a master with that many worker processes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,9 +26,10 @@ from typing import Any
 
 from .. import pinning
 from ..cpu import generator_bound
+from ..fleet import Fleet
 from ..redisserver import LAYERS, layer_env, redis_for
 from ..report.model import Run
-from ..servers import RAW_ECHO, ServerError, ServerProcess, get_spec
+from ..servers import RAW_ECHO, ServerError, get_spec
 from .locustproc import SCENARIOS, LocustResult, LocustRunError, run_locust, user_class
 
 __all__ = [
@@ -192,19 +192,18 @@ def run_cell(
     prefix = run.path / SECTION / name / "locust"
     if baseline:
         options = (*options, "--ws-path", "/")
-    env = layer_env(layer, redis_url)
-    started = [ServerProcess(spec, cpus=layout.server, env=env) for _ in range(server_processes)]
+    servers = Fleet(spec, server_processes, layer_env(layer, redis_url), layout.server)
     try:
-        with contextlib.ExitStack() as stack:
-            for process in started:
-                stack.enter_context(process)
-                run.record_server(process.info())
-            watch = {_watch_name(i, server_processes): p.pid for i, p in enumerate(started)}
-            rss_before = sum(process.rss_bytes() for process in started)
-            hosts = tuple(f"ws://{process.host}:{process.port}" for process in started)
+        with servers:
+            members = servers.members
+            for member in members:
+                run.record_server(member.info())
+            watch = {_watch_name(i, len(members)): p.pid for i, p in enumerate(members)}
+            rss_before = sum(member.rss_bytes() for member in members)
+            hosts = tuple(f"ws://{member.host}:{member.port}" for member in members)
             result = run_locust(
                 host=hosts[0],
-                hosts=hosts if server_processes > 1 else (),
+                hosts=hosts if len(hosts) > 1 else (),
                 scenario=scenario,
                 flavour="async" if baseline else flavour,
                 users=users,
@@ -218,12 +217,12 @@ def run_cell(
                 watch={name: pid for name, pid in watch.items() if pid is not None},
                 allow_remote=allow_remote,
             )
-            for process in started:
-                if not process.running:
-                    raise ServerError(f"{server} exited during the run (code {process.returncode})")
+            for member in members:
+                code = member.popen.poll() if member.popen is not None else None
+                if code is not None:
+                    raise ServerError(f"{server} exited during the run (code {code})")
     except ServerError as exc:
-        logs = "\n".join(process.log_tail() or process.final_log for process in started)
-        run.fail(SECTION, cell, str(exc), logs)
+        run.fail(SECTION, cell, str(exc), servers.log_tail())
         return None
     row = build_row(
         result,
