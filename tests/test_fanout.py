@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from channels_harness.cli import main
+from channels_harness.cli import build_parser
 from channels_harness.fanout import FanoutPlan, measure_once, redis_cost_notes, run_fanout
 from channels_harness.report.model import Run
 from channels_harness.servers import serving
+from channels_harness.targets import TargetRefusedError
+
+
+def command(argv: list[str]) -> int:
+    """Run one subcommand in this process, without the CLI's last-resort stop_all
+    (which would also stop the session's Redis server)."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
 
 
 def test_every_member_gets_every_broadcast_with_its_latency() -> None:
@@ -83,7 +91,7 @@ def test_redis_cost_is_memory_over_redis_for_the_same_cell() -> None:
 
 
 def test_fanout_command_writes_a_run(tmp_path: Path) -> None:
-    code = main(
+    code = command(
         [
             "fanout",
             "--layers=memory",
@@ -109,11 +117,8 @@ def test_fanout_command_writes_a_run(tmp_path: Path) -> None:
     assert row["delivered"] == 15
 
 
-@pytest.mark.parametrize("command", ["fanout", "scaling", "soak", "limits"])
-def test_commands_refuse_a_remote_host_without_the_option(
-    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main([command, "--host=192.0.2.10", f"--results={tmp_path}"])
-    assert code == 2
-    assert "--allow-remote-target" in capsys.readouterr().err
+@pytest.mark.parametrize("name", ["fanout", "scaling", "soak", "limits"])
+def test_commands_refuse_a_remote_host_without_the_option(name: str, tmp_path: Path) -> None:
+    with pytest.raises(TargetRefusedError, match="--allow-remote-target"):
+        command([name, "--host=192.0.2.10", f"--results={tmp_path}"])
     assert not list(tmp_path.iterdir())

@@ -8,13 +8,20 @@ import json
 import resource
 from pathlib import Path
 
-from channels_harness.cli import main
+from channels_harness.cli import build_parser
 from channels_harness.limits import LimitsPlan, climb
 from channels_harness.servers import serving
 
 
+def command(argv: list[str]) -> int:
+    """Run one subcommand in this process, without the CLI's last-resort stop_all
+    (which would also stop the session's Redis server)."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
 def test_limits_command_holds_the_small_maximum_on_each_server(tmp_path: Path) -> None:
-    code = main(
+    code = command(
         ["limits", "--servers=daphne,uvicorn", "--max=300", "--step=150", f"--results={tmp_path}"]
     )
     assert code == 0

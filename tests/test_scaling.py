@@ -7,13 +7,20 @@ import json
 import urllib.request
 from pathlib import Path
 
-from channels_harness.cli import main
+from channels_harness.cli import build_parser
 from channels_harness.fleet import Fleet
 from channels_harness.loadgen import LoadConfig
 from channels_harness.loadgen.spread import run_spread, spread
 from channels_harness.redisserver import layer_env
 from channels_harness.scaling import growth_notes
 from channels_harness.servers import get_spec
+
+
+def command(argv: list[str]) -> int:
+    """Run one subcommand in this process, without the CLI's last-resort stop_all
+    (which would also stop the session's Redis server)."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
 
 
 def started_echo_consumers(http_url: str) -> int:
@@ -43,7 +50,7 @@ def test_growth_is_n_processes_over_one_per_pinning() -> None:
 
 
 def test_scaling_command_writes_rows(tmp_path: Path, redis_url: str) -> None:
-    code = main(
+    code = command(
         [
             "scaling",
             "--servers=uvicorn",

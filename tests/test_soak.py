@@ -6,8 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from channels_harness.cli import main
+from channels_harness.cli import build_parser
 from channels_harness.soak import verdict
+
+
+def command(argv: list[str]) -> int:
+    """Run one subcommand in this process, without the CLI's last-resort stop_all
+    (which would also stop the session's Redis server)."""
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
 
 
 def samples(rss: list[int]) -> list[dict[str, int]]:
@@ -33,7 +40,7 @@ def test_fds_consumers_and_errors_are_flagged_together() -> None:
 
 
 def test_soak_command_samples_a_live_server_and_judges_it(tmp_path: Path) -> None:
-    code = main(
+    code = command(
         [
             "soak",
             "--minutes=0.2",
