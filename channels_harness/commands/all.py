@@ -42,7 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"comma-separated stages to run, in this order: {','.join(STAGES)} (default: all)",
     )
     parser.add_argument(
-        "--results-dir", default=None, help="where the run folder goes (default: results/)"
+        "--results",
+        "--results-dir",
+        dest="results_dir",
+        default=None,
+        help="results folder the run folder goes into (default: results/)",
     )
     parser.add_argument(
         "--strict-spec", action="store_true", help="grade known deviations as failures"
