@@ -1,5 +1,6 @@
 """Run everything and publish one run under results/: the conformance suite,
-the locust load comparison and the benchmark matrix, with progress as it goes.
+the locust load comparison, the benchmark matrix and the hostile clients, with
+progress as it goes.
 
 ``--quick`` is the short run for CI and first-time users; the default is the
 full run. Ctrl-C (or a crash) keeps every finished cell, marks the run
@@ -14,9 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 NAME = "all"
-HELP = "run conformance, load and benchmarks, and publish a report under results/"
+HELP = "run conformance, load, benchmarks and attacks; publish a report under results/"
 
-STAGES = ("conformance", "load", "bench")
+STAGES = ("conformance", "load", "bench", "attacks")
 QUICK_SERVERS = ("daphne", "uvicorn")
 
 
@@ -31,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--conformance-servers",
         default=None,
-        help="comma-separated servers for the conformance suite (default: every installed one)",
+        help="comma-separated servers for the conformance suite (and the attacks of a full "
+        "run; a quick run attacks the --servers) (default: every installed one)",
     )
     parser.add_argument(
         "--flavours", default=None, help="comma-separated consumer flavours (default: all four)"
@@ -200,9 +202,20 @@ def _run_stage(
                 progress=progress,
             )
             return True
-        from ..benchrun import run_bench
+        if stage == "bench":
+            from ..benchrun import run_bench
 
-        run_bench(run_, quick=args.quick, servers=servers, flavours=flavours, progress=progress)
+            run_bench(run_, quick=args.quick, servers=servers, flavours=flavours, progress=progress)
+            return True
+        from ..attacks import run_attacks
+        from ..attacks.base import FULL, SMALL
+
+        run_attacks(
+            run_,
+            servers=servers if args.quick else conformance_servers,
+            progress=progress,
+            settings=SMALL if args.quick else FULL,
+        )
         return True
     except Exception as exc:  # recorded in the run, shown in the report
         import traceback
