@@ -21,7 +21,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
         if value is None:
             return ""
         if isinstance(value, bool):
-            return "yes" if value else ""
+            return "yes" if value else "no"
         if isinstance(value, float):
             return fmt(value)
         return str(value).replace("|", "\\|").replace("\n", " ")
@@ -120,6 +120,22 @@ def verdict(data: dict[str, Any]) -> str:
                 f"- {server}: **{len(found)}** deviating cases ({fails} breaking a MUST); "
                 f"results {tally}"
             )
+        lines.append("")
+    attacks = _rows(data, "attacks")
+    if attacks:
+        hurt = [r for r in attacks if not r.get("canary_ok") or int(r.get("leaked_consumers") or 0)]
+        servers = sorted({r["server"] for r in attacks})
+        lines.append(
+            f"**Hostile clients**: {len({r['attack'] for r in attacks})} attacks against "
+            f"{len(servers)} server(s); "
+            + (
+                "every server kept serving and released every consumer."
+                if not hurt
+                else "left a server unable to serve or leaking consumers in: "
+                + ", ".join(f"{r['server']} {r['attack']} ({r.get('outcome')})" for r in hurt)
+                + "."
+            )
+        )
         lines.append("")
     failures = _rows(data, "failures")
     if failures:
@@ -522,6 +538,22 @@ def render(data: dict[str, Any], plots: Collection[str] | None = None) -> str:
                 ("bytes/conn", "bytes_per_connection"),
                 ("stopped by", "limit_reason"),
             ],
+        ),
+        simple_section(
+            data,
+            "attacks",
+            "Hostile clients",
+            None,
+            [
+                ("server", "server"),
+                ("attack", "attack"),
+                ("outcome", "outcome"),
+                ("canary echoed", "canary_ok"),
+                ("leaked consumers", "leaked_consumers"),
+                ("detail", "detail"),
+            ],
+            "After each attack a fresh client must still get its echo (the canary) and the "
+            "app's live-consumer count must return to zero.",
         ),
         simple_section(
             data,
