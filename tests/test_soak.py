@@ -57,9 +57,8 @@ def test_soak_command_samples_a_live_server_and_judges_it(tmp_path: Path) -> Non
     rows = data["soak"]
     assert len(rows) >= 5
     assert [r["t_s"] for r in rows] == sorted(r["t_s"] for r in rows)
-    under_load = rows[1:-1]
-    assert all(r["live_consumers"] >= 20 for r in under_load)
-    assert all(r["msgs_per_s"] > 0 for r in under_load)
+    assert all(r["live_consumers"] >= 20 for r in rows)
+    assert all(r["msgs_per_s"] > 0 for r in rows[1:])
     assert all(r["rss_bytes"] > 0 and r["open_fds"] > 0 for r in rows)
     (summary,) = data["soak_summary"]
     assert summary["minutes"] == 0.2

@@ -10,9 +10,9 @@ what any server manages:
 - room: ``room_members`` members of one room, one of them broadcasting
   ``broadcast_rate`` timestamped messages per second (:mod:`.fanout`).
 
-Every ``sample_s``, and once when the load stops, it prints one JSON line of
-cumulative counters (the parent samples the server at the same moment); after
-the drain it prints ``RESULT <json>``.
+Every ``sample_s`` while the load runs it prints one JSON line of cumulative
+counters (the parent samples the server at the same moment); after the drain
+it prints ``RESULT <json>``.
 Run as ``python -m channels_harness.loadgen.soak '<config json>'``.
 """
 
@@ -181,7 +181,6 @@ async def run_soak(load: SoakLoad) -> dict[str, Any]:
             soak.churn(stop_at),
             soak.every(load.sample_s, stop_at, report),
         )
-        report()
         soak.driver.sending_done = True
         soak.driver.check_idle()
         try:
