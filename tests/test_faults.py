@@ -209,7 +209,7 @@ def test_a_server_or_locust_killed_mid_load_fails_that_cell_and_the_run_goes_on(
     assert data["status"] == "complete"
     by_flavour = {f["cell"]["flavour"]: f for f in data["failures"]}
     assert set(by_flavour) == {"sync", "async"}, data["failures"]
-    assert "exited during the run" in by_flavour["sync"]["message"]
+    assert "exited during the run (code -9)" in by_flavour["sync"]["message"]
     assert "locust exited with code -9" in by_flavour["async"]["message"]
     assert [(r["server"], r["flavour"]) for r in data["locust"]] == [("uvicorn", "generic-async")]
     assert run.left_running() == []
