@@ -509,7 +509,7 @@ def render(data: dict[str, Any], plots: Collection[str] | None = None) -> str:
             data,
             "soak_summary",
             "Soak",
-            None,
+            "soak",
             [
                 ("server", "server"),
                 ("flavour", "flavour"),

@@ -274,6 +274,28 @@ def fanout(data: dict[str, Any]) -> bytes | None:
     return _svg(fig)
 
 
+def soak(data: dict[str, Any]) -> bytes | None:
+    rows = data.get("soak") or []
+    if not rows:
+        return None
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        series[f"{row['server']} {row['flavour']}"].append(row)
+    fig, (rss_ax, fds_ax) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for label, points in sorted(series.items()):
+        times = [float(p["t_s"]) for p in points]
+        rss_ax.plot(times, [(p["rss_bytes"] or 0) / 2**20 for p in points], label=label)
+        fds_ax.plot(times, [p["open_fds"] or 0 for p in points], label=label)
+    rss_ax.set_ylabel("server RSS (MiB)")
+    fds_ax.set_ylabel("open file descriptors")
+    fds_ax.set_xlabel("seconds into the soak")
+    rss_ax.set_title("Soak: server memory and descriptors under a steady mixed load")
+    rss_ax.legend(fontsize=7)
+    for ax in (rss_ax, fds_ax):
+        ax.grid(alpha=0.3)
+    return _svg(fig)
+
+
 PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "throughput": throughput,
     "latency_percentiles": latency_percentiles,
@@ -284,6 +306,7 @@ PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "conformance": conformance_grid,
     "locust": locust_throughput,
     "fanout": fanout,
+    "soak": soak,
 }
 
 
