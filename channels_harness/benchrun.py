@@ -155,7 +155,10 @@ class Bench:
             self.run.fail(section, cell, f"{type(exc).__name__}: {exc}", live.log_tail())
             raise CellFailed from exc
         if live.died():
-            self.run.fail(section, cell, "the server exited during the run", live.log_tail())
+            popen = live.process.popen if live.process is not None else None
+            code = popen.poll() if popen is not None else None
+            message = f"the server exited during the run (code {code})"
+            self.run.fail(section, cell, message, live.log_tail())
             raise CellFailed
         if result.connected == 0:
             message = "no connection could be opened: " + "; ".join(result.error_samples)

@@ -160,7 +160,8 @@ def test_a_server_or_generator_killed_mid_bench_fails_its_cell_and_the_bench_goe
     data = run.data()
     assert data["status"] == "complete"
     failures = [f for f in data["failures"] if f["cell"].get("server") == "uvicorn"]
-    assert "exited" in failures[0]["message"] and "log_tail" in failures[0]
+    assert "exited during the run (code -9)" in failures[0]["message"], failures[0]
+    assert "log_tail" in failures[0]
     assert "GeneratorError" in failures[1]["message"], failures
     assert "(code -9)" in failures[1]["message"], failures[1]
     # Only cells built on the two failed ones may fail after them.
