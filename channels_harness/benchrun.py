@@ -3,8 +3,9 @@
 :func:`run_bench` measures, in this order: per server the closed-loop
 throughput cells, open-loop latency, handshake rate, memory per idle
 connection and blocking handlers; then the layered cost breakdown (raw echo
-first); last the headroom: the raw echo baseline and the best Channels cell
-measured again side by side.
+first); then the headroom: the raw echo baseline and the best Channels cell
+measured again side by side; last, in the standard and full matrices, the
+fan-out and scaling steps (:mod:`channels_harness.benchextra`).
 
 The machine is shared and its load drifts, so what is compared is measured
 side by side: the runs of the flavours of one cell are interleaved (run 1 of
@@ -26,6 +27,7 @@ import uvloop
 
 from . import cpu as cpu_module
 from . import pinning, stats
+from .benchextra import run_extra_steps
 from .benchplan import (
     FLAVOURS,
     HEADLINE_CONCURRENCY,
@@ -621,3 +623,9 @@ def run_bench(
     for name in plan.breakdown_servers:
         bench.breakdown(name)
     bench.headroom()
+
+    def say(text: str) -> None:
+        if progress is not None:
+            progress(text, bench.done, bench.total)
+
+    run_extra_steps(run, plan.matrix, plan.servers, say)
