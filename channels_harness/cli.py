@@ -19,7 +19,7 @@ from types import FrameType
 from rich.console import Console
 
 from . import commands
-from .servers import ServerError, stop_all
+from .servers import ServerError, live, stop_all
 
 err = Console(stderr=True)
 
@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     server error, 130 when interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Called in-process (tests), main() must not stop what its caller started.
+    already_running = live()
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.handler(args))
@@ -61,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
         return 2
     finally:
-        stop_all()
+        stop_all(keep=already_running)
         signal.signal(signal.SIGTERM, previous)
 
 

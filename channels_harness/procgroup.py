@@ -134,9 +134,16 @@ def stop_group(popen: subprocess.Popen[Any], grace: float = 5.0) -> int:
     return int(popen.returncode)
 
 
-def stop_all() -> None:
-    """Stop every group :func:`spawn` started that is not stopped yet."""
+def live() -> set[int]:
+    """PIDs of the group leaders :func:`spawn` started that are not stopped yet."""
     with _live_lock:
-        running = list(_live.values())
+        return set(_live)
+
+
+def stop_all(keep: set[int] | None = None) -> None:
+    """Stop every group :func:`spawn` started that is not stopped yet, except the
+    leaders in ``keep`` (groups that belong to a caller further out)."""
+    with _live_lock:
+        running = [popen for pid, popen in _live.items() if pid not in (keep or set())]
     for popen in running:
         stop_group(popen)

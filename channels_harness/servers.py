@@ -262,14 +262,23 @@ _live: weakref.WeakSet[ServerProcess] = weakref.WeakSet()
 _live_lock = threading.Lock()
 
 
-def stop_all() -> None:
-    """Stop every server this process started and has not stopped yet, then every
-    other process group the harness spawned."""
+def live() -> tuple[set[int], set[int]]:
+    """What is running now: (ids of ServerProcess objects, spawned group leaders)."""
     with _live_lock:
-        processes = list(_live)
+        servers = {id(process) for process in _live}
+    return servers, procgroup.live()
+
+
+def stop_all(keep: tuple[set[int], set[int]] | None = None) -> None:
+    """Stop every server this process started and has not stopped yet, then every
+    other process group the harness spawned; ``keep`` (from :func:`live`) spares
+    what was already running when a caller took that snapshot."""
+    keep_servers, keep_groups = keep or (set(), set())
+    with _live_lock:
+        processes = [process for process in _live if id(process) not in keep_servers]
     for process in processes:
         process.stop()
-    procgroup.stop_all()
+    procgroup.stop_all(keep=keep_groups)
 
 
 @dataclass

@@ -140,3 +140,12 @@ def test_servers_lists_every_server_with_a_version() -> None:
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert {"daphne", "uvicorn", "uvicorn-wsproto", "hypercorn", "granian"} <= set(rows)
     assert all(row["version"] != "not installed" for row in rows.values())
+
+
+def test_main_called_in_process_leaves_its_callers_processes_alone() -> None:
+    from channels_harness.cli import main
+    from channels_harness.servers import ServerProcess, get_spec
+
+    with ServerProcess(get_spec("daphne")) as outer:
+        assert main(["servers", "--json"]) == 0
+        assert outer.running, "main() stopped a server its caller had started"
