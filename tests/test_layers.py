@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import urllib.request
 
 import pytest
 from websockets.sync.client import ClientConnection, connect
@@ -71,3 +72,29 @@ def test_a_group_message_reaches_members_in_other_processes_in_order(
         pgids = [s.pid for s in servers]
     for pgid in pgids:
         assert pgid is not None and group_members(pgid) == []
+
+
+def test_uvicorn_workers_share_the_redis_layer(redis_url: str) -> None:
+    """uvicorn --workers 2 imports the app inside each worker's event loop; both
+    workers serve, and a room spans them."""
+    env = layer_env("redis", redis_url)
+    room = f"w{new_id()[:10]}"
+    with ServerProcess(get_spec("uvicorn"), env=env, extra_args=["--workers", "2"]) as server:
+        assert len(server.processes()) >= 3  # the supervisor and two workers
+        answered = set()
+        for _ in range(60):
+            with urllib.request.urlopen(server.http_url("healthz/"), timeout=5) as response:
+                answered.add(json.loads(response.read())["pid"])
+            if len(answered) == 2:
+                break
+        assert len(answered) == 2, f"only worker(s) {answered} answered 60 connections"
+        with contextlib.ExitStack() as stack:
+            members = [
+                stack.enter_context(connect(server.ws_url(f"ws/room/{room}/async/")))
+                for _ in range(8)
+            ]
+            members[0].send("across workers")
+            for member in members:
+                assert member.recv(timeout=TIMEOUT) == "across workers"
+        pgid = server.pid
+    assert pgid is not None and group_members(pgid) == []
