@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..servers import ServerError, ServerProcess, get_spec
 from . import headers, hostile
-from .aftermath import canary_within, wait_no_consumers
+from .aftermath import canary_within, live_consumers, wait_no_consumers
 from .base import FULL, SMALL, Attack, Outcome, Settings
 from .flood import flood, raise_open_files
 
@@ -83,6 +83,10 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
     (None when it could not be read).
     """
     function, _description = ATTACKS[attack]
+    try:
+        baseline = live_consumers(server)
+    except (OSError, ValueError, KeyError):  # URLError is an OSError
+        baseline = 0
     started = time.monotonic()
     try:
         result = function(server, settings)
@@ -91,18 +95,14 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
     seconds = round(time.monotonic() - started, 2)
     row: dict[str, Any] = {"server": server.spec.name, "attack": attack, "seconds": seconds}
     if not server.running:
-        return {
-            **row,
-            "outcome": "server died",
-            "canary_ok": False,
-            "canary_s": None,
-            "leaked_consumers": None,
-            "detail": f"{result.outcome}; exit code {server.popen.poll() if server.popen else '?'}"
-            f"; log tail:\n{server.log_tail()}",
-        }
+        return _died(row, server, result)
     why_not, took, first = canary_within(server, settings.settle_s)
-    leaked, waited = wait_no_consumers(server, settings.settle_s)
+    if why_not and not server.running:  # it was dying while the attack ended
+        return _died(row, server, result)
+    leaked, waited = wait_no_consumers(server, settings.settle_s, baseline)
     detail = result.detail
+    if baseline:
+        detail += f"; {baseline} consumer(s) of other clients were live before the attack"
     if why_not:
         detail += f"; canary failed for {took:.0f} s: {why_not}"
     elif first:
@@ -118,6 +118,18 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
         "canary_s": round(took, 2),
         "leaked_consumers": leaked,
         "detail": detail,
+    }
+
+
+def _died(row: dict[str, Any], server: ServerProcess, result: Outcome) -> dict[str, Any]:
+    code = server.popen.poll() if server.popen else "?"
+    return {
+        **row,
+        "outcome": "server died",
+        "canary_ok": False,
+        "canary_s": None,
+        "leaked_consumers": None,
+        "detail": f"{result.outcome}; exit code {code}; log tail:\n{server.log_tail()}",
     }
 
 

@@ -42,18 +42,21 @@ def live_consumers(server: ServerProcess, timeout: float = 5.0) -> int:
         return int(json.loads(reply.read())["total_live"])
 
 
-def wait_no_consumers(server: ServerProcess, wait: float) -> tuple[int | None, float]:
-    """Poll until no consumer is live or ``wait`` (scaled) seconds pass.
+def wait_no_consumers(
+    server: ServerProcess, wait: float, baseline: int = 0
+) -> tuple[int | None, float]:
+    """Poll until no more than ``baseline`` consumers are live (those that were
+    live before the attack, held by other clients) or ``wait`` (scaled) seconds pass.
 
-    Returns the last count (None when ``/stats/`` never answered) and the
-    seconds it took.
+    Returns how many more than ``baseline`` are still live (None when
+    ``/stats/`` never answered) and the seconds it took.
     """
     started = time.monotonic()
     deadline = started + scaled(wait)
     count: int | None = None
     while True:
         try:
-            count = live_consumers(server)
+            count = max(0, live_consumers(server) - baseline)
         except (OSError, ValueError, KeyError, urllib.error.URLError):
             count = None
         if count == 0 or time.monotonic() >= deadline:
