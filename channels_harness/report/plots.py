@@ -127,29 +127,52 @@ def latency_percentiles(data: dict[str, Any]) -> bytes | None:
     return _svg(fig)
 
 
-def latency_vs_load(data: dict[str, Any]) -> bytes | None:
-    rows = data.get("latency") or []
+def _lines(
+    rows: list[dict[str, Any]],
+    series_of: Callable[[dict[str, Any]], str],
+    order: Callable[[dict[str, Any]], float],
+    x: Callable[[dict[str, Any]], float],
+    y: Callable[[dict[str, Any]], float],
+    labels: tuple[str, str, str],
+    log: str,
+) -> bytes | None:
+    """One line per series (``series_of``), points ordered by ``order``;
+    ``labels`` are (x label, y label, title); ``log`` names the log axes ("x", "y", "xy")."""
     if not rows:
         return None
     series: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
-        series[f"{row['server']} {row['flavour']}"].append(row)
+        series[series_of(row)].append(row)
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, points in sorted(series.items()):
-        points.sort(key=lambda r: float(r["target_rate"]))
-        ax.plot(
-            [float(p["achieved_rate"]) for p in points],
-            [float(p["p99_ms"]) for p in points],
-            marker="o",
-            label=label,
-        )
-    ax.set_xlabel("achieved messages per second (open loop)")
-    ax.set_ylabel("p99 latency from intended send, ms")
-    ax.set_yscale("log")
-    ax.set_title("Latency against load")
+        points.sort(key=order)
+        ax.plot([x(p) for p in points], [y(p) for p in points], marker="o", label=label)
+    if "x" in log:
+        ax.set_xscale("log")
+    if "y" in log:
+        ax.set_yscale("log")
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(labels[2])
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return _svg(fig)
+
+
+def latency_vs_load(data: dict[str, Any]) -> bytes | None:
+    return _lines(
+        data.get("latency") or [],
+        lambda r: f"{r['server']} {r['flavour']}",
+        lambda r: float(r["target_rate"]),
+        lambda r: float(r["achieved_rate"]),
+        lambda r: float(r["p99_ms"]),
+        (
+            "achieved messages per second (open loop)",
+            "p99 latency from intended send, ms",
+            "Latency against load",
+        ),
+        log="y",
+    )
 
 
 def handshakes(data: dict[str, Any]) -> bytes | None:
@@ -250,28 +273,15 @@ def locust_throughput(data: dict[str, Any]) -> bytes | None:
 
 
 def fanout(data: dict[str, Any]) -> bytes | None:
-    rows = data.get("fanout") or []
-    if not rows:
-        return None
-    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        series[f"{row['server']} {row['flavour']} {row['layer']}"].append(row)
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, points in sorted(series.items()):
-        points.sort(key=lambda r: int(r["group_size"]))
-        ax.plot(
-            [int(p["group_size"]) for p in points],
-            [float(p["deliveries_per_s"]) for p in points],
-            marker="o",
-            label=label,
-        )
-    ax.set_xscale("log")
-    ax.set_xlabel("group size (members)")
-    ax.set_ylabel("deliveries per second")
-    ax.set_title("Fan-out through the channel layer")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    return _svg(fig)
+    return _lines(
+        data.get("fanout") or [],
+        lambda r: f"{r['server']} {r['flavour']} {r['layer']}",
+        lambda r: int(r["group_size"]),
+        lambda r: int(r["group_size"]),
+        lambda r: float(r["deliveries_per_s"]),
+        ("group size (members)", "deliveries per second", "Fan-out through the channel layer"),
+        log="x",
+    )
 
 
 def soak(data: dict[str, Any]) -> bytes | None:
