@@ -227,6 +227,37 @@ def _pin(core: int | None) -> Callable[[], None] | None:
     return pin
 
 
+def run_parts(
+    configs: Sequence[LoadConfig], cpus: Sequence[int] | frozenset[int] | None = None
+) -> tuple[list[WorkerResult], list[int]]:
+    """Run each config in its own worker process pinned round-robin to ``cpus``
+    (unpinned when None), all starting together; return their results and the cores.
+
+    Raises :class:`GeneratorError` when a worker dies or overruns its time.
+    """
+    cores = sorted(cpus) if cpus else []
+    longest = max(configs, key=lambda c: c.warmup_s + c.duration_s + 2 * c.drain_s)
+    workers: list[_Worker] = []
+    try:
+        for i, part in enumerate(configs):
+            workers.append(_Worker(part, cores[i % len(cores)] if cores else None))
+        deadline = time.monotonic() + scaled(STARTUP_S + longest.connect_timeout_s)
+        for worker in workers:
+            worker.expect(READY, deadline)
+        for worker in workers:
+            worker.send(GO)
+        run_s = longest.warmup_s + longest.duration_s + 2 * longest.drain_s
+        deadline = time.monotonic() + scaled(run_s + longest.connect_timeout_s + 10.0)
+        results = [
+            WorkerResult.from_json(json.loads(worker.expect(RESULT, deadline)))
+            for worker in workers
+        ]
+    finally:
+        for worker in workers:
+            worker.kill()
+    return results, cores
+
+
 def run_load(
     config: LoadConfig, processes: int = 1, cpus: Sequence[int] | frozenset[int] | None = None
 ) -> LoadResult:
@@ -235,24 +266,5 @@ def run_load(
 
     Raises :class:`GeneratorError` when a worker dies or overruns its time.
     """
-    cores = sorted(cpus) if cpus else []
-    configs = split(config, processes)
-    workers: list[_Worker] = []
-    try:
-        for i, part in enumerate(configs):
-            workers.append(_Worker(part, cores[i % len(cores)] if cores else None))
-        deadline = time.monotonic() + scaled(STARTUP_S + part.connect_timeout_s)
-        for worker in workers:
-            worker.expect(READY, deadline)
-        for worker in workers:
-            worker.send(GO)
-        run_s = config.warmup_s + config.duration_s + 2 * config.drain_s
-        deadline = time.monotonic() + scaled(run_s + config.connect_timeout_s + 10.0)
-        results = [
-            WorkerResult.from_json(json.loads(worker.expect(RESULT, deadline)))
-            for worker in workers
-        ]
-    finally:
-        for worker in workers:
-            worker.kill()
+    results, cores = run_parts(split(config, processes), cpus)
     return LoadResult(config, results, cores or None)

@@ -7,15 +7,11 @@ several server processes listening on their own ports.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..timeouts import scaled
-from .driver import STARTUP_S, LoadResult, _Worker
-from .result import LoadConfig, WorkerResult
-from .worker import GO, READY, RESULT
+from .driver import LoadResult, run_parts
+from .result import LoadConfig
 
 
 def spread(config: LoadConfig, urls: Sequence[str], processes: int) -> list[LoadConfig]:
@@ -40,25 +36,6 @@ def run_spread(
 
     Raises :class:`~.driver.GeneratorError` when a process dies or overruns.
     """
-    cores = sorted(cpus) if cpus else []
-    workers: list[_Worker] = []
-    longest = max(configs, key=lambda c: c.warmup_s + c.duration_s + 2 * c.drain_s)
-    try:
-        for i, part in enumerate(configs):
-            workers.append(_Worker(part, cores[i % len(cores)] if cores else None))
-        deadline = time.monotonic() + scaled(STARTUP_S + longest.connect_timeout_s)
-        for worker in workers:
-            worker.expect(READY, deadline)
-        for worker in workers:
-            worker.send(GO)
-        run_s = longest.warmup_s + longest.duration_s + 2 * longest.drain_s
-        deadline = time.monotonic() + scaled(run_s + longest.connect_timeout_s + 10.0)
-        results = [
-            WorkerResult.from_json(json.loads(worker.expect(RESULT, deadline)))
-            for worker in workers
-        ]
-    finally:
-        for worker in workers:
-            worker.kill()
+    results, cores = run_parts(configs, cpus)
     total = replace(configs[0], connections=sum(c.connections for c in configs))
     return LoadResult(total, results, cores or None)
