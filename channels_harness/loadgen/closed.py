@@ -75,13 +75,7 @@ async def run_closed(config: LoadConfig, ready: Barrier | None = None) -> Worker
             await _measure(config, loop, conns, counters, result)
     finally:
         await close_all(conns, config.connect_timeout_s)
-    result.sent = counters.sent
-    result.received = counters.received
-    result.errors = counters.errors
-    result.error_samples = counters.error_samples
-    result.measured = loop.measured
-    result.histogram = stats.encode(loop.histogram)
-    return result
+    return result.take(counters, loop.measured, loop.histogram)
 
 
 async def _measure(

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .. import stats
+
+if TYPE_CHECKING:
+    from hdrh.histogram import HdrHistogram
+
+    from .client import Counters
 
 MODES = ("closed", "open", "handshake")
 
@@ -93,6 +100,17 @@ class WorkerResult:
     def rate(self) -> float:
         """Completed messages (or handshakes) per second in the window."""
         return self.measured / self.window_s if self.window_s > 0 else 0.0
+
+    def take(self, counters: Counters, measured: int, histogram: HdrHistogram) -> WorkerResult:
+        """Copy in the connections' counters, the measured count and the encoded
+        latency histogram; return ``self``."""
+        self.sent = counters.sent
+        self.received = counters.received
+        self.errors = counters.errors
+        self.error_samples = counters.error_samples
+        self.measured = measured
+        self.histogram = stats.encode(histogram)
+        return self
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
