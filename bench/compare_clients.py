@@ -19,9 +19,9 @@ import time
 import uvloop
 import websockets
 
-from channels_harness import pinning
-from channels_harness.loadgen import LoadConfig, run_load
-from channels_harness.servers import serving
+from channels_harness.generators.engine import LoadConfig, run_load
+from channels_harness.runtime import pinning
+from channels_harness.servers.process import serving
 
 MESSAGE = "x" * 32
 

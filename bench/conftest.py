@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import django
 import pytest
 
-from channels_harness.paths import TARGET_APP_DIR
+from channels_harness.runtime.paths import TARGET_APP_DIR
 
 sys.path.insert(0, str(TARGET_APP_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "refsite.settings")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import statistics
 import sys
 
-from channels_harness.servers import SERVERS, ServerProcess
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.registry import SERVERS
 
 
 def main() -> None:

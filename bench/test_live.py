@@ -14,7 +14,7 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 from websockets.sync.client import ClientConnection, connect
 
-from channels_harness.servers import ServerProcess
+from channels_harness.servers.process import ServerProcess
 
 from .conftest import MESSAGES_PER_ROUND
 

@@ -1,9 +1,10 @@
 """Load and conformance harness for Django Channels WebSocket apps.
 
-The shared core: server launching (:mod:`.servers`), raw frames (:mod:`.wire`),
-the measurement engine (:mod:`.loadgen`), statistics (:mod:`.stats`), the
-locust user (:mod:`.locust`), pytest fixtures (:mod:`.pytest_plugin`), the
-results model and reports (:mod:`.report`) and the command line (:mod:`.cli`).
+The package is organised by role, and dependencies point down:
+:mod:`.cli` and :mod:`.commands` (and the pytest plugin in :mod:`.testing`)
+-> :mod:`.experiments` -> :mod:`.generators`, :mod:`.servers`, :mod:`.report`
+-> :mod:`.protocol` -> :mod:`.runtime` -> :mod:`.errors`. The import-linter
+contracts in pyproject.toml keep it so.
 """
 
 __version__ = "0.1.0"

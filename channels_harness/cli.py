@@ -18,8 +18,9 @@ from types import FrameType
 
 from rich.console import Console
 
-from . import commands
-from .servers import ServerError, live, stop_all
+from channels_harness import commands
+from channels_harness.errors import HarnessError
+from channels_harness.servers.process import live, stop_all
 
 err = Console(stderr=True)
 
@@ -59,9 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("[yellow]interrupted: stopping everything this run started[/]")
         return 130
-    except ServerError as exc:
+    except HarnessError as exc:
         err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
-        return 2
+        return exc.exit_code
     finally:
         stop_all(keep=already_running)
         signal.signal(signal.SIGTERM, previous)

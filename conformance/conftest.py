@@ -1,10 +1,10 @@
 """Conformance suites: graded cases against every server and consumer flavour.
 
-The hooks and fixtures live in :mod:`channels_harness.conformance.plugin`;
+The hooks and fixtures live in :mod:`channels_harness.experiments.conformance.plugin`;
 this file only loads them for the suites in this folder.
 """
 
-from channels_harness.conformance.plugin import (
+from channels_harness.experiments.conformance.plugin import (
     features,
     pytest_addoption,
     pytest_collection_modifyitems,

@@ -6,11 +6,11 @@ RFC 6455 4.2.2 (Sec-WebSocket-Protocol in the server's response).
 
 from __future__ import annotations
 
-from channels_harness import probe
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import open_probe
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.servers import ServerProcess
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import open_probe
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol import probe
+from channels_harness.servers.process import ServerProcess
 
 
 def accept_with(

@@ -10,13 +10,13 @@ a close frame SHOULD precede the TCP close), 7.4 (status codes) and 8.1
 
 from __future__ import annotations
 
-from channels_harness import wire
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import expect_connection_failed, open_echo
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.rawclient import Closing
-from channels_harness.servers import ServerProcess
-from channels_harness.wire import Opcode
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import expect_connection_failed, open_echo
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol import wire
+from channels_harness.protocol.rawclient import Closing
+from channels_harness.protocol.wire import Opcode
+from channels_harness.servers.process import ServerProcess
 
 PROTOCOL_ERROR = 1002
 INVALID_DATA = 1007

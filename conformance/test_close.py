@@ -7,12 +7,12 @@ frames carry at most 125 bytes), 5.5.1, 7.1.1 and 7.4.1 (reserved codes).
 
 from __future__ import annotations
 
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import open_probe, received, record
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.rawclient import Closing
-from channels_harness.servers import ServerProcess
-from channels_harness.wire import MAX_CONTROL_PAYLOAD
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import open_probe, received, record
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol.rawclient import Closing
+from channels_harness.protocol.wire import MAX_CONTROL_PAYLOAD
+from channels_harness.servers.process import ServerProcess
 
 
 def app_closes(server: ServerProcess, flavour: str, close: dict) -> tuple[Closing, str]:

@@ -6,11 +6,11 @@ completed) and the "WebSocket Denial Response" extension.
 
 from __future__ import annotations
 
-from channels_harness import probe
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import open_probe
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.servers import ServerProcess
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import open_probe
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol import probe
+from channels_harness.servers.process import ServerProcess
 
 EXTENSION = "websocket.http.response"
 

@@ -7,11 +7,11 @@ its close frame had none; ``reason`` added in spec 2.5) and RFC 6455 5.5.1,
 
 from __future__ import annotations
 
-from channels_harness import wire
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import open_echo, open_probe, received
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.servers import ServerProcess
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import open_echo, open_probe, received
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol import wire
+from channels_harness.servers.process import ServerProcess
 
 
 def disconnects(server: ServerProcess, probe_id: str) -> list[dict]:

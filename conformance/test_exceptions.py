@@ -7,11 +7,11 @@ completed without a reply) and RFC 6455 7.4.1 (1011: unexpected condition).
 
 from __future__ import annotations
 
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import open_probe
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.rawclient import Closing
-from channels_harness.servers import ServerProcess
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import open_probe
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol.rawclient import Closing
+from channels_harness.servers.process import ServerProcess
 
 
 def handshake_status(server: ServerProcess, flavour: str, actions: list[dict]) -> int | None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels_harness import probe, wire
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.features import Features
-from channels_harness.conformance.live import client, record
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.servers import ServerProcess
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.features import Features
+from channels_harness.experiments.conformance.live import client, record
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol import probe, wire
+from channels_harness.servers.process import ServerProcess
 
 
 def probe_scope(server: ServerProcess, path: str | None = None, **options: Any) -> dict[str, Any]:

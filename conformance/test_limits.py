@@ -7,12 +7,12 @@ INFO: the RFC sets no limit, so each server's is recorded, not judged.
 
 from __future__ import annotations
 
-from channels_harness import wire
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import open_echo
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.servers import ServerProcess
-from channels_harness.wire import Opcode
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import open_echo
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol import wire
+from channels_harness.protocol.wire import Opcode
+from channels_harness.servers.process import ServerProcess
 
 MIB = 1 << 20
 # The sizes tried, in order: at and just over 1 MiB and the common 16 MiB default.

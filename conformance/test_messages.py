@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels_harness import wire
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import (
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import (
     MARKER,
     frames_before_marker,
     open_echo,
@@ -20,9 +19,10 @@ from channels_harness.conformance.live import (
     received,
     record,
 )
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.rawclient import RawClient
-from channels_harness.servers import ServerProcess
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.protocol import wire
+from channels_harness.protocol.rawclient import RawClient
+from channels_harness.servers.process import ServerProcess
 
 # Waits for an expected echo end as soon as it comes; long, for a loaded machine.
 ECHO_WAIT_S = 3.0

@@ -7,10 +7,10 @@ RFC 6455 5.5.1 (no data frames after a close frame).
 
 from __future__ import annotations
 
-from channels_harness.conformance.cases import case
-from channels_harness.conformance.live import open_probe, record
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.servers import ServerProcess
+from channels_harness.experiments.conformance.cases import case
+from channels_harness.experiments.conformance.live import open_probe, record
+from channels_harness.experiments.conformance.verdict import Verdict
+from channels_harness.servers.process import ServerProcess
 
 LATE_SEND = {"send": {"type": "websocket.send", "text": "late"}}
 

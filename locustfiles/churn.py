@@ -5,7 +5,7 @@ The handshake is the WS-CONNECT request type, the close handshake WS-CLOSE.
 Run: `locust -f locustfiles/churn.py --host ws://127.0.0.1:PORT ChurnAsyncUser`.
 """
 
-from channels_harness.locust import ChurnUser
+from channels_harness.generators.locust_users import ChurnUser
 
 
 class ChurnSyncUser(ChurnUser):

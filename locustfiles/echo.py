@@ -6,7 +6,7 @@ Options: --ws-payload-size N, --ws-binary. Against the raw echo baseline
 Run: `locust -f locustfiles/echo.py --host ws://127.0.0.1:PORT EchoAsyncUser`.
 """
 
-from channels_harness.locust import EchoUser
+from channels_harness.generators.locust_users import EchoUser
 
 
 class EchoSyncUser(EchoUser):

@@ -6,7 +6,7 @@ Options: --ws-room-size N (members per room), --ws-fanout-interval S.
 Run: `locust -f locustfiles/fanout.py --host ws://127.0.0.1:PORT FanoutAsyncUser`.
 """
 
-from channels_harness.locust import FanoutUser
+from channels_harness.generators.locust_users import FanoutUser
 
 
 class FanoutSyncUser(FanoutUser):

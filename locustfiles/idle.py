@@ -5,7 +5,7 @@ Run many users (e.g. -u 1000) and watch the server's memory per connection.
 Run: `locust -f locustfiles/idle.py --host ws://127.0.0.1:PORT IdleAsyncUser`.
 """
 
-from channels_harness.locust import IdleUser
+from channels_harness.generators.locust_users import IdleUser
 
 
 class IdleSyncUser(IdleUser):

@@ -24,7 +24,7 @@ from typing import Any
 
 from websockets.sync.client import connect
 
-from channels_harness.timeouts import scaled
+from channels_harness.runtime.timeouts import scaled
 
 FLAGS = [
     "--headless=new",

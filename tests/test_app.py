@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from websockets.sync.client import connect
 
-from channels_harness.probe import fetch_record, new_id, probe_path, received_events
-from channels_harness.servers import ServerProcess
+from channels_harness.protocol.probe import fetch_record, new_id, probe_path, received_events
+from channels_harness.servers.process import ServerProcess
 
 TIMEOUT = 5
 

@@ -1,8 +1,8 @@
 """Hostile clients against every server: each survives, still echoes, leaks nothing.
 
-Every attack of :mod:`channels_harness.attacks` runs against every server with
+Every attack of :mod:`channels_harness.experiments.attacks` runs against every server with
 the small settings (300-connection flood, 2 s holds). What a server really
-fails is recorded once in channels_harness/data/attacks_known.toml and is a
+fails is recorded once in channels_harness/experiments/attacks/known.toml and is a
 strict xfail here.
 """
 
@@ -20,12 +20,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from channels_harness.attacks import ATTACKS, SMALL, attack_server, known, run_attacks
-from channels_harness.pytest_plugin import ServerPool
+from channels_harness.experiments.attacks.base import SMALL
+from channels_harness.experiments.attacks.run import ATTACKS, attack_server, known, run_attacks
 from channels_harness.report.model import Run
 from channels_harness.report.schema import validate
-from channels_harness.servers import SERVERS, ServerProcess, get_spec
-from channels_harness.timeouts import scaled
+from channels_harness.runtime.timeouts import scaled
+from channels_harness.servers.pool import ServerPool
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.registry import SERVERS, get_spec
 
 KNOWN = known()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import psutil
 
-from channels_harness.benchplan import make_plan
-from channels_harness.benchrun import run_bench
+from channels_harness.experiments.bench.plan import make_plan
+from channels_harness.experiments.bench.run import run_bench
 from channels_harness.report.model import Run
 
 SCHEMA = Path(__file__).parent.parent / "channels_harness" / "report" / "schema.json"

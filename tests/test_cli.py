@@ -17,7 +17,7 @@ import psutil
 import pytest
 from websockets.sync.client import connect
 
-from channels_harness.timeouts import scaled
+from channels_harness.runtime.timeouts import scaled
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
 
@@ -144,7 +144,8 @@ def test_servers_lists_every_server_with_a_version() -> None:
 
 def test_main_called_in_process_leaves_its_callers_processes_alone() -> None:
     from channels_harness.cli import main
-    from channels_harness.servers import ServerProcess, get_spec
+    from channels_harness.servers.process import ServerProcess
+    from channels_harness.servers.registry import get_spec
 
     with ServerProcess(get_spec("daphne")) as outer:
         assert main(["servers", "--json"]) == 0

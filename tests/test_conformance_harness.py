@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from channels_harness.conformance.deviations import DeviationFileError, Deviations
-from channels_harness.conformance.grades import Grade
-from channels_harness.conformance.runner import TIMEOUT_EXIT, run_suite
-from channels_harness.conformance.verdict import Verdict
-from channels_harness.paths import CONFORMANCE_DIR, PROJECT_DIR
+from channels_harness.experiments.conformance.deviations import DeviationFileError, Deviations
+from channels_harness.experiments.conformance.grades import Grade
+from channels_harness.experiments.conformance.runner import TIMEOUT_EXIT, run_suite
+from channels_harness.experiments.conformance.verdict import Verdict
 from channels_harness.report.model import Run
-from channels_harness.servers import SERVERS
+from channels_harness.runtime.paths import CONFORMANCE_DIR, PROJECT_DIR
+from channels_harness.servers.registry import SERVERS
 
 
 class TestVerdict:
@@ -169,8 +169,8 @@ def test_run_suite_stops_a_suite_that_overruns(tmp_path: Path) -> None:
 
 def test_canary_tells_a_dead_server_and_a_restart_revives_it() -> None:
     """The check run after each bad-input case, on a live, a killed and a restarted server."""
-    from channels_harness.conformance.live import canary
-    from channels_harness.pytest_plugin import ServerPool
+    from channels_harness.experiments.conformance.live import canary
+    from channels_harness.servers.pool import ServerPool
 
     pool = ServerPool()
     try:

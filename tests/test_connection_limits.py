@@ -9,8 +9,8 @@ import resource
 from pathlib import Path
 
 from channels_harness.cli import build_parser
-from channels_harness.limits import LimitsPlan, climb
-from channels_harness.servers import serving
+from channels_harness.experiments.limits import LimitsPlan, climb
+from channels_harness.servers.process import serving
 
 
 def command(argv: list[str]) -> int:

@@ -9,10 +9,15 @@ from pathlib import Path
 import pytest
 
 from channels_harness.cli import build_parser
-from channels_harness.fanout import FanoutPlan, measure_once, redis_cost_notes, run_fanout
+from channels_harness.errors import TargetRefusedError
+from channels_harness.experiments.fanout import (
+    FanoutPlan,
+    measure_once,
+    redis_cost_notes,
+    run_fanout,
+)
 from channels_harness.report.model import Run
-from channels_harness.servers import serving
-from channels_harness.targets import TargetRefusedError
+from channels_harness.servers.process import serving
 
 
 def command(argv: list[str]) -> int:

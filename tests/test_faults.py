@@ -25,7 +25,7 @@ import psutil
 import pytest
 
 from channels_harness.report.schema import validate
-from channels_harness.timeouts import scaled
+from channels_harness.runtime.timeouts import scaled
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
 
@@ -140,7 +140,7 @@ def test_a_server_or_generator_killed_mid_bench_fails_its_cell_and_the_bench_goe
 
     def under_load() -> list[psutil.Process]:
         """The app's uvicorn while a generator worker loads it."""
-        if not run.find("channels_harness.loadgen.worker"):
+        if not run.find("channels_harness.generators.engine.worker"):
             return []
         return run.find("-m uvicorn", "refsite.asgi")
 
@@ -150,7 +150,7 @@ def test_a_server_or_generator_killed_mid_bench_fails_its_cell_and_the_bench_goe
     (worker,) = run.wait_for(
         "a generator on the restarted server",
         lambda: (
-            run.find("channels_harness.loadgen.worker")
+            run.find("channels_harness.generators.engine.worker")
             if [p for p in under_load() if p.pid != server.pid]
             else []
         ),

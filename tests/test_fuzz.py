@@ -1,6 +1,6 @@
 """Property-based frame fuzzing (RFC 6455 5 and 7.1.7) against every server.
 
-Hypothesis builds sequences of frames with :mod:`channels_harness.wire`:
+Hypothesis builds sequences of frames with :mod:`channels_harness.protocol.wire`:
 random opcodes (reserved ones too), RSV bits, masked or not, fragmented,
 payload lengths across the 7/16/64-bit encodings (also non-minimal ones),
 close frames with any code and invalid UTF-8. Each sequence goes to a fresh
@@ -20,11 +20,11 @@ import struct
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from channels_harness import wire
-from channels_harness.conformance.live import canary
-from channels_harness.flavours import FLAVOURS
-from channels_harness.pytest_plugin import ServerPool
-from channels_harness.rawclient import RawClient
+from channels_harness.experiments.conformance.live import canary
+from channels_harness.protocol import wire
+from channels_harness.protocol.rawclient import RawClient
+from channels_harness.servers.pool import ServerPool
+from channels_harness.servers.reference import FLAVOURS
 
 # How long a server may take to end the connection after the final close.
 END_BOUND_S = 5.0

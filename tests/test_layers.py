@@ -11,9 +11,10 @@ import urllib.request
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from channels_harness.probe import new_id
-from channels_harness.redisserver import layer_env
-from channels_harness.servers import ServerProcess, get_spec, group_members
+from channels_harness.protocol.probe import new_id
+from channels_harness.servers.process import ServerProcess, group_members
+from channels_harness.servers.redis import layer_env
+from channels_harness.servers.registry import get_spec
 
 TIMEOUT = 10
 

@@ -14,8 +14,10 @@ import psutil
 import pytest
 import uvloop
 
-from channels_harness.loadgen import GeneratorError, LoadConfig, hold_idle, run_load
-from channels_harness.servers import ServerProcess, free_port, get_spec, serving
+from channels_harness.errors import GeneratorError
+from channels_harness.generators.engine import LoadConfig, hold_idle, run_load
+from channels_harness.servers.process import ServerProcess, free_port, serving
+from channels_harness.servers.registry import get_spec
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def generator_processes() -> list[psutil.Process]:
     return [
         child
         for child in psutil.Process().children(recursive=True)
-        if "channels_harness.loadgen.worker" in " ".join(child.cmdline())
+        if "channels_harness.generators.engine.worker" in " ".join(child.cmdline())
     ]
 
 

@@ -19,12 +19,13 @@ from urllib.parse import urlencode
 import psutil
 import pytest
 
-from channels_harness.loadrun import run_load
-from channels_harness.loadrun.locustproc import run_locust
-from channels_harness.paths import PROJECT_DIR
+from channels_harness.experiments.load.locustproc import run_locust
+from channels_harness.experiments.load.run import run_load
 from channels_harness.report.model import Run
-from channels_harness.servers import ServerProcess, free_port, get_spec, group_members
-from channels_harness.timeouts import scaled
+from channels_harness.runtime.paths import PROJECT_DIR
+from channels_harness.runtime.timeouts import scaled
+from channels_harness.servers.process import ServerProcess, free_port, group_members
+from channels_harness.servers.registry import get_spec
 
 pytestmark = pytest.mark.slow
 
@@ -155,10 +156,10 @@ def test_a_run_against_a_port_where_nothing_listens_fails_clearly_and_leaves_not
 
 
 def test_the_client_sets_tcp_nodelay_on_its_socket() -> None:
-    # In a subprocess: importing channels_harness.locust monkey-patches with gevent.
+    # In a subprocess: importing the locust users monkey-patches with gevent.
     script = (
         "import socket\n"
-        "from channels_harness.locust import WebSocketClient\n"
+        "from channels_harness.generators.locust_users import WebSocketClient\n"
         "from locust.env import Environment\n"
         "import sys\n"
         "client = WebSocketClient(Environment(), sys.argv[1], 'nodelay', 5.0)\n"

@@ -21,16 +21,18 @@ from pathlib import Path
 
 import pytest
 
-from channels_harness import procgroup
-from channels_harness.loadrun import check_scale, run_load
-from channels_harness.loadrun.locustproc import LocustRunError, run_locust
-from channels_harness.paths import LOCUSTFILES_DIR, PROJECT_DIR
-from channels_harness.redisserver import layer_env
+from channels_harness.errors import LocustRunError, TargetRefusedError
+from channels_harness.experiments.load.locustproc import run_locust
+from channels_harness.experiments.load.run import check_scale, run_load
 from channels_harness.report.model import Run
 from channels_harness.report.schema import validate
-from channels_harness.servers import ServerProcess, free_port, get_spec, group_members
-from channels_harness.targets import ALLOW_ENV, TargetRefusedError
-from channels_harness.timeouts import scaled
+from channels_harness.runtime import procgroup
+from channels_harness.runtime.loopback import ALLOW_ENV
+from channels_harness.runtime.paths import LOCUSTFILES_DIR, PROJECT_DIR
+from channels_harness.runtime.timeouts import scaled
+from channels_harness.servers.process import ServerProcess, free_port, group_members
+from channels_harness.servers.redis import layer_env
+from channels_harness.servers.registry import get_spec
 
 # A documentation address (RFC 5737): never routed, and never contacted here.
 REMOTE = "ws://192.0.2.1:8000"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from channels_harness.loadrun.locuststats import percentile, steady_rate, summarize
-from channels_harness.loadrun.table import comparison_rows, ratio
+from channels_harness.experiments.load.locuststats import percentile, steady_rate, summarize
+from channels_harness.experiments.load.table import comparison_rows, ratio
 
 
 def entry(**overrides: Any) -> dict[str, Any]:

@@ -8,12 +8,12 @@ import urllib.request
 from pathlib import Path
 
 from channels_harness.cli import build_parser
-from channels_harness.fleet import Fleet
-from channels_harness.loadgen import LoadConfig
-from channels_harness.loadgen.spread import run_spread, spread
-from channels_harness.redisserver import layer_env
-from channels_harness.scaling import growth_notes
-from channels_harness.servers import get_spec
+from channels_harness.experiments.scaling import growth_notes
+from channels_harness.generators.engine import LoadConfig
+from channels_harness.generators.engine.spread import run_spread, spread
+from channels_harness.servers.fleet import Fleet
+from channels_harness.servers.redis import layer_env
+from channels_harness.servers.registry import get_spec
 
 
 def command(argv: list[str]) -> int:
@@ -81,7 +81,7 @@ def test_scaling_command_writes_rows(tmp_path: Path, redis_url: str) -> None:
 
 
 def test_bench_presets_size_the_fanout_and_scaling_steps() -> None:
-    from channels_harness.benchextra import plans
+    from channels_harness.experiments.bench.extra import plans
 
     assert plans("quick", ("daphne", "uvicorn")) == (None, None)
     fanout, scaling = plans("standard", ("uvicorn", "hypercorn"))

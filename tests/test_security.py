@@ -23,10 +23,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from channels_harness.flavours import FLAVOURS
-from channels_harness.paths import TARGET_APP_DIR
-from channels_harness.servers import ServerProcess, get_spec
-from channels_harness.timeouts import scaled
+from channels_harness.runtime.paths import TARGET_APP_DIR
+from channels_harness.runtime.timeouts import scaled
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.reference import FLAVOURS
+from channels_harness.servers.registry import get_spec
 
 PASSWORD = "correct horse battery staple"
 

@@ -7,15 +7,9 @@ import socket
 import pytest
 from websockets.sync.client import connect
 
-from channels_harness.servers import (
-    SERVERS,
-    PortInUseError,
-    ServerProcess,
-    ServerStartError,
-    UnknownServerError,
-    get_spec,
-    group_members,
-)
+from channels_harness.errors import PortInUseError, ServerStartError, UnknownServerError
+from channels_harness.servers.process import ServerProcess, group_members
+from channels_harness.servers.registry import SERVERS, get_spec
 
 
 def test_every_server_starts_echoes_and_leaves_nothing(server_name: str) -> None:

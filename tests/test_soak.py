@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from channels_harness.cli import build_parser
-from channels_harness.soak import verdict
+from channels_harness.experiments.soak import verdict
 
 
 def command(argv: list[str]) -> int:

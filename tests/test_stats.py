@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels_harness import stats
+from channels_harness.runtime import stats
 
 
 def test_summary_of_known_values_gives_their_percentiles_in_ms() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from channels_harness.targets import TargetRefusedError, check_target
+from channels_harness.errors import TargetRefusedError
+from channels_harness.runtime.loopback import check_target
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels_harness import wire
-from channels_harness.rawclient import RawClient
-from channels_harness.servers import ServerProcess
-from channels_harness.wire import Opcode
+from channels_harness.protocol import wire
+from channels_harness.protocol.rawclient import RawClient
+from channels_harness.protocol.wire import Opcode
+from channels_harness.servers.process import ServerProcess
 
 
 class TestFrameExamples:
@@ -140,7 +140,7 @@ class TestHandshake:
 
 @pytest.fixture(scope="module")
 def uvicorn_server() -> Iterator[ServerProcess]:
-    from channels_harness.servers import get_spec
+    from channels_harness.servers.registry import get_spec
 
     server = ServerProcess(get_spec("uvicorn"))
     with server:

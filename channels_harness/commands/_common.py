@@ -31,7 +31,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_host(args: argparse.Namespace) -> None:
     """Refuse a non-loopback ``--host`` before anything starts (TargetRefusedError)."""
-    from ..targets import check_target
+    from channels_harness.runtime.loopback import check_target
 
     check_target(f"ws://{args.host}/", args.allow_remote_target)
 
@@ -40,8 +40,8 @@ def create_run(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> 
     """A new run folder under ``--results`` (default results/)."""
     from pathlib import Path
 
-    from ..paths import RESULTS_DIR
-    from ..report.model import Run
+    from channels_harness.report.model import Run
+    from channels_harness.runtime.paths import RESULTS_DIR
 
     return Run.create(
         Path(args.results) if args.results else RESULTS_DIR, kind=kind, options=options

@@ -76,13 +76,13 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from .. import pinning
-    from ..flavours import FLAVOURS
-    from ..paths import RESULTS_DIR
-    from ..report.markdown import verdict
-    from ..report.model import Run
-    from ..report.publish import publish
-    from ..servers import SERVERS, get_spec
+    from channels_harness.report.markdown import verdict
+    from channels_harness.report.model import Run
+    from channels_harness.report.publish import publish
+    from channels_harness.runtime import pinning
+    from channels_harness.runtime.paths import RESULTS_DIR
+    from channels_harness.servers.reference import FLAVOURS
+    from channels_harness.servers.registry import SERVERS, get_spec
 
     console = Console()
     stages = _names(args.stages) or list(STAGES)
@@ -176,7 +176,7 @@ def _run_stage(
     (Ctrl-C is not caught: it ends the run as incomplete)."""
     try:
         if stage == "conformance":
-            from ..conformance.runner import run_suite
+            from channels_harness.experiments.conformance.runner import run_suite
 
             progress("pytest conformance/", 0, 1)
             code = run_suite(
@@ -189,7 +189,7 @@ def _run_stage(
             progress(f"pytest exited {code}", 1, 1)
             return code == 0
         if stage == "load":
-            from ..loadrun import run_load
+            from channels_harness.experiments.load.run import run_load
 
             run_load(
                 run_,
@@ -203,12 +203,12 @@ def _run_stage(
             )
             return True
         if stage == "bench":
-            from ..benchrun import run_bench
+            from channels_harness.experiments.bench.run import run_bench
 
             run_bench(run_, quick=args.quick, servers=servers, flavours=flavours, progress=progress)
             return True
-        from ..attacks import run_attacks
-        from ..attacks.base import SMALL
+        from channels_harness.experiments.attacks.base import SMALL
+        from channels_harness.experiments.attacks.run import run_attacks
 
         # The full run keeps the small settings (300-connection flood, 2 s holds) so it
         # stays under 20 minutes; `channels-harness attack` runs the big ones.

@@ -8,7 +8,7 @@ many consumers were still live after a bounded wait, into a new run under
 results/ (kind "attack", section "attacks"). A server that dies is a row
 "server died" with its log tail; the next attack gets a fresh server. Exit
 code 1 when a canary failed or consumers leaked where
-channels_harness/data/attacks_known.toml does not record it.
+channels_harness/experiments/attacks/known.toml does not record it.
 """
 
 from __future__ import annotations
@@ -61,10 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from ..attacks import ATTACKS, FULL, SMALL, known, run_attacks
-    from ..paths import RESULTS_DIR
-    from ..report.model import Run
-    from ..servers import SERVERS, get_spec
+    from channels_harness.experiments.attacks.base import FULL, SMALL
+    from channels_harness.experiments.attacks.run import ATTACKS, known, run_attacks
+    from channels_harness.report.model import Run
+    from channels_harness.runtime.paths import RESULTS_DIR
+    from channels_harness.servers.registry import SERVERS, get_spec
 
     console = Console()
     if args.list:

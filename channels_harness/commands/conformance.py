@@ -46,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..conformance.matrix import GRADE_ORDER, servers_of, summary
-    from ..conformance.runner import run_suite
-    from ..paths import RESULTS_DIR
-    from ..report.model import Run
-    from ..servers import get_spec
+    from channels_harness.experiments.conformance.matrix import GRADE_ORDER, servers_of, summary
+    from channels_harness.experiments.conformance.runner import run_suite
+    from channels_harness.report.model import Run
+    from channels_harness.runtime.paths import RESULTS_DIR
+    from channels_harness.servers.registry import get_spec
 
     servers = _names(args.servers)
     for name in servers or ():

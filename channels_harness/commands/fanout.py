@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
 
 NAME = "fanout"
 HELP = "group broadcast deliveries/s and latency per channel layer, server and flavour"
@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from ..fanout import FanoutPlan, run_fanout
-    from ..redisserver import LAYERS
-    from ..servers import get_spec
+    from channels_harness.experiments.fanout import FanoutPlan, run_fanout
+    from channels_harness.servers.redis import LAYERS
+    from channels_harness.servers.registry import get_spec
 
     console = Console()
     check_host(args)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
 
 NAME = "limits"
 HELP = "the most concurrent idle connections each server holds, and memory per connection"
@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from ..flavours import FLAVOURS
-    from ..limits import LimitsPlan, run_limits
-    from ..servers import SERVERS, get_spec
+    from channels_harness.experiments.limits import LimitsPlan, run_limits
+    from channels_harness.servers.reference import FLAVOURS
+    from channels_harness.servers.registry import SERVERS, get_spec
 
     console = Console()
     check_host(args)

@@ -28,9 +28,9 @@ def _names(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..loadrun.locustproc import FLAVOUR_CLASSES, SCENARIOS
-    from ..redisserver import LAYERS
-    from ..servers import RAW_ECHO, SERVERS
+    from channels_harness.experiments.load.locustproc import FLAVOUR_CLASSES, SCENARIOS
+    from channels_harness.servers.redis import LAYERS
+    from channels_harness.servers.registry import RAW_ECHO, SERVERS
 
     parser.add_argument(
         "--servers",
@@ -107,11 +107,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from ..loadrun import LocustRunError, check_scale, run_load
-    from ..loadrun.table import comparison_table
-    from ..paths import RESULTS_DIR
-    from ..redisserver import RedisUnavailableError
-    from ..report.model import Run
+    from channels_harness.errors import LocustRunError, RedisUnavailableError
+    from channels_harness.experiments.load.run import check_scale, run_load
+    from channels_harness.experiments.load.table import comparison_table
+    from channels_harness.report.model import Run
+    from channels_harness.runtime.paths import RESULTS_DIR
 
     console = Console()
     if min(args.users, args.duration, args.processes, args.repeat, args.server_processes) < 1:

@@ -24,7 +24,7 @@ def resolve(text: str) -> object:
     """The run folder ``text`` names (a path, or a run id under results/)."""
     from pathlib import Path
 
-    from ..paths import RESULTS_DIR
+    from channels_harness.runtime.paths import RESULTS_DIR
 
     path = Path(text)
     if path.name == "data.json":
@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from ..report import compare
-    from ..report.model import Run, write_atomic
-    from ..report.publish import publish
-    from ..report.schema import validate
+    from channels_harness.report import compare
+    from channels_harness.report.model import Run, write_atomic
+    from channels_harness.report.publish import publish
+    from channels_harness.report.schema import validate
 
     console = Console()
     target = Run.load(Path(str(resolve(args.run))))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
 
 NAME = "scaling"
 HELP = "echo msgs/s with 1, 2 and 4 server processes sharing the Redis layer"
@@ -43,9 +43,9 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from ..redisserver import LAYERS
-    from ..scaling import PINNINGS, ScalingPlan, run_scaling
-    from ..servers import get_spec
+    from channels_harness.experiments.scaling import PINNINGS, ScalingPlan, run_scaling
+    from channels_harness.servers.redis import LAYERS
+    from channels_harness.servers.registry import get_spec
 
     console = Console()
     check_host(args)

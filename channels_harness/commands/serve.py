@@ -16,7 +16,7 @@ HELP = "serve the reference app under one server until Ctrl-C"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..servers import SERVERS
+    from channels_harness.servers.registry import SERVERS
 
     parser.add_argument(
         "--server", default="daphne", help=f"one of: {', '.join(SERVERS)} (default: daphne)"
@@ -48,7 +48,7 @@ def parse_cpus(text: str | None) -> frozenset[int] | None:
 
 def endpoint_paths() -> list[str]:
     """The WebSocket paths of the reference app, for people to copy."""
-    from ..flavours import FLAVOURS
+    from channels_harness.servers.reference import FLAVOURS
 
     paths = ["ws/sc/", "ws/ac/"]
     paths += [f"ws/echo/{flavour}/" for flavour in FLAVOURS]
@@ -60,8 +60,9 @@ def endpoint_paths() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from ..redisserver import layer_env, redis_for
-    from ..servers import ServerProcess, get_spec
+    from channels_harness.servers.process import ServerProcess
+    from channels_harness.servers.redis import layer_env, redis_for
+    from channels_harness.servers.registry import get_spec
 
     console = Console()
     spec = get_spec(args.server)

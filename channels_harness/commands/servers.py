@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from ..servers import SERVERS
+    from channels_harness.servers.registry import SERVERS
 
     rows = [{**spec.describe(), "available": spec.available()} for spec in SERVERS.values()]
     if args.json:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
 
 NAME = "soak"
 HELP = "steady mixed load for M minutes; RSS, open fds, live consumers and errors over time"
@@ -49,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from ..flavours import FLAVOURS
-    from ..redisserver import LAYERS
-    from ..servers import get_spec
-    from ..soak import SoakPlan, run_soak
+    from channels_harness.experiments.soak import SoakPlan, run_soak
+    from channels_harness.servers.redis import LAYERS
+    from channels_harness.servers.reference import FLAVOURS
+    from channels_harness.servers.registry import get_spec
 
     console = Console()
     check_host(args)

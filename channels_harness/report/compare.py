@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import summary
-from .markdown import fmt, table
+from channels_harness.report import summary
+from channels_harness.report.markdown import fmt, table
 
 Key = tuple[str, ...]
 

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import summary
-from .markdown import fmt, table
-from .model import write_atomic
+from channels_harness.report import summary
+from channels_harness.report.markdown import fmt, table
+from channels_harness.report.model import write_atomic
 
 INTRO = """# Published runs
 

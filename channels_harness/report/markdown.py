@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from . import summary
+from channels_harness.report import summary
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..environment import describe
-from ..paths import RESULTS_DIR
+from channels_harness.runtime.environment import describe
+from channels_harness.runtime.paths import RESULTS_DIR
 
 SCHEMA_VERSION = 1
 

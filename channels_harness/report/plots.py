@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from .summary import GRADE_ORDER, headline_cell, headline_rows
+from channels_harness.report.summary import GRADE_ORDER, headline_cell, headline_rows
 
 FLAVOUR_ORDER = ("sync", "async", "generic-sync", "generic-async")
 GRADE_COLOURS = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import htmlpage, index, markdown, plots
-from .model import Run, write_atomic, write_atomic_bytes
+from channels_harness.report import html as htmlpage
+from channels_harness.report import index, markdown, plots
+from channels_harness.report.model import Run, write_atomic, write_atomic_bytes
 
 
 def publish(run: Run) -> dict[str, Path]:

@@ -1,0 +1,78 @@
+"""Every error the harness reports to its user, in one hierarchy.
+
+The command line (:func:`channels_harness.cli.main`) prints any
+:class:`HarnessError` as one line and exits with its :attr:`~HarnessError.exit_code`;
+anything else is a bug and keeps its traceback.
+
+::
+
+    HarnessError                  a problem the user can act on (exit 2)
+    ├── UsageError                a bad option or argument
+    │   └── UnknownServerError    a server name that is not in the registry
+    ├── TargetRefusedError        load aimed outside loopback without --allow-remote-target
+    └── RunError                  a part of a run failed: its cell is recorded as failed
+        │                         and the run goes on with the next
+        ├── ServerError           a server could not be started, reached or stopped
+        │   ├── ServerUnavailableError  its package is not installed
+        │   ├── PortInUseError          the port is taken
+        │   ├── ServerStartError        it exited or never answered (message has its log tail)
+        │   └── RedisUnavailableError   no Redis for the Redis channel layers
+        └── GeneratorError        a load generator process failed or overran its time
+            └── LocustRunError    locust failed, or its statistics are missing
+"""
+
+from __future__ import annotations
+
+
+class HarnessError(Exception):
+    """A problem the user can act on; the message says what and how to fix it."""
+
+    exit_code = 2
+
+
+class UsageError(HarnessError):
+    """An option or argument the harness cannot use."""
+
+
+class UnknownServerError(UsageError, KeyError):
+    """A server name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class TargetRefusedError(HarnessError):
+    """A load target outside the loopback network, without the explicit option."""
+
+
+class RunError(HarnessError):
+    """A server or a generator failed while measuring: experiments record the cell
+    as failed (with the server's log tail) and go on with the next."""
+
+
+class ServerError(RunError):
+    """A server could not be started or stopped as asked; the message says why."""
+
+
+class ServerUnavailableError(ServerError):
+    """The server's package is not installed."""
+
+
+class PortInUseError(ServerError):
+    """The requested port is already bound on the loopback interface."""
+
+
+class ServerStartError(ServerError):
+    """The server exited or never answered; the message carries its log tail."""
+
+
+class RedisUnavailableError(ServerError):
+    """No Redis answers where the harness was told to look, and none could be started."""
+
+
+class GeneratorError(RunError):
+    """A generator process failed, or did not answer in time; the message says how."""
+
+
+class LocustRunError(GeneratorError):
+    """locust exited badly, overran its time, or left no statistics."""

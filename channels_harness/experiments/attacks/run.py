@@ -1,0 +1,187 @@
+"""Hostile clients against a live server, one outcome row per server and attack.
+
+Every attack in :data:`ATTACKS` runs against a running
+:class:`~channels_harness.servers.process.ServerProcess` and closes what it opened;
+:func:`attack_server` then checks what is left: a canary connection must
+still echo, and the app's live-consumer count (``GET /stats/``) must come back
+to zero within a bounded wait. :func:`run_attacks` does that for every server
+and attack into a :class:`~channels_harness.report.model.Run` ("attacks"
+section), giving the next attack a fresh server when one died.
+
+Behaviour a server really shows (canary dead, leaked consumers) is recorded
+once, in ``channels_harness/experiments/attacks/known.toml`` (see :func:`known`).
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from channels_harness.errors import RunError
+from channels_harness.experiments.attacks import headers, hostile
+from channels_harness.experiments.attacks.aftermath import (
+    canary_within,
+    live_consumers,
+    wait_no_consumers,
+)
+from channels_harness.experiments.attacks.base import FULL, SMALL, Attack, Outcome, Settings
+from channels_harness.experiments.attacks.flood import flood, raise_open_files
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.registry import get_spec
+
+if TYPE_CHECKING:
+    from channels_harness.report.model import Run
+
+__all__ = [
+    "ATTACKS",
+    "FULL",
+    "SMALL",
+    "Settings",
+    "attack_server",
+    "known",
+    "raise_open_files",
+    "run_attacks",
+]
+
+KNOWN_FILE = Path(__file__).resolve().parent / "known.toml"
+
+ATTACKS: dict[str, tuple[Attack, str]] = {
+    "reset-mid-frame": (hostile.reset_mid_frame, "TCP reset halfway through a frame"),
+    "reset-mid-handshake": (hostile.reset_mid_handshake, "TCP reset halfway through the upgrade"),
+    "reset-mid-echo": (hostile.reset_mid_echo, "TCP reset while the server echoes 256 KiB"),
+    "half-open": (hostile.half_open, "handshake done, then silence"),
+    "abandoned-close": (hostile.abandoned_close, "close frame sent, then silence on open TCP"),
+    "idle-tcp": (hostile.idle_tcp, "TCP connect, nothing sent"),
+    "slow-handshake": (hostile.slow_handshake, "upgrade request sent one byte at a time"),
+    "flood": (flood, "thousands of connections opened at once and held"),
+    **headers.ATTACKS,
+}
+
+Progress = Callable[[str, int, int], None]
+
+
+def known(path: Path = KNOWN_FILE) -> dict[tuple[str, str], dict[str, str]]:
+    """The recorded failures: ``(server, attack) -> {"observed", "reason"}``."""
+    if not path.exists():
+        return {}
+    entries = tomllib.loads(path.read_text(encoding="utf-8")).get("known", [])
+    table: dict[tuple[str, str], dict[str, str]] = {}
+    for entry in entries:
+        if entry["attack"] not in ATTACKS:
+            raise ValueError(f"{path.name}: unknown attack {entry['attack']!r}")
+        for server in entry["servers"]:
+            table[(server, entry["attack"])] = {
+                "observed": entry["observed"],
+                "reason": entry["reason"],
+            }
+    return table
+
+
+def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL) -> dict[str, Any]:
+    """Run ``attack`` against ``server`` and return its row for the "attacks" section.
+
+    The row says what the server did (``outcome``), whether a canary echoed
+    within ``settings.settle_s`` afterwards (``canary_s``: how long that took)
+    and how many consumers were still live after up to ``settings.settle_s``
+    (None when it could not be read).
+    """
+    function, _description = ATTACKS[attack]
+    try:
+        baseline = live_consumers(server)
+    except (OSError, ValueError, KeyError):  # URLError is an OSError
+        baseline = 0
+    started = time.monotonic()
+    try:
+        result = function(server, settings)
+    except OSError as exc:
+        result = Outcome(f"{type(exc).__name__}", f"the attack could not go on: {exc}")
+    seconds = round(time.monotonic() - started, 2)
+    row: dict[str, Any] = {"server": server.spec.name, "attack": attack, "seconds": seconds}
+    if not server.running:
+        return _died(row, server, result)
+    why_not, took, first = canary_within(server, settings.settle_s)
+    if why_not and not server.running:  # it was dying while the attack ended
+        return _died(row, server, result)
+    leaked, waited = wait_no_consumers(server, settings.settle_s, baseline)
+    detail = result.detail
+    if baseline:
+        detail += f"; {baseline} consumer(s) of other clients were live before the attack"
+    if why_not:
+        detail += f"; canary failed for {took:.0f} s: {why_not}"
+    elif first:
+        detail += f"; canary echoed after {took:.1f} s (first try: {first})"
+    if leaked is None:
+        detail += "; GET /stats/ did not answer"
+    elif leaked:
+        detail += f"; {leaked} consumer(s) still live after {waited:.0f} s"
+    return {
+        **row,
+        "outcome": result.outcome,
+        "canary_ok": why_not is None,
+        "canary_s": round(took, 2),
+        "leaked_consumers": leaked,
+        "detail": detail,
+    }
+
+
+def _died(row: dict[str, Any], server: ServerProcess, result: Outcome) -> dict[str, Any]:
+    code = server.popen.poll() if server.popen else "?"
+    return {
+        **row,
+        "outcome": "server died",
+        "canary_ok": False,
+        "canary_s": None,
+        "leaked_consumers": None,
+        "detail": f"{result.outcome}; exit code {code}; log tail:\n{server.log_tail()}",
+    }
+
+
+def run_attacks(
+    run: Run,
+    *,
+    servers: Sequence[str],
+    attacks: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    settings: Settings = FULL,
+) -> list[dict[str, Any]]:
+    """Every attack against every server, one row each into ``run`` ("attacks").
+
+    Each server starts fresh; after an attack that killed it the next attack
+    gets a new one. A server that cannot start is a failure of the run, not
+    a row. Returns the rows added.
+    """
+    names = list(attacks) if attacks else list(ATTACKS)
+    for name in names:
+        if name not in ATTACKS:
+            raise KeyError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}")
+    specs = [get_spec(name) for name in servers]
+    raise_open_files()
+    rows: list[dict[str, Any]] = []
+    total = len(specs) * len(names)
+    for index, spec in enumerate(specs):
+        done = index * len(names)
+        server: ServerProcess | None = None
+        try:
+            for attack in names:
+                if progress:
+                    progress(f"{spec.name}: {attack}", done, total)
+                if server is None or not server.running:
+                    if server is not None:
+                        server.stop()
+                    server = ServerProcess(spec).start()
+                    run.record_server(server.info())
+                row = attack_server(server, attack, settings)
+                run.add("attacks", row)
+                rows.append(row)
+                done += 1
+        except RunError as exc:
+            run.fail("attacks", {"server": spec.name}, str(exc))
+        finally:
+            if server is not None:
+                server.stop()
+    if progress:
+        progress("done", total, total)
+    return rows

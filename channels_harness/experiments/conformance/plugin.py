@@ -1,0 +1,246 @@
+"""pytest hooks that run conformance cases, grade them and collect the matrix.
+
+Loaded by ``conformance/conftest.py``. A case takes the ``verdict`` fixture
+and records checks on it; after the test body this plugin runs the canary for
+bad-input cases, grades the verdict, turns the grade into the test outcome
+(PASS and INFO pass, N/A skips, NON-STRICT and FAIL raise
+:class:`~.verdict.SpecDeviation`) and attaches the matrix row to the report.
+Known deviations are strict xfails unless ``--strict-spec`` is given. The
+controller process (also under pytest-xdist) gathers the rows and writes the
+matrix at the end of the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from channels_harness.experiments.conformance import matrix
+from channels_harness.experiments.conformance.cases import MARKER, case_info, cell, version_tuple
+from channels_harness.experiments.conformance.deviations import Deviations
+from channels_harness.experiments.conformance.features import Features, server_features
+from channels_harness.experiments.conformance.grades import Grade
+from channels_harness.experiments.conformance.live import canary
+from channels_harness.experiments.conformance.verdict import SpecDeviation, Verdict
+from channels_harness.runtime.paths import RESULTS_DIR
+from channels_harness.servers.pool import ServerPool
+from channels_harness.servers.process import ServerProcess
+
+ROW_PROPERTY = "conformance_row"
+DEFAULT_OUT = RESULTS_DIR / "conformance"
+
+_verdict_key = pytest.StashKey["_CaseRun"]()
+_written_key = pytest.StashKey[list[Path]]()
+_deviations_key = pytest.StashKey[Deviations]()
+# Reports reach pytest_runtest_logreport without the config; one session per process.
+_session_rows: dict[str, dict[str, Any]] = {}
+
+
+class _CaseRun:
+    """What the hooks need about one running case."""
+
+    def __init__(self, verdict: Verdict, pool: ServerPool, server: ServerProcess) -> None:
+        self.verdict = verdict
+        self.pool = pool
+        self.server = server
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance")
+    group.addoption(
+        "--strict-spec",
+        action="store_true",
+        default=False,
+        help="treat every known deviation as a failure (ignore conformance/deviations.toml)",
+    )
+    group.addoption(
+        "--conformance-out",
+        default=str(DEFAULT_OUT),
+        help="folder for matrix.json and matrix.md (default: results/conformance)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(clause, min_spec=None, extension=None, bad_input=False): "
+        "a graded conformance case citing its spec clause",
+    )
+    config.stash[_deviations_key] = Deviations.load()
+    _session_rows.clear()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make every recorded deviation a strict xfail (unless ``--strict-spec``)."""
+    if config.getoption("--strict-spec"):
+        return
+    deviations = config.stash[_deviations_key]
+    for item in items:
+        info = case_info(item)
+        if info is None:
+            continue
+        server, flavour = cell(item)
+        known = deviations.find(info.name, server, flavour)
+        if known is not None:
+            item.add_marker(
+                pytest.mark.xfail(
+                    reason=f"known deviation ({known.grade}, {known.clause}): {known.observed}",
+                    strict=not known.flaky,
+                    raises=SpecDeviation,
+                )
+            )
+
+
+@pytest.fixture
+def verdict(
+    request: pytest.FixtureRequest, server: ServerProcess, server_pool: ServerPool
+) -> Verdict:
+    """The verdict this case records its checks on (N/A already set if it applies)."""
+    result = Verdict()
+    info = case_info(request.node)
+    if info is not None:
+        result.not_applicable = _not_applicable(info.min_spec, None, server)
+        missing = _not_applicable(None, info.extension, server)
+        if missing is not None:
+            # Without the extension the case cannot even start: graded N/A, not run.
+            result.not_applicable = missing
+            _record(request.node, result)
+            pytest.skip(f"N/A: {missing}")
+    request.node.stash[_verdict_key] = _CaseRun(result, server_pool, server)
+    return result
+
+
+@pytest.fixture
+def features(server: ServerProcess) -> Features:
+    """What the running server advertises in the scope (spec version, extensions)."""
+    return server_features(server)
+
+
+def _not_applicable(
+    min_spec: str | None, extension: str | None, server: ServerProcess
+) -> str | None:
+    if min_spec is None and extension is None:
+        return None
+    advertised = server_features(server)
+    if min_spec is not None and version_tuple(advertised.spec_version) < version_tuple(min_spec):
+        return (
+            f"needs ASGI spec {min_spec}; server advertises {advertised.spec_version}"
+            f"{'' if advertised.spec_version_given else ' (no spec_version: 2.0 assumed)'}"
+        )
+    if extension is not None and extension not in advertised.extensions:
+        return f"needs the {extension} extension; server does not advertise it"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    run = item.stash.get(_verdict_key, None)
+    info = case_info(item)
+    if run is None or info is None:
+        return (yield)
+    __tracebackhide__ = True
+    verdict = run.verdict
+    try:
+        yield
+    except (pytest.skip.Exception, pytest.fail.Exception, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        verdict.must(
+            False,
+            expected="the case runs to its end",
+            observed=f"case error {type(exc).__name__}: {exc}",
+        )
+        _record(item, verdict)
+        if verdict.not_applicable is not None:
+            pytest.skip(f"N/A: {verdict.not_applicable}")
+        raise
+    if info.bad_input and verdict.not_applicable is None:
+        _run_canary(run, cell(item)[0])
+    _record(item, verdict)
+    grade = verdict.grade
+    if grade is Grade.NOT_APPLICABLE:
+        pytest.skip(f"N/A: {verdict.not_applicable}")
+    if not grade.is_deviation:
+        return None
+    server, flavour = cell(item)
+    known = item.config.stash[_deviations_key].find(info.name, server, flavour)
+    if (
+        known is not None
+        and known.grade is not grade
+        and not item.config.getoption("--strict-spec")
+    ):
+        raise AssertionError(
+            f"recorded as {known.grade} in deviations.toml but now {grade}:\n{verdict.message()}"
+        )
+    raise SpecDeviation(verdict.message())
+
+
+def _run_canary(run: _CaseRun, name: str) -> None:
+    problem = canary(run.server)
+    run.verdict.must(
+        problem is None,
+        expected="a fresh connection still echoes afterwards",
+        observed="a fresh connection echoed" if problem is None else f"canary failed: {problem}",
+    )
+    if problem is not None:
+        run.pool.restart(name)
+
+
+def _record(item: pytest.Item, verdict: Verdict) -> None:
+    info = case_info(item)
+    assert info is not None
+    server, flavour = cell(item)
+    grade = verdict.grade
+    known = item.config.stash[_deviations_key].find(info.name, server, flavour)
+    observed = verdict.observed
+    if grade is Grade.NOT_APPLICABLE:
+        observed = str(verdict.not_applicable)
+        if verdict.checks or verdict.infos:
+            observed += f"; ran anyway: {verdict.observed}"
+    row = {
+        "case": info.name,
+        "clause": info.clause,
+        "title": info.title,
+        "area": info.area,
+        "server": server,
+        "flavour": flavour,
+        "grade": str(grade),
+        "expected": verdict.expected,
+        "observed": observed,
+        "known_deviation": known is not None and known.grade is grade,
+    }
+    item.user_properties[:] = [p for p in item.user_properties if p[0] != ROW_PROPERTY]
+    item.user_properties.append((ROW_PROPERTY, row))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Gather rows where the reports arrive (the controller under xdist)."""
+    for name, value in report.user_properties:
+        if name == ROW_PROPERTY and isinstance(value, dict):
+            _session_rows[report.nodeid] = value
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Write the matrix once, from the controller (not from xdist workers)."""
+    config = session.config
+    if hasattr(config, "workerinput") or not _session_rows:
+        return
+    out = Path(config.getoption("--conformance-out"))
+    rows = sorted(_session_rows.values(), key=matrix.row_order)
+    written = matrix.write(
+        rows,
+        out,
+        strict=bool(config.getoption("--strict-spec")),
+        deviations=config.stash[_deviations_key],
+    )
+    config.stash[_written_key] = written
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    written = config.stash.get(_written_key, [])
+    if written:
+        paths = ", ".join(str(p) for p in written)
+        terminalreporter.write_line(f"conformance matrix ({len(_session_rows)} rows): {paths}")

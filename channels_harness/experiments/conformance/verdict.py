@@ -1,0 +1,82 @@
+"""The verdict a case builds while it runs: checks, each with its grade if missed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from channels_harness.experiments.conformance.grades import Grade, worst
+
+
+class SpecDeviation(AssertionError):
+    """A case ended NON-STRICT or FAIL; the message says what was expected and seen."""
+
+
+@dataclass
+class Check:
+    """One expectation: what the spec asks, what happened, the grade if it is missed."""
+
+    expected: str
+    observed: str
+    ok: bool
+    miss: Grade
+
+
+@dataclass
+class Verdict:
+    """Collects a case's checks and recorded values; ``grade`` is the worst outcome."""
+
+    checks: list[Check] = field(default_factory=list)
+    infos: list[str] = field(default_factory=list)
+    not_applicable: str | None = None
+
+    def check(self, ok: bool, *, expected: str, observed: str, miss: Grade = Grade.FAIL) -> bool:
+        """Record an expectation; ``miss`` is FAIL for a MUST, NON_STRICT for a SHOULD."""
+        if miss not in (Grade.FAIL, Grade.NON_STRICT):
+            raise ValueError("a missed check is FAIL or NON-STRICT")
+        self.checks.append(Check(expected, observed, bool(ok), miss))
+        return bool(ok)
+
+    def must(self, ok: bool, *, expected: str, observed: str) -> bool:
+        """A MUST of the spec: missing it is a FAIL."""
+        return self.check(ok, expected=expected, observed=observed, miss=Grade.FAIL)
+
+    def should(self, ok: bool, *, expected: str, observed: str) -> bool:
+        """A SHOULD of the spec: missing it is NON-STRICT."""
+        return self.check(ok, expected=expected, observed=observed, miss=Grade.NON_STRICT)
+
+    def info(self, observed: str) -> None:
+        """Record a value the case measures without judging it (grade INFO)."""
+        self.infos.append(observed)
+
+    @property
+    def grade(self) -> Grade:
+        if self.not_applicable is not None:
+            return Grade.NOT_APPLICABLE
+        missed = [c.miss for c in self.checks if not c.ok]
+        if missed:
+            return worst(missed)
+        if self.infos:
+            return Grade.INFO
+        return Grade.PASS
+
+    @property
+    def expected(self) -> str:
+        """What the spec asks, one clause per check."""
+        return "; ".join(dict.fromkeys(c.expected for c in self.checks)) or "recorded value"
+
+    @property
+    def observed(self) -> str:
+        """What happened: missed checks first, then recorded values, else the passed ones."""
+        missed = [c.observed for c in self.checks if not c.ok]
+        parts = missed + self.infos if missed else self.infos + [c.observed for c in self.checks]
+        return "; ".join(dict.fromkeys(parts))
+
+    def message(self) -> str:
+        """The failure message of a deviating case."""
+        lines = [f"{self.grade}:"]
+        lines += [
+            f"  [{c.miss}] expected {c.expected}; observed {c.observed}"
+            for c in self.checks
+            if not c.ok
+        ]
+        return "\n".join(lines)

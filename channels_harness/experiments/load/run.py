@@ -1,0 +1,340 @@
+"""Load runs with locust: one cell per (server, flavour), each on a fresh server.
+
+For every cell :func:`run_load` starts the server pinned to the server core(s)
+(:func:`channels_harness.runtime.pinning.choose`), runs locust headless on the other
+core(s) against it (:func:`~.locustproc.run_locust`), reads the statistics
+locust writes at shutdown, and adds one ``locust`` row to the :class:`Run`. A
+cell that could not be measured (server died, locust crashed) is recorded with
+:meth:`Run.fail` and the run goes on. For the scenarios a plain echo server can
+serve (echo, churn, idle) a baseline cell runs against the raw no-ASGI echo
+server (``raw-echo``), to show what the client itself can do on this machine.
+
+Scale: ``layer`` chooses the app's channel layer (``memory``, ``redis``,
+``redis-pubsub``; one Redis for the whole run, from ``redis_url`` or a local
+redis-server started and stopped by :func:`~channels_harness.servers.redis.redis_for`),
+``server_processes`` starts that many processes of the server sharing the Redis
+layer, the users spread round-robin over them, and ``workers`` runs locust as
+a master with that many worker processes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from channels_harness.errors import LocustRunError, RunError, ServerError
+from channels_harness.experiments.load.locustproc import (
+    SCENARIOS,
+    LocustResult,
+    run_locust,
+    user_class,
+)
+from channels_harness.report.model import Run
+from channels_harness.runtime import pinning
+from channels_harness.runtime.cpu import generator_bound
+from channels_harness.servers.fleet import Fleet
+from channels_harness.servers.redis import LAYERS, layer_env, redis_for
+from channels_harness.servers.registry import RAW_ECHO, get_spec
+
+__all__ = [
+    "BASELINE_FLAVOUR",
+    "SCENARIOS",
+    "LocustRunError",
+    "check_scale",
+    "run_cell",
+    "run_load",
+    "user_class",
+]
+
+SECTION = "locust"
+# The flavour recorded for the raw echo baseline (no consumer at all).
+BASELINE_FLAVOUR = "none"
+# Which request type a scenario's figures describe.
+PRIMARY = {"echo": "WS", "churn": "WS-CONNECT", "fanout": "WS", "idle": "WS"}
+# Scenarios the raw echo server can serve (it echoes on any path; it has no rooms).
+BASELINE_SCENARIOS = ("echo", "churn", "idle")
+
+Progress = Callable[[str, int, int], None]
+
+
+def _cpus(cpus: frozenset[int] | None) -> list[int] | None:
+    return sorted(cpus) if cpus else None
+
+
+def check_scale(layer: str, server_processes: int, workers: int) -> None:
+    """Raise :class:`LocustRunError` for a layer, process or worker count that cannot work."""
+    if layer not in LAYERS:
+        raise LocustRunError(f"unknown layer {layer!r}; choose one of {', '.join(LAYERS)}")
+    if server_processes < 1 or workers < 0:
+        raise LocustRunError("server processes must be at least 1 and workers at least 0")
+    if server_processes > 1 and layer == "memory":
+        raise LocustRunError(
+            f"{server_processes} server processes need a shared channel layer: with the "
+            "in-memory layer each process has its own, and room members connected to "
+            "different processes never hear each other. Use --layer redis or redis-pubsub."
+        )
+
+
+def _server_cpu(result: LocustResult) -> float | None:
+    """The servers' CPU over the window, summed over their processes."""
+    shares = [share for name, share in result.watched_cpu.items() if name.startswith("server")]
+    return round(sum(shares), 3) if shares else None
+
+
+def _bound(result: LocustResult) -> tuple[bool | None, str | None]:
+    """Whether the generator limited the cell, or None and why it is not known."""
+    if result.generator_cpu is None:
+        # Closed-loop users have no target rate to fall short of.
+        return None, "locust ended before its steady window, so its CPU was not measured"
+    return generator_bound(result.generator_cpu), None
+
+
+def build_row(
+    result: LocustResult,
+    *,
+    scenario: str,
+    server: str,
+    flavour: str,
+    users: int,
+    processes: int,
+    duration_s: int,
+    layout: pinning.Pinning,
+    layer: str = "memory",
+    server_processes: int = 1,
+    workers: int = 0,
+) -> dict[str, Any]:
+    """The ``locust`` section row of one measured cell."""
+    summaries = result.summaries
+    primary = summaries.get(PRIMARY[scenario])
+    handshake = summaries.get("WS-CONNECT")
+    busiest = result.generator_cpu
+    bound, unknown = _bound(result)
+    row: dict[str, Any] = {
+        "scenario": scenario,
+        "server": server,
+        "flavour": flavour,
+        "layer": layer,
+        "server_processes": server_processes,
+        "workers": workers,
+        "users": users,
+        "processes": processes,
+        "duration_s": duration_s,
+        "request_type": PRIMARY[scenario],
+        "requests": primary.requests if primary else 0,
+        "failures": result.failures,
+        "msgs_per_s": round(primary.per_s, 1) if primary else 0.0,
+        "avg_ms": round(primary.avg_ms, 3) if primary else None,
+        "p50_ms": primary.p50_ms if primary else None,
+        "p95_ms": primary.p95_ms if primary else None,
+        "p99_ms": primary.p99_ms if primary else None,
+        "handshakes": handshake.requests - handshake.failures if handshake else 0,
+        "generator_cpu": round(busiest, 3) if busiest is not None else None,
+        "generator_cpu_total": (
+            round(result.generator_cpu_total, 3) if result.generator_cpu_total is not None else None
+        ),
+        "generator_bound": bound,
+        "server_cpu": _server_cpu(result),
+        "resolution_ms": result.report.get("resolution_ms"),
+        "server_cpus": _cpus(layout.server),
+        "generator_cpus": _cpus(layout.generator),
+        "errors": result.errors,
+        "command": result.command,
+    }
+    if unknown is not None:
+        row["generator_bound_unknown"] = unknown
+    if workers:
+        row["worker_requests"] = result.worker_requests
+        row["master_requests"] = result.requests
+        row["worker_commands"] = result.worker_commands
+    return row
+
+
+def _watch_name(index: int, count: int) -> str:
+    return "server" if count == 1 else f"server-{index + 1}"
+
+
+def run_cell(
+    run: Run,
+    *,
+    server: str,
+    flavour: str,
+    scenario: str,
+    users: int,
+    duration_s: int,
+    processes: int = 1,
+    spawn_rate: float | None = None,
+    options: tuple[str, ...] = (),
+    layout: pinning.Pinning | None = None,
+    repeat: int = 0,
+    layer: str = "memory",
+    redis_url: str | None = None,
+    server_processes: int = 1,
+    workers: int = 0,
+    allow_remote: bool = False,
+) -> dict[str, Any] | None:
+    """Measure one cell (its ``repeat``-th time) on fresh servers (``server_processes``
+    of them, on ``layer`` with the Redis at ``redis_url``); return its row, or None
+    when it failed (then recorded with :meth:`Run.fail`, with the servers' log tails)."""
+    check_scale(layer, server_processes, workers)
+    layout = layout or pinning.choose()
+    baseline = server == RAW_ECHO.name
+    spec = get_spec(server)
+    cell = {
+        "scenario": scenario,
+        "server": server,
+        "flavour": flavour,
+        "users": users,
+        "repeat": repeat,
+        "layer": layer,
+        "server_processes": server_processes,
+        "workers": workers,
+    }
+    name = (
+        f"{scenario}-{server}-{flavour}-{layer}-s{server_processes}"
+        f"-u{users}-p{processes}-w{workers}-r{repeat}"
+    )
+    prefix = run.path / SECTION / name / "locust"
+    if baseline:
+        options = (*options, "--ws-path", "/")
+    servers = Fleet(spec, server_processes, layer_env(layer, redis_url), layout.server)
+    try:
+        with servers:
+            members = servers.members
+            for member in members:
+                run.record_server(member.info())
+            watch = {_watch_name(i, len(members)): p.pid for i, p in enumerate(members)}
+            rss_before = sum(member.rss_bytes() for member in members)
+            hosts = tuple(f"ws://{member.host}:{member.port}" for member in members)
+            result = run_locust(
+                host=hosts[0],
+                hosts=hosts if len(hosts) > 1 else (),
+                scenario=scenario,
+                flavour="async" if baseline else flavour,
+                users=users,
+                duration_s=duration_s,
+                prefix=prefix,
+                processes=processes,
+                workers=workers,
+                spawn_rate=spawn_rate,
+                cpus=layout.generator,
+                options=options,
+                watch={name: pid for name, pid in watch.items() if pid is not None},
+                allow_remote=allow_remote,
+            )
+            for member in members:
+                code = member.popen.poll() if member.popen is not None else None
+                if code is not None:
+                    raise ServerError(f"{server} exited during the run (code {code})")
+    except RunError as exc:
+        run.fail(SECTION, cell, str(exc), servers.log_tail())
+        return None
+    row = build_row(
+        result,
+        scenario=scenario,
+        server=server,
+        flavour=flavour,
+        users=users,
+        processes=processes,
+        duration_s=duration_s,
+        layout=layout,
+        layer=layer,
+        server_processes=server_processes,
+        workers=workers,
+    )
+    row["repeat"] = repeat
+    # Other work on the machine shows here (locust and the server add about 2).
+    row["machine_load_1m"] = round(os.getloadavg()[0], 2)
+    row["output"] = str(Path(prefix).relative_to(run.path))
+    rss = [size for key, size in result.watched_rss.items() if key.startswith("server")]
+    held = sum(rss) if rss else None
+    if scenario == "idle" and row["handshakes"] and held is not None:
+        # Connections still open at the end of the window, over the server's growth.
+        row["server_rss_idle_bytes"] = rss_before
+        row["server_rss_bytes"] = held
+        row["rss_per_connection_bytes"] = round((held - rss_before) / row["handshakes"])
+    run.add(SECTION, row)
+    return row
+
+
+def run_load(
+    run: Run,
+    *,
+    servers: Sequence[str],
+    flavours: Sequence[str],
+    scenario: str = "echo",
+    users: int = 50,
+    duration_s: int = 20,
+    processes: int = 1,
+    progress: Progress | None = None,
+    baseline: bool = True,
+    spawn_rate: float | None = None,
+    options: tuple[str, ...] = (),
+    repeats: int = 1,
+    layer: str = "memory",
+    redis_url: str | None = None,
+    server_processes: int = 1,
+    workers: int = 0,
+    allow_remote: bool = False,
+) -> list[dict[str, Any]]:
+    """Measure every (server, flavour) cell, plus the raw echo baseline when
+    ``baseline`` and the scenario allows, ``repeats`` times (rounds over all
+    cells, so drift on the machine hits every cell alike); return the rows.
+
+    With a Redis ``layer`` one Redis serves the whole run: the one at
+    ``redis_url`` (which must answer), else a local redis-server started here.
+    """
+    check_scale(layer, server_processes, workers)
+    if scenario not in SCENARIOS:
+        raise LocustRunError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    for flavour in flavours:
+        user_class(scenario, flavour)
+    for server in servers:
+        get_spec(server)
+    layout = pinning.choose()
+    cells = [
+        (server, flavour) for server in servers if server != RAW_ECHO.name for flavour in flavours
+    ]
+    if RAW_ECHO.name in servers or (baseline and scenario in BASELINE_SCENARIOS):
+        if scenario not in BASELINE_SCENARIOS:
+            raise LocustRunError(f"the raw echo server has no rooms: it cannot run {scenario}")
+        cells.append((RAW_ECHO.name, BASELINE_FLAVOUR))
+    if layout.pinned:
+        run.note(
+            f"locust {scenario}: servers pinned to cores {_cpus(layout.server)}, "
+            f"locust to cores {_cpus(layout.generator)}"
+        )
+    else:
+        run.note(f"locust {scenario}: fewer than 2 usable cores, server and locust share them")
+    rounds = [(repeat, server, flavour) for repeat in range(repeats) for server, flavour in cells]
+    rows = []
+    with redis_for(layer, redis_url) as url:
+        if url is not None:
+            run.note(f"locust {scenario}: channel layer {layer} on Redis {url}")
+        for done, (repeat, server, flavour) in enumerate(rounds):
+            if progress is not None:
+                progress(f"locust {scenario} {server} {flavour} #{repeat + 1}", done, len(rounds))
+            row = run_cell(
+                run,
+                server=server,
+                flavour=flavour,
+                scenario=scenario,
+                users=users,
+                duration_s=duration_s,
+                processes=processes,
+                spawn_rate=spawn_rate,
+                options=options,
+                layout=layout,
+                repeat=repeat,
+                layer=layer,
+                redis_url=url,
+                server_processes=server_processes,
+                workers=workers,
+                allow_remote=allow_remote,
+            )
+            if row is not None:
+                rows.append(row)
+    if progress is not None:
+        progress(f"locust {scenario} done", len(rounds), len(rounds))
+    return rows

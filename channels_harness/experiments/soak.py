@@ -1,0 +1,240 @@
+"""The soak: a steady mixed load for minutes, and the server watched all along.
+
+For each server and flavour one server runs on the server core and the
+generator (:mod:`channels_harness.generators.engine.soak`, on the generator core) holds
+an open-loop echo, a connection churn and a room broadcast for ``minutes``.
+Every ``sample_s`` the generator prints its counters and the harness samples
+the server: RSS and open file descriptors over its whole process tree, and
+live consumers from the app's ``GET /stats/``. After the load stops the
+harness waits (bounded) for consumers and descriptors to come back.
+
+The verdict is ``stable`` unless one of these flags is raised:
+
+- ``rss growing``: RSS grew more than :data:`RSS_GROWTH_PCT` % over the second
+  half of the soak (median of the first three samples of the second half to
+  median of the last three, fewer when the half is short; the first half is
+  warm-up: caches, pools, arenas);
+- ``fds not returned``: after the load, open descriptors stayed more than
+  :data:`FD_SLACK` above the count before the load;
+- ``consumers leaked``: live consumers did not return to 0 after the load;
+- ``errors``: any error in the generator (failed handshakes, lost replies or
+  deliveries, connections closed by the server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from channels_harness.errors import RunError, ServerError
+from channels_harness.experiments.attacks.aftermath import live_consumers
+from channels_harness.generators.engine.soak import SoakLoad
+from channels_harness.generators.launcher import run_generator
+from channels_harness.report.model import Run
+from channels_harness.runtime import pinning
+from channels_harness.runtime.loopback import LOOPBACK, check_target
+from channels_harness.runtime.timeouts import scaled
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.redis import layer_env, redis_for
+from channels_harness.servers.registry import get_spec
+
+GENERATOR_MODULE = "channels_harness.generators.engine.soak"
+RSS_GROWTH_PCT = 10.0
+FD_SLACK = 5
+SETTLE_S = 10.0
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    """Which servers and flavours soak, for how long, under which load."""
+
+    minutes: float
+    servers: Sequence[str] = ("daphne",)
+    flavours: Sequence[str] = ("async",)
+    sample_s: float = 5.0
+    echo_rate: float = 200.0
+    churn_rate: float = 5.0
+    room_members: int = 10
+    broadcast_rate: float = 2.0
+    layer: str = "memory"
+    redis_url: str | None = None
+    host: str = LOOPBACK
+    allow_remote: bool = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.minutes * 60.0
+
+
+def open_fds(server: ServerProcess) -> int | None:
+    """Open file descriptors over the server's process tree (None when unreadable)."""
+    total = 0
+    for proc in server.processes():
+        try:
+            total += proc.num_fds()
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.Error:
+            return None
+    return total
+
+
+def _live(server: ServerProcess) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return live_consumers(server, timeout=2.0)
+    return None
+
+
+def verdict(samples: list[dict[str, Any]], fds_start: int | None, after: dict[str, Any]) -> str:
+    """``stable`` or the flags raised (see the module doc for the rule)."""
+    flags = []
+    rss = [s["rss_bytes"] for s in samples if s.get("rss_bytes")]
+    half = rss[len(rss) // 2 :]
+    if len(half) >= 2:
+        ends = max(1, min(3, len(half) // 2))
+        head = statistics.median(half[:ends])
+        tail = statistics.median(half[-ends:])
+        if head and (tail - head) / head * 100.0 > RSS_GROWTH_PCT:
+            flags.append("rss growing")
+    if fds_start is not None and after["fds"] is not None and after["fds"] > fds_start + FD_SLACK:
+        flags.append("fds not returned")
+    if after["live"]:
+        flags.append("consumers leaked")
+    if after["errors"]:
+        flags.append("errors")
+    return "; ".join(flags) or "stable"
+
+
+def _settle(server: ServerProcess, fds_start: int | None) -> dict[str, Any]:
+    """Wait (at most :data:`SETTLE_S`) for consumers to end and descriptors to return."""
+    deadline = time.monotonic() + scaled(SETTLE_S)
+    while True:
+        live, fds = _live(server), open_fds(server)
+        settled = live == 0 and (fds is None or fds_start is None or fds <= fds_start + FD_SLACK)
+        if settled or time.monotonic() > deadline or not server.running:
+            return {"live": live, "fds": fds}
+        time.sleep(0.25)
+
+
+def soak_one(
+    run: Run,
+    server: ServerProcess,
+    flavour: str,
+    plan: SoakPlan,
+    cpus: frozenset[int] | None,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """Soak one running server with one flavour; rows into ``soak``, the summary returned."""
+    name = server.spec.name
+    load = SoakLoad(
+        echo_url=check_target(server.ws_url(f"ws/echo/{flavour}/"), plan.allow_remote),
+        room_url=check_target(server.ws_url(f"ws/room/soak/{flavour}/"), plan.allow_remote),
+        duration_s=plan.duration_s,
+        sample_s=plan.sample_s,
+        echo_rate=plan.echo_rate,
+        churn_rate=plan.churn_rate,
+        room_members=plan.room_members,
+        broadcast_rate=plan.broadcast_rate,
+    )
+    fds_start = open_fds(server)
+    samples: list[dict[str, Any]] = []
+    previous = {"t_s": 0.0, "echo_received": 0}
+
+    def sample(line: dict[str, Any]) -> None:
+        span = line["t_s"] - previous["t_s"]
+        row = {
+            "server": name,
+            "flavour": flavour,
+            "t_s": line["t_s"],
+            "rss_bytes": server.rss_bytes(),
+            "open_fds": open_fds(server),
+            "live_consumers": _live(server),
+            "errors": line["errors"],
+            "msgs_per_s": round((line["echo_received"] - previous["echo_received"]) / span, 1)
+            if span > 0
+            else None,
+            "handshakes": line["handshakes"],
+            "deliveries": line["deliveries"],
+        }
+        previous.update(line)
+        samples.append(row)
+        run.add("soak", row)
+        progress(
+            f"soak {name} {flavour} t={row['t_s']:.0f}s rss={row['rss_bytes'] / 2**20:.1f} MiB "
+            f"fds={row['open_fds']} live={row['live_consumers']} errors={row['errors']}"
+        )
+
+    timeout = scaled(plan.duration_s + 60.0)
+    result = run_generator(GENERATOR_MODULE, load.to_json(), cpus, timeout, on_line=sample)
+    if not server.running:
+        raise ServerError(f"{name} died during the soak")
+    errors = int(result["errors"]) + int(result["lost_deliveries"])
+    after = {**_settle(server, fds_start), "errors": errors}
+    rss_start = samples[0]["rss_bytes"] if samples else None
+    rss_end = samples[-1]["rss_bytes"] if samples else None
+    return {
+        "server": name,
+        "flavour": flavour,
+        "minutes": plan.minutes,
+        "samples": len(samples),
+        "rss_start_bytes": rss_start,
+        "rss_end_bytes": rss_end,
+        "rss_growth_pct": round((rss_end - rss_start) / rss_start * 100.0, 1)
+        if rss_start and rss_end
+        else None,
+        "fds_start": fds_start,
+        "fds_under_load": samples[0]["open_fds"] if samples else None,
+        "fds_end": after["fds"],
+        "live_consumers_end": after["live"],
+        "errors": errors,
+        "error_samples": result["error_samples"],
+        "echo_sent": result["echo_sent"],
+        "echo_p99_ms": result["echo_p99_ms"],
+        "handshakes": result["handshakes"],
+        "deliveries": result["deliveries"],
+        "lost_deliveries": result["lost_deliveries"],
+        "generator_cpu": result["generator_cpu"],
+        "verdict": verdict(samples, fds_start, after),
+    }
+
+
+def run_soak(
+    run: Run, plan: SoakPlan, progress: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
+    """Soak every server x flavour of ``plan`` into ``run``; return the summaries."""
+    say = progress or (lambda text: None)
+    cores = pinning.choose()
+    run.note(
+        f"Soak: {plan.minutes:g} min per server and flavour; echo open loop at "
+        f"{plan.echo_rate:g} msgs/s, {plan.churn_rate:g} handshakes/s, a room of "
+        f"{plan.room_members} members with {plan.broadcast_rate:g} broadcasts/s, on the "
+        f"{plan.layer} layer; samples every {plan.sample_s:g} s. Verdict: 'rss growing' when "
+        f"RSS grew over {RSS_GROWTH_PCT:g}% across the second half (median of its first three "
+        f"samples to median of the last three); 'fds not returned' when open descriptors "
+        f"stayed over {FD_SLACK} above the pre-load count {SETTLE_S:g} s after the load; "
+        "'consumers leaked' when live consumers did not return to 0; 'errors' for any "
+        "generator error or lost delivery."
+    )
+    summaries = []
+    with redis_for(plan.layer, plan.redis_url) as redis_url:
+        env = layer_env(plan.layer, redis_url)
+        for name in plan.servers:
+            for flavour in plan.flavours:
+                cell = {"server": name, "flavour": flavour}
+                server = ServerProcess(get_spec(name), env=env, cpus=cores.server, host=plan.host)
+                try:
+                    with server:
+                        run.record_server(server.info())
+                        summary = soak_one(run, server, flavour, plan, cores.generator, say)
+                except RunError as exc:
+                    run.fail("soak", cell, str(exc), server.log_tail())
+                    continue
+                run.add("soak_summary", summary)
+                summaries.append(summary)
+    return summaries

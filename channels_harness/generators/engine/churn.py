@@ -1,0 +1,81 @@
+"""Handshake rate: connect, get accepted, close, over and over.
+
+``connections`` clients each run the cycle back to back for ``duration_s``
+(or ``messages`` cycles each). The histogram holds the opening handshake's
+time (TCP connect to the 101 response); the rate counts whole cycles,
+closing handshake included, completed per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+
+import picows
+
+from channels_harness.generators.engine.client import Counters
+from channels_harness.generators.engine.meter import WindowMeter
+from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
+from channels_harness.runtime import stats
+
+
+async def _cycle(url: str, timeout: float) -> float:
+    """One connect-accept-close cycle; returns the opening handshake's seconds."""
+    started = perf_counter()
+    transport, _listener = await asyncio.wait_for(
+        picows.ws_connect(picows.WSListener, url, websocket_handshake_timeout=timeout), timeout
+    )
+    opened = perf_counter() - started
+    transport.send_close(picows.WSCloseCode.OK)
+    try:
+        await asyncio.wait_for(transport.wait_disconnected(), timeout)
+    except TimeoutError:
+        transport.disconnect()
+        raise
+    return opened
+
+
+async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
+    """Measure connect-accept-close cycles per second in this process."""
+    counters = Counters()
+    histogram = stats.new_histogram()
+    deadline = 0.0
+    limit = config.messages
+    completed = 0
+
+    async def client() -> None:
+        nonlocal completed
+        done = 0
+        while perf_counter() < deadline and (limit is None or done < limit):
+            done += 1
+            try:
+                opened = await _cycle(config.url, config.connect_timeout_s)
+            except (OSError, picows.WSError, TimeoutError) as exc:
+                counters.error(f"handshake failed: {type(exc).__name__}: {exc}")
+                # A refused connection fails at once: do not spin on it.
+                await asyncio.sleep(0.01)
+                continue
+            stats.record_us(histogram, opened * 1e6)
+            completed += 1
+
+    if ready is not None:
+        await ready()
+    deadline = perf_counter() + config.duration_s
+    meter = WindowMeter()
+    started = perf_counter()
+    await asyncio.gather(*(client() for _ in range(config.connections)))
+    cpu_share, wait_share = meter.stop()
+    return WorkerResult(
+        mode="handshake",
+        connections=config.connections,
+        connected=completed,
+        sent=completed + counters.errors,
+        received=completed,
+        measured=completed,
+        window_s=perf_counter() - started,
+        errors=counters.errors,
+        error_samples=counters.error_samples,
+        cpu=cpu_share,
+        cpu_wait=wait_share,
+        histogram=stats.encode(histogram),
+    )

@@ -1,0 +1,122 @@
+"""Closed loop: every connection sends its next message as soon as the last
+one came back, for peak throughput.
+
+The reply callback sends the next message, so there is no coroutine and no
+queue per message. Each round trip is timed from its own send; only round
+trips answered inside the measurement window count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+
+from channels_harness.generators.engine.client import (
+    Counters,
+    Driver,
+    EchoConnection,
+    close_all,
+    connect_many,
+    payload,
+)
+from channels_harness.generators.engine.meter import WindowMeter
+from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
+from channels_harness.runtime import stats
+
+
+class ClosedLoop(Driver):
+    """Ping-pong on every connection until told to stop or a connection's
+    ``limit`` of messages is reached."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.histogram = stats.new_histogram()
+        self.measuring = False
+        self.stopping = False
+        self.measured = 0
+        self.active = 0
+        self.idle = asyncio.get_running_loop().create_future()
+
+    def start(self, conns: list[EchoConnection]) -> None:
+        self.active = len(conns)
+        now = perf_counter()
+        for conn in conns:
+            conn.send(now)
+
+    def on_reply(self, conn: EchoConnection, now: float) -> None:
+        sent_at = conn.pending.popleft()
+        if self.measuring:
+            stats.record_us(self.histogram, (now - sent_at) * 1e6)
+            self.measured += 1
+        if self.stopping or (self.limit is not None and conn.sent >= self.limit):
+            self._retire()
+        else:
+            conn.send(perf_counter())
+
+    def on_lost(self, conn: EchoConnection) -> None:
+        self._retire()
+
+    def _retire(self) -> None:
+        self.active -= 1
+        if self.active <= 0 and not self.idle.done():
+            self.idle.set_result(None)
+
+
+async def run_closed(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
+    """Run one closed-loop measurement in this process and event loop."""
+    counters = Counters()
+    loop = ClosedLoop(config.messages)
+    conns = await connect_many(
+        config.url,
+        config.connections,
+        loop,
+        counters,
+        payload(config.payload),
+        config.connect_timeout_s,
+    )
+    result = WorkerResult(mode="closed", connections=config.connections, connected=len(conns))
+    try:
+        if ready is not None:
+            await ready()
+        if conns:
+            await _measure(config, loop, conns, counters, result)
+    finally:
+        await close_all(conns, config.connect_timeout_s)
+    return result.take(counters, loop.measured, loop.histogram)
+
+
+async def _measure(
+    config: LoadConfig,
+    loop: ClosedLoop,
+    conns: list[EchoConnection],
+    counters: Counters,
+    result: WorkerResult,
+) -> None:
+    if config.messages is not None:
+        loop.measuring = True
+        meter = WindowMeter()
+        started = perf_counter()
+        loop.start(conns)
+        try:
+            await asyncio.wait_for(asyncio.shield(loop.idle), config.duration_s)
+        except TimeoutError:
+            loop.stopping = True
+        result.window_s = perf_counter() - started
+        loop.measuring = False
+        result.cpu, result.cpu_wait = meter.stop()
+    else:
+        loop.start(conns)
+        await asyncio.sleep(config.warmup_s)
+        meter = WindowMeter()
+        started = perf_counter()
+        loop.measuring = True
+        await asyncio.sleep(config.duration_s)
+        loop.measuring = False
+        result.window_s = perf_counter() - started
+        result.cpu, result.cpu_wait = meter.stop()
+        loop.stopping = True
+    try:
+        await asyncio.wait_for(asyncio.shield(loop.idle), config.drain_s)
+    except TimeoutError:
+        for _ in range(sum(len(conn.pending) for conn in conns)):
+            counters.error(f"no reply within the {config.drain_s}s drain")

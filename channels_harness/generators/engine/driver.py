@@ -1,0 +1,266 @@
+"""Run a load with one or more generator processes and merge what they measured.
+
+Each process is ``python -m channels_harness.generators.engine.worker`` in its own
+session, pinned to one of the generator cores; all of them open their
+connections first and start measuring together. Their HdrHistograms are
+merged here. Every process is killed and reaped on every exit path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import IO, Any
+
+from hdrh.histogram import HdrHistogram
+
+from channels_harness.errors import GeneratorError
+from channels_harness.generators.engine.client import GENERATOR_NAME
+from channels_harness.generators.engine.result import LoadConfig, WorkerResult
+from channels_harness.generators.engine.worker import GO, READY, RESULT
+from channels_harness.runtime import cpu, stats
+from channels_harness.runtime.timeouts import scaled
+
+STARTUP_S = 30.0
+
+
+@dataclass
+class LoadResult:
+    """The merged measurement of every generator process of one run."""
+
+    config: LoadConfig
+    workers: list[WorkerResult]
+    generator_cpus: list[int] | None = None
+    histogram: HdrHistogram = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.histogram = stats.merge(w.histogram for w in self.workers)
+
+    @property
+    def processes(self) -> int:
+        return len(self.workers)
+
+    @property
+    def rate(self) -> float:
+        """Messages (or handshakes) per second, all processes together."""
+        return sum(w.rate for w in self.workers)
+
+    @property
+    def sent(self) -> int:
+        return sum(w.sent for w in self.workers)
+
+    @property
+    def received(self) -> int:
+        return sum(w.received for w in self.workers)
+
+    @property
+    def measured(self) -> int:
+        return sum(w.measured for w in self.workers)
+
+    @property
+    def errors(self) -> int:
+        return sum(w.errors for w in self.workers)
+
+    @property
+    def error_samples(self) -> list[str]:
+        return [s for w in self.workers for s in w.error_samples][:5]
+
+    @property
+    def connected(self) -> int:
+        return sum(w.connected for w in self.workers)
+
+    @property
+    def cpu_per_process(self) -> list[float]:
+        return [round(w.cpu, 3) for w in self.workers]
+
+    @property
+    def generator_cpu(self) -> float:
+        """The busiest process's CPU, as a share of one core."""
+        return max(self.cpu_per_process, default=0.0)
+
+    @property
+    def generator_demand(self) -> float:
+        """The hungriest process's CPU used plus CPU waited for, as a share of one core."""
+        return max((w.cpu + w.cpu_wait for w in self.workers), default=0.0)
+
+    @property
+    def target_rate(self) -> float:
+        return sum(w.target_rate for w in self.workers)
+
+    @property
+    def achieved_rate(self) -> float:
+        return round(sum(w.achieved_rate for w in self.workers), 1)
+
+    @property
+    def summary(self) -> stats.LatencySummary:
+        return stats.summarize(self.histogram)
+
+    @property
+    def generator_bound(self) -> bool:
+        """Whether the generator, not the server, was the limit: its hungriest
+        process near a full core (used, or used plus waited for on a shared
+        core), all processes together near all their cores, or an open loop
+        short of its target rate."""
+        open_loop = self.config.mode == "open"
+        if cpu.generator_bound(
+            self.generator_demand,
+            self.achieved_rate if open_loop else None,
+            self.target_rate if open_loop else None,
+        ):
+            return True
+        cores = len(self.generator_cpus) if self.generator_cpus else os.cpu_count() or 1
+        return sum(self.cpu_per_process) >= cpu.SATURATED_CPU * cores
+
+    def describe(self) -> dict[str, Any]:
+        """The generator fields every result row carries."""
+        return {
+            "generator": GENERATOR_NAME,
+            "generator_processes": self.processes,
+            "generator_cpu": round(self.generator_cpu, 3),
+            "generator_cpu_wait": round(max(w.cpu_wait for w in self.workers), 3),
+            "generator_cpu_per_process": self.cpu_per_process,
+            "generator_bound": self.generator_bound,
+        }
+
+
+def split(config: LoadConfig, processes: int) -> list[LoadConfig]:
+    """Share ``config``'s connections (and rate) between ``processes`` processes."""
+    processes = max(1, min(processes, config.connections))
+    base, extra = divmod(config.connections, processes)
+    rate = config.rate / processes if config.rate else None
+    return [
+        replace(config, connections=base + (1 if i < extra else 0), rate=rate)
+        for i in range(processes)
+    ]
+
+
+class _Worker:
+    """One worker subprocess and a thread that queues its stdout lines."""
+
+    def __init__(self, config: LoadConfig, core: int | None) -> None:
+        self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill)
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "channels_harness.generators.engine.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            start_new_session=True,
+            preexec_fn=_pin(core),
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.send(json.dumps(config.to_json()))
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for raw in self.popen.stdout:
+            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
+        self.lines.put(None)
+
+    def send(self, line: str) -> None:
+        assert self.popen.stdin is not None
+        with contextlib.suppress(BrokenPipeError):
+            self.popen.stdin.write(line.encode() + b"\n")
+            self.popen.stdin.flush()
+
+    def expect(self, prefix: str, deadline: float) -> str:
+        """The first stdout line starting with ``prefix``; GeneratorError otherwise."""
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self.lines.get(timeout=max(left, 0.0))
+            except queue.Empty:
+                raise GeneratorError(
+                    f"generator process {self.popen.pid} sent no {prefix.strip()} in time"
+                    f"{self.stderr_tail()}"
+                ) from None
+            if line is None:
+                raise GeneratorError(
+                    f"generator process {self.popen.pid} exited (code {self.popen.wait()}) "
+                    f"before {prefix.strip()}{self.stderr_tail()}"
+                )
+            if line.startswith(prefix):
+                return line[len(prefix) :]
+
+    def stderr_tail(self) -> str:
+        self.stderr.seek(0)
+        text = self.stderr.read().decode("utf-8", "replace").strip()
+        return f"\n{text[-2000:]}" if text else ""
+
+    def kill(self) -> None:
+        """Kill the worker's whole session and reap it."""
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        for pipe in (self.popen.stdin, self.popen.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        self.stderr.close()
+
+
+def _pin(core: int | None) -> Callable[[], None] | None:
+    if core is None:
+        return None
+
+    def pin() -> None:
+        os.sched_setaffinity(0, {core})
+
+    return pin
+
+
+def run_parts(
+    configs: Sequence[LoadConfig], cpus: Sequence[int] | frozenset[int] | None = None
+) -> tuple[list[WorkerResult], list[int]]:
+    """Run each config in its own worker process pinned round-robin to ``cpus``
+    (unpinned when None), all starting together; return their results and the cores.
+
+    Raises :class:`GeneratorError` when a worker dies or overruns its time.
+    """
+    cores = sorted(cpus) if cpus else []
+    longest = max(configs, key=lambda c: c.warmup_s + c.duration_s + 2 * c.drain_s)
+    workers: list[_Worker] = []
+    try:
+        for i, part in enumerate(configs):
+            workers.append(_Worker(part, cores[i % len(cores)] if cores else None))
+        deadline = time.monotonic() + scaled(STARTUP_S + longest.connect_timeout_s)
+        for worker in workers:
+            worker.expect(READY, deadline)
+        for worker in workers:
+            worker.send(GO)
+        run_s = longest.warmup_s + longest.duration_s + 2 * longest.drain_s
+        deadline = time.monotonic() + scaled(run_s + longest.connect_timeout_s + 10.0)
+        results = [
+            WorkerResult.from_json(json.loads(worker.expect(RESULT, deadline)))
+            for worker in workers
+        ]
+    finally:
+        for worker in workers:
+            worker.kill()
+    return results, cores
+
+
+def run_load(
+    config: LoadConfig, processes: int = 1, cpus: Sequence[int] | frozenset[int] | None = None
+) -> LoadResult:
+    """Run ``config`` split over ``processes`` worker processes pinned round-robin
+    to ``cpus`` (unpinned when None); return the merged result.
+
+    Raises :class:`GeneratorError` when a worker dies or overruns its time.
+    """
+    results, cores = run_parts(split(config, processes), cpus)
+    return LoadResult(config, results, cores or None)

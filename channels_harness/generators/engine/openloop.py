@@ -1,0 +1,149 @@
+"""Open loop: a fixed total message rate, whatever the server does.
+
+Message ``k`` is due at ``start + k / rate`` on connection ``k % n`` and its
+latency runs from that intended time, not from when it was actually sent:
+when the server (or this generator) stalls, the messages that should have
+gone out meanwhile carry the stall in their latency instead of being quietly
+postponed. That is what avoids coordinated omission. Messages still
+unanswered at the end are errors and enter the histogram with the time they
+had waited so far, so a stall can never make the percentiles look better.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+
+from channels_harness.generators.engine.client import (
+    Counters,
+    Driver,
+    EchoConnection,
+    close_all,
+    connect_many,
+    payload,
+)
+from channels_harness.generators.engine.meter import WindowMeter
+from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
+from channels_harness.runtime import stats
+
+MIN_SLEEP_S = 0.001
+
+
+class OpenLoop(Driver):
+    """Match each reply to its intended send time and record the latency of
+    messages due inside the window."""
+
+    def __init__(self) -> None:
+        self.histogram = stats.new_histogram()
+        self.window_start = float("inf")
+        self.window_end = float("inf")
+        self.measured = 0
+        self.outstanding = 0
+        self.sending_done = False
+        self.idle = asyncio.get_running_loop().create_future()
+
+    def in_window(self, intended: float) -> bool:
+        return self.window_start <= intended < self.window_end
+
+    def on_reply(self, conn: EchoConnection, now: float) -> None:
+        intended = conn.pending.popleft()
+        self.outstanding -= 1
+        if self.in_window(intended):
+            stats.record_us(self.histogram, (now - intended) * 1e6)
+            self.measured += 1
+        self.check_idle()
+
+    def on_lost(self, conn: EchoConnection) -> None:
+        self.outstanding -= len(conn.pending)
+        conn.pending.clear()
+        self.check_idle()
+
+    def check_idle(self) -> None:
+        if self.sending_done and self.outstanding <= 0 and not self.idle.done():
+            self.idle.set_result(None)
+
+
+async def run_open(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
+    """Run one open-loop measurement at ``config.rate`` in this process."""
+    assert config.rate is not None
+    counters = Counters()
+    loop = OpenLoop()
+    conns = await connect_many(
+        config.url,
+        config.connections,
+        loop,
+        counters,
+        payload(config.payload),
+        config.connect_timeout_s,
+    )
+    result = WorkerResult(
+        mode="open",
+        connections=config.connections,
+        connected=len(conns),
+        target_rate=config.rate,
+    )
+    try:
+        if ready is not None:
+            await ready()
+        if conns:
+            await _schedule(config, loop, conns, counters, result)
+    finally:
+        await close_all(conns, config.connect_timeout_s)
+    return result.take(counters, loop.measured, loop.histogram)
+
+
+async def _schedule(
+    config: LoadConfig,
+    loop: OpenLoop,
+    conns: list[EchoConnection],
+    counters: Counters,
+    result: WorkerResult,
+) -> None:
+    assert config.rate is not None
+    interval = 1.0 / config.rate
+    warmup = int(config.warmup_s * config.rate)
+    total = warmup + max(1, int(config.duration_s * config.rate))
+    start = perf_counter() + 0.005
+    loop.window_start = start + warmup * interval
+    loop.window_end = start + total * interval
+    meter: WindowMeter | None = None
+    last_window_send = loop.window_start
+    k = 0
+    while k < total:
+        now = perf_counter()
+        while k < total:
+            intended = start + k * interval
+            if intended > now:
+                break
+            if k == warmup:
+                meter = WindowMeter()
+            conn = conns[k % len(conns)]
+            if conn.lost:
+                counters.error("message not sent: connection lost")
+            else:
+                loop.outstanding += 1
+                conn.send(intended)
+            k += 1
+        if k >= warmup:
+            last_window_send = perf_counter()
+        if k < total:
+            # The loop's timers tick in milliseconds: a shorter sleep would spin.
+            delay = start + k * interval - perf_counter()
+            await asyncio.sleep(max(delay, MIN_SLEEP_S))
+    window_s = config.duration_s if total > warmup else 0.0
+    result.window_s = window_s
+    span = max(window_s, last_window_send - loop.window_start)
+    result.achieved_rate = round((total - warmup) / span, 1) if span > 0 else 0.0
+    if meter is not None:
+        result.cpu, result.cpu_wait = meter.stop()
+    loop.sending_done = True
+    loop.check_idle()
+    try:
+        await asyncio.wait_for(asyncio.shield(loop.idle), config.drain_s)
+    except TimeoutError:
+        now = perf_counter()
+        for conn in conns:
+            for intended in conn.pending:
+                counters.error(f"no reply within the {config.drain_s}s drain")
+                if loop.in_window(intended):
+                    stats.record_us(loop.histogram, (now - intended) * 1e6)

@@ -1,0 +1,121 @@
+"""What a generator process is asked to do and what it reports back.
+
+Both travel between processes as JSON: :class:`LoadConfig` on the worker's
+stdin, :class:`WorkerResult` as the last line of its stdout, the latency
+histogram inside it encoded by :func:`channels_harness.runtime.stats.encode`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any
+
+from channels_harness.runtime import stats
+
+if TYPE_CHECKING:
+    from hdrh.histogram import HdrHistogram
+
+    from channels_harness.generators.engine.client import Counters
+
+MODES = ("closed", "open", "handshake")
+
+# Awaited once the connections are open and before the measurement starts: the
+# multi-process driver uses it to start every generator process at once.
+Barrier = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    """One load run of one generator process.
+
+    - ``closed``: ``connections`` ping-pong as fast as the server answers,
+      ``warmup_s`` unmeasured then ``duration_s`` measured; with ``messages``
+      set, each connection stops after that many round trips instead (all
+      measured, ``duration_s`` still bounds it).
+    - ``open``: ``rate`` messages per second in total (this process's share),
+      spread over the connections, latency from each message's intended send time.
+    - ``handshake``: ``connections`` clients connect, get accepted and close,
+      over and over, for ``duration_s`` (or ``messages`` cycles each).
+    """
+
+    url: str
+    mode: str = "closed"
+    connections: int = 50
+    payload: str = "32B-text"
+    duration_s: float = 3.0
+    warmup_s: float = 0.5
+    messages: int | None = None
+    rate: float | None = None
+    connect_timeout_s: float = 10.0
+    drain_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
+        if self.connections < 1:
+            raise ValueError("connections must be at least 1")
+        if self.mode == "open" and not (self.rate and self.rate > 0):
+            raise ValueError("open loop needs a positive rate")
+        if self.duration_s <= 0:
+            raise ValueError("duration_s must be positive")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoadConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class WorkerResult:
+    """What one generator process measured.
+
+    ``measured`` messages (or handshakes) completed inside the ``window_s``
+    measurement window and are the ones in ``histogram``; ``sent`` and
+    ``received`` count every message of the run, warm-up and drain included.
+    ``cpu`` is the process's CPU over the window as a share of one core, and
+    ``cpu_wait`` the share of the window it sat runnable waiting for a CPU.
+    ``achieved_rate`` is the open loop's actual send rate (0 otherwise).
+    """
+
+    mode: str
+    connections: int
+    connected: int = 0
+    sent: int = 0
+    received: int = 0
+    measured: int = 0
+    window_s: float = 0.0
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    cpu: float = 0.0
+    cpu_wait: float = 0.0
+    histogram: str = ""
+    target_rate: float = 0.0
+    achieved_rate: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Completed messages (or handshakes) per second in the window."""
+        return self.measured / self.window_s if self.window_s > 0 else 0.0
+
+    def take(self, counters: Counters, measured: int, histogram: HdrHistogram) -> WorkerResult:
+        """Copy in the connections' counters, the measured count and the encoded
+        latency histogram; return ``self``."""
+        self.sent = counters.sent
+        self.received = counters.received
+        self.errors = counters.errors
+        self.error_samples = counters.error_samples
+        self.measured = measured
+        self.histogram = stats.encode(histogram)
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkerResult:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})

@@ -1,0 +1,62 @@
+"""Several processes of one server sharing one channel layer, as one unit.
+
+N independent server processes, each on its own loopback port, with the same
+environment (layer, Redis URL); the generator spreads its connections over
+them round-robin (:meth:`Fleet.urls`). Every process is a
+:class:`~channels_harness.servers.process.ServerProcess`, so each is reaped on every
+exit path.
+
+Why not ``uvicorn --workers N``: its workers import the application inside
+their event loop, and the reference app's ``asgi.py`` runs its database
+migration at import, which Django refuses there (SynchronousOnlyOperation).
+Separate processes also treat every server alike and make the spread of
+connections exact instead of whatever ``accept`` races give.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from channels_harness.runtime.loopback import LOOPBACK
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.registry import ServerSpec
+
+
+@dataclass
+class Fleet:
+    """``processes`` server processes of ``spec`` with one environment (layer, Redis)."""
+
+    spec: ServerSpec
+    processes: int = 1
+    env: dict[str, str] = field(default_factory=dict)
+    cpus: frozenset[int] | None = None
+    host: str = LOOPBACK
+    members: list[ServerProcess] = field(default_factory=list, init=False)
+
+    def __enter__(self) -> Fleet:
+        try:
+            for _ in range(self.processes):
+                self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _start(self) -> None:
+        server = ServerProcess(self.spec, env=dict(self.env), cpus=self.cpus, host=self.host)
+        self.members.append(server)
+        server.start()
+
+    def stop(self) -> None:
+        for server in self.members:
+            server.stop()
+
+    def urls(self, path: str) -> list[str]:
+        """The WebSocket URL of ``path`` on each server process."""
+        return [server.ws_url(path) for server in self.members]
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(server.log_tail(lines) for server in self.members)

@@ -1,0 +1,194 @@
+"""The ASGI servers the harness can run: :data:`SERVERS` and how to launch each.
+
+A :class:`ServerSpec` says how to launch an ASGI application under one server
+with one option set; :func:`get_spec` finds one by name (the raw echo
+baseline, :data:`RAW_ECHO`, included).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from channels_harness.errors import UnknownServerError
+from channels_harness.runtime.loopback import LOOPBACK
+from channels_harness.servers.reference import DEFAULT_APP
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to launch an ASGI application under one server with one option set.
+
+    ``args`` turns ``(app, host, port)`` into the arguments after
+    ``python -m <module>``.
+    """
+
+    name: str
+    distribution: str
+    module: str
+    args: Callable[[str, str, int], list[str]]
+    description: str
+    ws_impl: str
+    extra_modules: tuple[str, ...] = ()
+    # "http": ready when GET /healthz/ answers 200 (the Django app is loaded);
+    # "tcp": ready when the port accepts a connection (servers without that route).
+    health: str = "http"
+
+    def command(self, app: str, host: str, port: int, extra_args: Sequence[str] = ()) -> list[str]:
+        """The full command line (this Python interpreter, ``-m module``, arguments)."""
+        return [sys.executable, "-m", self.module, *self.args(app, host, port), *extra_args]
+
+    def available(self) -> bool:
+        """Whether the server and the modules its option set needs are importable."""
+        return all(
+            importlib.util.find_spec(module) is not None
+            for module in (self.module, *self.extra_modules)
+        )
+
+    def version(self) -> str:
+        """The installed version of the server's distribution, or ``"not installed"``."""
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    def describe(self) -> dict[str, Any]:
+        """Name, version, WebSocket implementation, description and the command line
+        (with ``{port}`` where each run puts its port), for results."""
+        template = self.command(DEFAULT_APP, LOOPBACK, cast(int, "{port}"))
+        return {
+            "name": self.name,
+            "version": self.version(),
+            "ws_impl": self.ws_impl,
+            "description": self.description,
+            "command": template,
+        }
+
+
+def _dist_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _daphne(app: str, host: str, port: int) -> list[str]:
+    # -v 0: no access log line per connection (errors are still logged)
+    return ["-b", host, "-p", str(port), "-v", "0", app]
+
+
+def _uvicorn(ws: str | None) -> Callable[[str, str, int], list[str]]:
+    def args(app: str, host: str, port: int) -> list[str]:
+        ws_args = ["--ws", ws] if ws else []
+        return [
+            app,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            *ws_args,
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+
+    return args
+
+
+def _hypercorn(app: str, host: str, port: int) -> list[str]:
+    return ["--bind", f"{host}:{port}", app]
+
+
+def _granian(app: str, host: str, port: int) -> list[str]:
+    return ["--interface", "asgi", "--host", host, "--port", str(port), "--no-access-log", app]
+
+
+SERVERS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec(
+            name="daphne",
+            distribution="daphne",
+            module="daphne",
+            args=_daphne,
+            description="Daphne (Twisted + autobahn), the Channels project's server",
+            ws_impl=f"autobahn {_dist_version('autobahn')}",
+        ),
+        ServerSpec(
+            name="uvicorn",
+            distribution="uvicorn",
+            module="uvicorn",
+            args=_uvicorn(None),
+            description="uvicorn with its default --ws auto (websockets' sans-I/O protocol)",
+            ws_impl=f"websockets {_dist_version('websockets')} (sans-I/O, uvicorn's auto)",
+            extra_modules=("websockets",),
+        ),
+        ServerSpec(
+            name="uvicorn-wsproto",
+            distribution="uvicorn",
+            module="uvicorn",
+            args=_uvicorn("wsproto"),
+            description="uvicorn with --ws wsproto",
+            ws_impl=f"wsproto {_dist_version('wsproto')}",
+            extra_modules=("wsproto",),
+        ),
+        ServerSpec(
+            name="uvicorn-websockets",
+            distribution="uvicorn",
+            module="uvicorn",
+            args=_uvicorn("websockets"),
+            description="uvicorn with --ws websockets (websockets' legacy asyncio protocol)",
+            ws_impl=f"websockets {_dist_version('websockets')} (legacy)",
+            extra_modules=("websockets",),
+        ),
+        ServerSpec(
+            name="hypercorn",
+            distribution="hypercorn",
+            module="hypercorn",
+            args=_hypercorn,
+            description="Hypercorn (asyncio worker, wsproto)",
+            ws_impl=f"wsproto {_dist_version('wsproto')}",
+        ),
+        ServerSpec(
+            name="granian",
+            distribution="granian",
+            module="granian",
+            args=_granian,
+            description="Granian (Rust, tokio + tungstenite), ASGI interface",
+            ws_impl="tungstenite (built in)",
+        ),
+    )
+}
+
+
+def _rawecho(app: str, host: str, port: int) -> list[str]:
+    return ["--host", host, "--port", str(port)]
+
+
+# Not an ASGI server: the no-ASGI echo baseline for headroom and layer breakdowns.
+RAW_ECHO = ServerSpec(
+    name="raw-echo",
+    distribution="picows",
+    module="channels_harness.servers.rawecho",
+    args=_rawecho,
+    description="picows echo server on uvloop, no ASGI, no Django (baseline)",
+    ws_impl=f"picows {_dist_version('picows')}",
+    health="tcp",
+)
+
+
+def get_spec(name: str) -> ServerSpec:
+    """The registered spec called ``name``; a clear error naming the choices if none."""
+    if name == RAW_ECHO.name:
+        return RAW_ECHO
+    try:
+        return SERVERS[name]
+    except KeyError:
+        choices = ", ".join(SERVERS)
+        raise UnknownServerError(f"unknown server {name!r}; choose one of: {choices}") from None

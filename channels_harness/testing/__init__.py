@@ -1,0 +1,2 @@
+"""pytest integration: the plugin that gives test suites live servers
+(:mod:`.plugin`)."""
