@@ -42,9 +42,9 @@ def test_the_server_survives_the_attack_and_releases_every_consumer(
             pytest.mark.xfail(strict=True, reason=f"{entry['observed']} ({entry['reason']})")
         )
     row = attack_server(server_pool.get(server_name), attack, SMALL)
-    assert row["outcome"] != "server died", row["detail"]
-    assert row["canary_ok"], row["detail"]
-    assert row["leaked_consumers"] == 0, row["detail"]
+    assert row.outcome != "server died", row.detail
+    assert row.canary_ok, row.detail
+    assert row.leaked_consumers == 0, row.detail
 
 
 def test_the_known_failures_name_real_servers_and_attacks() -> None:
@@ -73,9 +73,9 @@ def test_a_killed_server_is_a_row_with_its_log_tail() -> None:
         os.kill(server.popen.pid, signal.SIGKILL)
         server.popen.wait(timeout=scaled(10))
         row = attack_server(server, "missing-key", SMALL)
-    assert row["outcome"] == "server died"
-    assert row["canary_ok"] is False
-    assert "log tail" in row["detail"]
+    assert row.outcome == "server died"
+    assert row.canary_ok is False
+    assert "log tail" in row.detail
 
 
 def uvicorn_children() -> set[int]:
@@ -108,13 +108,13 @@ def test_run_attacks_gives_the_next_attack_a_fresh_server_after_one_died(tmp_pat
     )
     for timer in timers:
         timer.join()
-    assert [row["outcome"] for row in rows][1] == "server died", rows[1]
-    assert "log tail" in rows[1]["detail"]
-    assert rows[0]["canary_ok"] and rows[2]["canary_ok"]
-    assert rows[2]["leaked_consumers"] == 0
+    assert [row.outcome for row in rows][1] == "server died", rows[1]
+    assert "log tail" in rows[1].detail
+    assert rows[0].canary_ok and rows[2].canary_ok
+    assert rows[2].leaked_consumers == 0
     assert seen[-1] == ("done", 3, 3)
     data = json.loads(run.data_file.read_text())
-    assert data["attacks"] == rows
+    assert data["attacks"] == [row.to_json() for row in rows]
     assert "uvicorn" in data["servers"]
     assert uvicorn_children() == before
 

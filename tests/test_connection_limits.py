@@ -43,7 +43,5 @@ def test_the_climb_stops_at_the_servers_file_descriptor_limit() -> None:
         assert server.pid is not None
         resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (250, 250))
         row = asyncio.run(climb(server, plan, lambda text: None))
-    assert 100 <= row["connections_held"] < 300
-    assert row["limit_reason"].startswith(
-        ("handshakes failed", "the server dropped", "server died")
-    )
+    assert 100 <= row.connections_held < 300
+    assert row.limit_reason.startswith(("handshakes failed", "the server dropped", "server died"))

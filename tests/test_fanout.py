@@ -17,6 +17,7 @@ from channels_harness.experiments.fanout import (
     run_fanout,
 )
 from channels_harness.report.model import Run
+from channels_harness.report.rows import FanoutRow
 from channels_harness.servers.process import serving
 
 
@@ -54,41 +55,29 @@ def test_fanout_rows_on_memory_and_redis_with_the_redis_cost_note(
     )
     rows = run_fanout(run, plan)
     assert run.data["failures"] == []
-    assert [(r["layer"], r["group_size"]) for r in rows] == [
+    assert [(r.layer, r.group_size) for r in rows] == [
         ("memory", 1),
         ("memory", 10),
         ("redis", 1),
         ("redis", 10),
     ]
     for row in rows:
-        assert row["delivered"] == row["group_size"] * row["messages"] * 2
-        assert row["lost"] == 0
-        assert row["runs"] == 2
-        assert row["deliveries_per_s"] > 0
-        assert 0 < row["p50_ms"] <= row["p99_ms"] <= row["max_ms"]
-        assert isinstance(row["generator_bound"], bool)
+        assert row.delivered == row.group_size * row.messages * 2
+        assert row.lost == 0
+        assert row.runs == 2
+        assert row.deliveries_per_s > 0
+        assert 0 < row.p50_ms <= row.p99_ms <= row.max_ms
+        assert isinstance(row.generator_bound, bool)
     notes = run.data["notes"]
     assert any(n.startswith("Fan-out cost of the redis layer") for n in notes)
-    assert Run.load(run.path).data["fanout"] == rows
+    assert Run.load(run.path).data["fanout"] == [row.to_json() for row in rows]
 
 
 def test_redis_cost_is_memory_over_redis_for_the_same_cell() -> None:
     rows = [
-        {
-            "layer": "memory",
-            "server": "s",
-            "flavour": "f",
-            "group_size": 10,
-            "deliveries_per_s": 900,
-        },
-        {
-            "layer": "redis",
-            "server": "s",
-            "flavour": "f",
-            "group_size": 10,
-            "deliveries_per_s": 300,
-        },
-        {"layer": "redis", "server": "s", "flavour": "f", "group_size": 99, "deliveries_per_s": 5},
+        FanoutRow(layer="memory", server="s", flavour="f", group_size=10, deliveries_per_s=900),
+        FanoutRow(layer="redis", server="s", flavour="f", group_size=10, deliveries_per_s=300),
+        FanoutRow(layer="redis", server="s", flavour="f", group_size=99, deliveries_per_s=5),
     ]
     (note,) = redis_cost_notes(rows)
     assert "s f x10: 3.0x" in note

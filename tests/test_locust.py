@@ -191,20 +191,20 @@ def test_run_load_adds_one_row_per_cell_and_the_raw_echo_baseline(tmp_path: Path
         duration_s=DURATION_S,
         progress=lambda text, done, total: calls.append((text, done, total)),
     )
-    assert [(r["server"], r["flavour"]) for r in rows] == [
+    assert [(r.server, r.flavour) for r in rows] == [
         ("uvicorn", "async"),
         ("raw-echo", "none"),
     ]
     saved = json.loads(run.data_file.read_text())
-    assert saved["locust"] == rows
+    assert saved["locust"] == [row.to_json() for row in rows]
     assert {"uvicorn", "raw-echo"} <= set(saved["servers"])
     for row in rows:
-        assert row["requests"] > 0 and row["failures"] == 0
-        assert row["msgs_per_s"] > 0
-        assert row["generator_cpu"] > 0 and isinstance(row["generator_bound"], bool)
-        assert row["resolution_ms"] == 0.01
-        assert row["command"][1:3] == ["-m", "locust"]
-        assert (run.path / row["output"]).with_suffix(".json").exists()
+        assert row.requests > 0 and row.failures == 0
+        assert row.msgs_per_s > 0
+        assert row.generator_cpu > 0 and isinstance(row.generator_bound, bool)
+        assert row.resolution_ms == 0.01
+        assert row.command[1:3] == ["-m", "locust"]
+        assert (run.path / row.output).with_suffix(".json").exists()
     assert calls[0][1:] == (0, 2) and calls[-1][1:] == (2, 2)
 
 
@@ -228,7 +228,7 @@ def test_a_cell_whose_server_dies_is_recorded_as_failed_and_the_run_goes_on(
         rows = run_load(run, servers=["uvicorn"], flavours=["async"], users=USERS, duration_s=6)
     finally:
         killer.cancel()
-    assert [row["server"] for row in rows] == ["raw-echo"]
+    assert [row.server for row in rows] == ["raw-echo"]
     (failure,) = run.data["failures"]
     assert failure["section"] == "locust"
     assert failure["cell"]["server"] == "uvicorn"
@@ -272,10 +272,10 @@ def test_the_idle_scenario_holds_every_connection_and_measures_server_memory(
         baseline=False,
         options=IDLE_FAST,
     )
-    assert row["failures"] == 0, row["errors"]
-    assert row["handshakes"] == 20
-    assert row["server_rss_bytes"] > row["server_rss_idle_bytes"] > 0
-    assert row["rss_per_connection_bytes"] > 0
+    assert row.failures == 0, row.errors
+    assert row.handshakes == 20
+    assert row.server_rss_bytes > row.server_rss_idle_bytes > 0
+    assert row.rss_per_connection_bytes > 0
 
 
 def probe_path(script: dict[str, object]) -> str:

@@ -151,10 +151,10 @@ def test_the_fanout_scenario_runs_on_the_redis_layer_without_failures(
         layer="redis",
         redis_url=redis_url,
     )
-    assert row["failures"] == 0, row["errors"]
-    assert row["requests"] > 0 and row["msgs_per_s"] > 0
-    assert (row["layer"], row["server_processes"], row["workers"]) == ("redis", 1, 0)
-    assert isinstance(row["generator_bound"], bool)
+    assert row.failures == 0, row.errors
+    assert row.requests > 0 and row.msgs_per_s > 0
+    assert (row.layer, row.server_processes, row.workers) == ("redis", 1, 0)
+    assert isinstance(row.generator_bound, bool)
     run.finish("complete")
     validate(json.loads(run.data_file.read_text()))
 

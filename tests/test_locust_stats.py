@@ -6,6 +6,7 @@ from typing import Any
 
 from channels_harness.experiments.load.locuststats import percentile, steady_rate, summarize
 from channels_harness.experiments.load.table import comparison_rows, ratio
+from channels_harness.report.rows import LocustRow
 
 
 def entry(**overrides: Any) -> dict[str, Any]:
@@ -57,20 +58,20 @@ def test_summaries_clamp_buckets_to_the_extremes_seen() -> None:
     assert summarize(entry(max_response_time=1.2)).p99_ms == 1.2
 
 
-def row(server: str, flavour: str, rate: float) -> dict[str, Any]:
-    return {
-        "scenario": "echo",
-        "server": server,
-        "flavour": flavour,
-        "msgs_per_s": rate,
-        "p50_ms": 1.0,
-        "p95_ms": 2.0,
-        "p99_ms": 3.0,
-        "failures": 0,
-        "generator_cpu": 0.95,
-        "generator_bound": True,
-        "server_cpu": 0.5,
-    }
+def row(server: str, flavour: str, rate: float) -> LocustRow:
+    return LocustRow(
+        scenario="echo",
+        server=server,
+        flavour=flavour,
+        msgs_per_s=rate,
+        p50_ms=1.0,
+        p95_ms=2.0,
+        p99_ms=3.0,
+        failures=0,
+        generator_cpu=0.95,
+        generator_bound=True,
+        server_cpu=0.5,
+    )
 
 
 def test_ratios_compare_sync_with_async_and_servers_with_the_first() -> None:

@@ -17,6 +17,7 @@ import pytest
 from channels_harness.report import compare, index, markdown, plots, summary
 from channels_harness.report.model import Run, write_atomic
 from channels_harness.report.publish import publish
+from channels_harness.report.rows import ROW_TYPES
 from channels_harness.report.schema import validate
 
 
@@ -48,6 +49,12 @@ def cell(server: str, flavour: str, runs: list[float], **extra: object) -> dict[
     }
 
 
+def put(run: Run, section: str, rows: dict[str, object] | list[dict[str, object]]) -> None:
+    """Add dict rows to ``section`` as that section's typed rows."""
+    kind = next(k for k in ROW_TYPES if section == k.SECTION)
+    run.extend([kind.from_json(row) for row in (rows if isinstance(rows, list) else [rows])])
+
+
 @pytest.fixture
 def run(tmp_path: Path) -> Run:
     run = Run.create(
@@ -55,7 +62,8 @@ def run(tmp_path: Path) -> Run:
         kind="test",
         options={"pinning": {"pinned": True, "server_cpus": [0], "generator_cpus": [1]}},
     )
-    run.extend(
+    put(
+        run,
         "throughput",
         [
             cell("daphne", "sync", [2000, 2100, 2200]),
@@ -65,7 +73,8 @@ def run(tmp_path: Path) -> Run:
             cell("uvicorn", "generic-async", [99000, 99000, 99000], generator_bound=True),
         ],
     )
-    run.extend(
+    put(
+        run,
         "conformance",
         [
             {
@@ -106,7 +115,8 @@ def run(tmp_path: Path) -> Run:
             },
         ],
     )
-    run.add(
+    put(
+        run,
         "handshake",
         {
             "server": "uvicorn",
@@ -118,7 +128,8 @@ def run(tmp_path: Path) -> Run:
             "spread_pct": 4.0,
         },
     )
-    run.add(
+    put(
+        run,
         "memory",
         {
             "server": "uvicorn",
@@ -129,11 +140,13 @@ def run(tmp_path: Path) -> Run:
             "bytes_per_connection": 30e3,
         },
     )
-    run.add(
+    put(
+        run,
         "breakdown",
         {"server": "uvicorn", "layer": "raw echo", "us_per_msg": 10.0, "msgs_per_s": 1e5},
     )
-    run.add(
+    put(
+        run,
         "latency",
         {
             "server": "uvicorn",
@@ -148,7 +161,8 @@ def run(tmp_path: Path) -> Run:
             "generator_bound": False,
         },
     )
-    run.add(
+    put(
+        run,
         "headroom",
         {
             "generator": "loadgen/picows",

@@ -11,6 +11,7 @@ from channels_harness.cli import build_parser
 from channels_harness.experiments.scaling import growth_notes
 from channels_harness.generators.engine import LoadConfig
 from channels_harness.generators.engine.spread import run_spread, spread
+from channels_harness.report.rows import ScalingRow
 from channels_harness.servers.fleet import Fleet
 from channels_harness.servers.redis import layer_env
 from channels_harness.servers.registry import get_spec
@@ -41,8 +42,8 @@ def test_the_load_is_spread_over_every_process_of_the_fleet(redis_url: str) -> N
 
 def test_growth_is_n_processes_over_one_per_pinning() -> None:
     rows = [
-        {"pinning": "p", "server": "s", "flavour": "f", "processes": 1, "msgs_per_s": 100.0},
-        {"pinning": "p", "server": "s", "flavour": "f", "processes": 2, "msgs_per_s": 150.0},
+        ScalingRow(pinning="p", server="s", layer="l", flavour="f", processes=1, msgs_per_s=100.0),
+        ScalingRow(pinning="p", server="s", layer="l", flavour="f", processes=2, msgs_per_s=150.0),
     ]
     assert growth_notes(rows) == [
         "Scaling (p): msgs/s with N server processes over 1 process: s f x2: 1.5x"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from channels_harness.cli import build_parser
 from channels_harness.experiments.soak import verdict
+from channels_harness.report.rows import SoakSampleRow
 
 
 def command(argv: list[str]) -> int:
@@ -17,8 +18,8 @@ def command(argv: list[str]) -> int:
     return int(args.handler(args))
 
 
-def samples(rss: list[int]) -> list[dict[str, int]]:
-    return [{"rss_bytes": value} for value in rss]
+def samples(rss: list[int]) -> list[SoakSampleRow]:
+    return [SoakSampleRow(server="s", t_s=float(i), rss_bytes=value) for i, value in enumerate(rss)]
 
 
 CLEAN = {"fds": 20, "live": 0, "errors": 0}

@@ -106,22 +106,22 @@ def run(args: argparse.Namespace) -> int:
     recorded = known()
     table = Table(title="What each server did (canary / leaked consumers after each attack)")
     table.add_column("attack")
-    names = [name for name in servers if any(row["server"] == name for row in rows)]
+    names = [name for name in servers if any(row.server == name for row in rows)]
     for name in names:
         table.add_column(name)
     unexpected = 0
     for attack in attacks:
         cells = []
         for name in names:
-            row = next((r for r in rows if r["server"] == name and r["attack"] == attack), None)
+            row = next((r for r in rows if r.server == name and r.attack == attack), None)
             if row is None:
                 cells.append("-")
                 continue
-            bad = not row["canary_ok"] or row["leaked_consumers"] != 0
+            bad = not row.canary_ok or row.leaked_consumers != 0
             if bad and (name, attack) not in recorded:
                 unexpected += 1
             mark = "" if not bad else " [red](canary dead or leak)[/]"
-            cells.append(f"{row['outcome']}{mark}")
+            cells.append(f"{row.outcome}{mark}")
         table.add_row(attack, *cells)
     console.print(table)
     for failure in run_.data["failures"]:

@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
         run_.note(f"fanout took {time.monotonic() - started:.0f} s")
     for row in rows:
         console.print(
-            f"{row['layer']:13} {row['server']:10} {row['flavour']:6} x{row['group_size']:<5} "
-            f"{row['deliveries_per_s']:>9.1f} deliveries/s  p50 {row['p50_ms']} ms  "
-            f"p99 {row['p99_ms']} ms  lost {row['lost']}",
+            f"{row.layer:13} {row.server:10} {row.flavour:6} x{row.group_size:<5} "
+            f"{row.deliveries_per_s:>9.1f} deliveries/s  p50 {row.p50_ms} ms  "
+            f"p99 {row.p99_ms} ms  lost {row.lost}",
             highlight=False,
         )
     for note in run_.data["notes"]:
@@ -101,4 +101,4 @@ def run(args: argparse.Namespace) -> int:
     for failure in run_.data["failures"]:
         console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
     console.print(f"results: {run_.path}", highlight=False)
-    return 1 if run_.data["failures"] or any(row["lost"] for row in rows) else 0
+    return 1 if run_.data["failures"] or any(row.lost for row in rows) else 0

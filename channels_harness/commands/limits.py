@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
         rows = run_limits(run_, plan, lambda text: console.print(text, highlight=False))
         run_.note(f"limits took {time.monotonic() - started:.0f} s")
     for row in rows:
-        per = row["bytes_per_connection"]
+        per = row.bytes_per_connection
         console.print(
-            f"{row['server']:20} held {row['connections_held']:>6} of {row['connections_target']}"
-            f"  {per if per is not None else '-':>8} B/conn  stopped: {row['limit_reason']}",
+            f"{row.server:20} held {row.connections_held:>6} of {row.connections_target}"
+            f"  {per if per is not None else '-':>8} B/conn  stopped: {row.limit_reason}",
             highlight=False,
         )
     for failure in run_.data["failures"]:

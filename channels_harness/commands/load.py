@@ -190,12 +190,12 @@ def run(args: argparse.Namespace) -> int:
             f"[red]failed cell[/] {failure['cell']}: {failure['message']}", highlight=False
         )
     for row in rows:
-        if row["failures"]:
-            errors = "; ".join(f"{e['occurrences']} x {e['error']}" for e in row["errors"])
+        if row.failures:
+            errors = "; ".join(f"{e['occurrences']} x {e['error']}" for e in row.errors)
             console.print(
-                f"[red]{row['failures']} failed requests[/] in {row['scenario']} "
-                f"{row['server']} {row['flavour']}: {errors}",
+                f"[red]{row.failures} failed requests[/] in {row.scenario} "
+                f"{row.server} {row.flavour}: {errors}",
                 highlight=False,
             )
     console.print(f"results: {run.path}", highlight=False)
-    return 1 if failed or any(row["failures"] for row in rows) else 0
+    return 1 if failed or any(row.failures for row in rows) else 0

@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
         run_.note(f"scaling took {time.monotonic() - started:.0f} s")
     for row in rows:
         console.print(
-            f"{row['pinning']:12} {row['server']:10} x{row['processes']} {row['flavour']:6} "
-            f"{row['msgs_per_s']:>9.1f} msgs/s  spread {row['spread_pct']}%  "
-            f"gen-bound {row['generator_bound']}",
+            f"{row.pinning:12} {row.server:10} x{row.processes} {row.flavour:6} "
+            f"{row.msgs_per_s:>9.1f} msgs/s  spread {row.spread_pct}%  "
+            f"gen-bound {row.generator_bound}",
             highlight=False,
         )
     for note in run_.data["notes"]:

@@ -99,13 +99,13 @@ def run(args: argparse.Namespace) -> int:
         run_.note(f"soak took {time.monotonic() - started:.0f} s")
     for row in summaries:
         console.print(
-            f"{row['server']} {row['flavour']}: RSS {row['rss_start_bytes']} -> "
-            f"{row['rss_end_bytes']} ({row['rss_growth_pct']}%), fds {row['fds_start']} -> "
-            f"{row['fds_end']}, errors {row['errors']}: {row['verdict']}",
+            f"{row.server} {row.flavour}: RSS {row.rss_start_bytes} -> "
+            f"{row.rss_end_bytes} ({row.rss_growth_pct}%), fds {row.fds_start} -> "
+            f"{row.fds_end}, errors {row.errors}: {row.verdict}",
             highlight=False,
         )
     for failure in run_.data["failures"]:
         console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
     console.print(f"results: {run_.path}", highlight=False)
-    unstable = any(row["verdict"] != "stable" for row in summaries)
+    unstable = any(row.verdict != "stable" for row in summaries)
     return 1 if run_.data["failures"] or unstable else 0

@@ -14,13 +14,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from channels_harness.errors import GeneratorError, RunError
 from channels_harness.generators.engine import raise_nofile_limit
 from channels_harness.generators.engine.fanout import FanoutConfig, FanoutOutcome
 from channels_harness.generators.launcher import run_generator
 from channels_harness.report.model import Run
+from channels_harness.report.rows import FanoutRow
 from channels_harness.runtime import cpu, pinning, stats
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.runtime.timeouts import scaled
@@ -75,31 +75,29 @@ def measure_once(
     return FanoutOutcome.from_json(result)
 
 
-def summarize(
-    layer: str, server: str, flavour: str, outcomes: list[FanoutOutcome]
-) -> dict[str, Any]:
+def summarize(layer: str, server: str, flavour: str, outcomes: list[FanoutOutcome]) -> FanoutRow:
     """One ``fanout`` row from repeated runs: median rate, merged latency, lost summed."""
     rates = [o.deliveries_per_s for o in outcomes]
     summary = stats.summarize(stats.merge(o.histogram for o in outcomes))
     busiest = max((o.cpu + o.cpu_wait for o in outcomes), default=0.0)
-    return {
-        "layer": layer,
-        "server": server,
-        "flavour": flavour,
-        "group_size": outcomes[0].group_size,
-        "messages": outcomes[0].messages,
-        "deliveries_per_s": round(stats.median(rates), 1),
-        "spread_pct": stats.spread_pct(rates),
-        "p50_ms": summary.p50_ms,
-        "p99_ms": summary.p99_ms,
-        "max_ms": summary.max_ms,
-        "delivered": sum(o.delivered for o in outcomes),
-        "lost": sum(o.lost for o in outcomes),
-        "errors": sum(o.errors for o in outcomes),
-        "runs": len(outcomes),
-        "generator_cpu": round(max(o.cpu for o in outcomes), 3),
-        "generator_bound": cpu.generator_bound(busiest),
-    }
+    return FanoutRow(
+        layer=layer,
+        server=server,
+        flavour=flavour,
+        group_size=outcomes[0].group_size,
+        messages=outcomes[0].messages,
+        deliveries_per_s=round(stats.median(rates), 1),
+        spread_pct=stats.spread_pct(rates),
+        p50_ms=summary.p50_ms,
+        p99_ms=summary.p99_ms,
+        max_ms=summary.max_ms,
+        delivered=sum(o.delivered for o in outcomes),
+        lost=sum(o.lost for o in outcomes),
+        errors=sum(o.errors for o in outcomes),
+        runs=len(outcomes),
+        generator_cpu=round(max(o.cpu for o in outcomes), 3),
+        generator_bound=cpu.generator_bound(busiest),
+    )
 
 
 def _cell_rows(
@@ -110,8 +108,8 @@ def _cell_rows(
     plan: FanoutPlan,
     cpus: frozenset[int] | None,
     progress: Progress,
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+) -> list[FanoutRow]:
+    rows: list[FanoutRow] = []
     for size in plan.group_sizes:
         messages = plan.messages_for(size)
         cell = {"layer": layer, "server": server.spec.name, "flavour": flavour, "group_size": size}
@@ -133,14 +131,12 @@ def _cell_rows(
                 return rows
             continue
         row = summarize(layer, server.spec.name, flavour, outcomes)
-        run.add("fanout", row)
+        run.add(row)
         rows.append(row)
     return rows
 
 
-def run_fanout(
-    run: Run, plan: FanoutPlan, progress: Progress | None = None
-) -> list[dict[str, Any]]:
+def run_fanout(run: Run, plan: FanoutPlan, progress: Progress | None = None) -> list[FanoutRow]:
     """Measure every cell of ``plan`` into ``run``; return the rows.
 
     A server that fails to start, or dies, fails its cells (with its log tail)
@@ -160,7 +156,7 @@ def run_fanout(
         + f"; at most {plan.window} broadcasts in flight; latency from the sender's "
         "timestamp to each member's receipt, both on the generator's clock."
     )
-    rows: list[dict[str, Any]] = []
+    rows: list[FanoutRow] = []
     for layer in plan.layers:
         with redis_for(layer, plan.redis_url) as redis_url:
             env = layer_env(layer, redis_url)
@@ -179,21 +175,19 @@ def run_fanout(
     return rows
 
 
-def redis_cost_notes(rows: list[dict[str, Any]]) -> list[str]:
+def redis_cost_notes(rows: list[FanoutRow]) -> list[str]:
     """For each Redis layer: in-memory deliveries/s over that layer's, per cell, in one line."""
     memory = {
-        (r["server"], r["flavour"], r["group_size"]): r["deliveries_per_s"]
-        for r in rows
-        if r["layer"] == "memory"
+        (r.server, r.flavour, r.group_size): r.deliveries_per_s for r in rows if r.layer == "memory"
     }
     notes = []
     for layer in ("redis", "redis-pubsub"):
         parts = []
         for row in rows:
-            key = (row["server"], row["flavour"], row["group_size"])
-            if row["layer"] != layer or key not in memory:
+            key = (row.server, row.flavour, row.group_size)
+            if row.layer != layer or key not in memory:
                 continue
-            ratio = stats.ratio(memory[key], row["deliveries_per_s"])
+            ratio = stats.ratio(memory[key], row.deliveries_per_s)
             if ratio is not None:
                 parts.append(f"{key[0]} {key[1]} x{key[2]}: {ratio}x")
         if parts:

@@ -18,7 +18,6 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import picows
 
@@ -26,6 +25,7 @@ from channels_harness.errors import RunError
 from channels_harness.experiments.attacks.aftermath import live_consumers
 from channels_harness.generators.engine import raise_nofile_limit
 from channels_harness.report.model import Run
+from channels_harness.report.rows import LimitsRow
 from channels_harness.runtime import pinning
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.runtime.timeouts import scaled
@@ -122,7 +122,7 @@ class HeldConnections:
 
 async def climb(
     server: ServerProcess, plan: LimitsPlan, progress: Callable[[str], None]
-) -> dict[str, Any]:
+) -> LimitsRow:
     """Open connections step by step until one fails or ``max_connections``; the row."""
     url = check_target(server.ws_url(f"ws/echo/{plan.flavour}/"), plan.allow_remote)
     held = HeldConnections()
@@ -160,23 +160,23 @@ async def climb(
             live = live_consumers(server) if server.running else None
     finally:
         await held.close(scaled(plan.connect_timeout_s))
-    return {
-        "server": server.spec.name,
-        "flavour": plan.flavour,
-        "connections_target": plan.max_connections,
-        "connections_held": good_held,
-        "connections_opened": len(held.conns),
-        "bytes_per_connection": round((good_rss - base_rss) / good_held) if good_held else None,
-        "rss_idle_bytes": base_rss,
-        "rss_held_bytes": good_rss,
-        "live_consumers_at_end": live,
-        "limit_reason": reason,
-    }
+    return LimitsRow(
+        server=server.spec.name,
+        flavour=plan.flavour,
+        connections_target=plan.max_connections,
+        connections_held=good_held,
+        connections_opened=len(held.conns),
+        bytes_per_connection=round((good_rss - base_rss) / good_held) if good_held else None,
+        rss_idle_bytes=base_rss,
+        rss_held_bytes=good_rss,
+        live_consumers_at_end=live,
+        limit_reason=reason,
+    )
 
 
 def run_limits(
     run: Run, plan: LimitsPlan, progress: Callable[[str], None] | None = None
-) -> list[dict[str, Any]]:
+) -> list[LimitsRow]:
     """One ``limits`` row per server into ``run`` (a failed start is a failure row)."""
     say = progress or (lambda text: None)
     wanted = plan.max_connections + FD_MARGIN
@@ -196,10 +196,10 @@ def run_limits(
                 run.record_server(server.info())
                 row = asyncio.run(climb(server, plan, say))
                 if not server.running:
-                    row["log_tail"] = server.log_tail(20)
+                    row.log_tail = server.log_tail(20)
         except RunError as exc:
             run.fail("limits", cell, str(exc))
             continue
-        run.add("limits", row)
+        run.add(row)
         rows.append(row)
     return rows

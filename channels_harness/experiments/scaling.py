@@ -28,6 +28,7 @@ from channels_harness.errors import RunError
 from channels_harness.generators.engine import LoadConfig
 from channels_harness.generators.engine.spread import run_spread, spread
 from channels_harness.report.model import Run
+from channels_harness.report.rows import ScalingRow
 from channels_harness.runtime import pinning, stats
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.servers.fleet import Fleet
@@ -79,33 +80,33 @@ def measure(fleet: Fleet, flavour: str, plan: ScalingPlan, cpus: frozenset[int] 
 
 def _row(
     fleet: Fleet, flavour: str, mode: str, plan: ScalingPlan, results: list[Any]
-) -> dict[str, Any]:
+) -> ScalingRow:
     rates = [r.rate for r in results]
     summary = stats.summarize(stats.combine(r.histogram for r in results))
     server_cpus = sorted(fleet.cpus) if fleet.cpus else "all"
-    return {
-        "server": fleet.spec.name,
-        "layer": plan.layer,
-        "processes": fleet.processes,
-        "flavour": flavour,
-        "pinning": mode,
-        "msgs_per_s": round(stats.median(rates), 1),
-        "spread_pct": stats.spread_pct(rates),
-        "p50_ms": summary.p50_ms,
-        "p99_ms": summary.p99_ms,
-        "errors": sum(r.errors for r in results),
-        "runs": len(results),
-        "connections": plan.connections,
-        "generator_processes": results[0].processes,
-        "generator_cpu": round(max(r.generator_cpu for r in results), 3),
-        "generator_bound": any(r.generator_bound for r in results),
-        "server_cpus": server_cpus,
-    }
+    return ScalingRow(
+        server=fleet.spec.name,
+        layer=plan.layer,
+        processes=fleet.processes,
+        flavour=flavour,
+        pinning=mode,
+        msgs_per_s=round(stats.median(rates), 1),
+        spread_pct=stats.spread_pct(rates),
+        p50_ms=summary.p50_ms,
+        p99_ms=summary.p99_ms,
+        errors=sum(r.errors for r in results),
+        runs=len(results),
+        connections=plan.connections,
+        generator_processes=results[0].processes,
+        generator_cpu=round(max(r.generator_cpu for r in results), 3),
+        generator_bound=any(r.generator_bound for r in results),
+        server_cpus=server_cpus,
+    )
 
 
 def run_scaling(
     run: Run, plan: ScalingPlan, progress: Callable[[str], None] | None = None
-) -> list[dict[str, Any]]:
+) -> list[ScalingRow]:
     """Measure every fleet of ``plan`` into ``run``'s ``scaling`` section; return the rows."""
     say = progress or (lambda text: None)
     pinned_server, pinned_generator = _cpus("server core")
@@ -119,7 +120,7 @@ def run_scaling(
         "generator share both cores, as a real 2-core deployment would (more server "
         "processes then also compete with the generator)."
     )
-    rows: list[dict[str, Any]] = []
+    rows: list[ScalingRow] = []
     with redis_for(plan.layer, plan.redis_url) as redis_url:
         env = layer_env(plan.layer, redis_url)
         for mode, name, count in itertools.product(plan.pinnings, plan.servers, plan.processes):
@@ -135,7 +136,7 @@ def run_scaling(
                             measure(fleet, flavour, plan, generator_cpus) for _ in range(plan.runs)
                         ]
                         row = _row(fleet, flavour, mode, plan, results)
-                        run.add("scaling", row)
+                        run.add(row)
                         rows.append(row)
             except RunError as exc:
                 cell = {"server": name, "processes": count, "pinning": mode}
@@ -145,22 +146,18 @@ def run_scaling(
     return rows
 
 
-def growth_notes(rows: list[dict[str, Any]]) -> list[str]:
+def growth_notes(rows: list[ScalingRow]) -> list[str]:
     """Per pinning, server and flavour: msgs/s with N processes over msgs/s with 1."""
-    one = {
-        (r["pinning"], r["server"], r["flavour"]): r["msgs_per_s"]
-        for r in rows
-        if r["processes"] == 1
-    }
+    one = {(r.pinning, r.server, r.flavour): r.msgs_per_s for r in rows if r.processes == 1}
     parts: dict[str, list[str]] = {}
     for row in rows:
-        key = (row["pinning"], row["server"], row["flavour"])
-        if row["processes"] == 1 or key not in one:
+        key = (row.pinning, row.server, row.flavour)
+        if row.processes == 1 or key not in one:
             continue
-        ratio = stats.ratio(row["msgs_per_s"], one[key])
+        ratio = stats.ratio(row.msgs_per_s, one[key])
         if ratio is not None:
-            parts.setdefault(row["pinning"], []).append(
-                f"{row['server']} {row['flavour']} x{row['processes']}: {ratio}x"
+            parts.setdefault(row.pinning, []).append(
+                f"{row.server} {row.flavour} x{row.processes}: {ratio}x"
             )
     return [
         f"Scaling ({mode}): msgs/s with N server processes over 1 process: " + "; ".join(items)

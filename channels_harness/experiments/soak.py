@@ -37,6 +37,7 @@ from channels_harness.experiments.attacks.aftermath import live_consumers
 from channels_harness.generators.engine.soak import SoakLoad
 from channels_harness.generators.launcher import run_generator
 from channels_harness.report.model import Run
+from channels_harness.report.rows import SoakSampleRow, SoakSummaryRow
 from channels_harness.runtime import pinning
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.runtime.timeouts import scaled
@@ -91,10 +92,10 @@ def _live(server: ServerProcess) -> int | None:
     return None
 
 
-def verdict(samples: list[dict[str, Any]], fds_start: int | None, after: dict[str, Any]) -> str:
+def verdict(samples: list[SoakSampleRow], fds_start: int | None, after: dict[str, Any]) -> str:
     """``stable`` or the flags raised (see the module doc for the rule)."""
     flags = []
-    rss = [s["rss_bytes"] for s in samples if s.get("rss_bytes")]
+    rss = [s.rss_bytes for s in samples if s.rss_bytes]
     half = rss[len(rss) // 2 :]
     if len(half) >= 2:
         ends = max(1, min(3, len(half) // 2))
@@ -129,7 +130,7 @@ def soak_one(
     plan: SoakPlan,
     cpus: frozenset[int] | None,
     progress: Callable[[str], None],
-) -> dict[str, Any]:
+) -> SoakSummaryRow:
     """Soak one running server with one flavour; rows into ``soak``, the summary returned."""
     name = server.spec.name
     load = SoakLoad(
@@ -143,31 +144,31 @@ def soak_one(
         broadcast_rate=plan.broadcast_rate,
     )
     fds_start = open_fds(server)
-    samples: list[dict[str, Any]] = []
+    samples: list[SoakSampleRow] = []
     previous = {"t_s": 0.0, "echo_received": 0}
 
     def sample(line: dict[str, Any]) -> None:
         span = line["t_s"] - previous["t_s"]
-        row = {
-            "server": name,
-            "flavour": flavour,
-            "t_s": line["t_s"],
-            "rss_bytes": server.rss_bytes(),
-            "open_fds": open_fds(server),
-            "live_consumers": _live(server),
-            "errors": line["errors"],
-            "msgs_per_s": round((line["echo_received"] - previous["echo_received"]) / span, 1)
+        row = SoakSampleRow(
+            server=name,
+            flavour=flavour,
+            t_s=line["t_s"],
+            rss_bytes=server.rss_bytes(),
+            open_fds=open_fds(server),
+            live_consumers=_live(server),
+            errors=line["errors"],
+            msgs_per_s=round((line["echo_received"] - previous["echo_received"]) / span, 1)
             if span > 0
             else None,
-            "handshakes": line["handshakes"],
-            "deliveries": line["deliveries"],
-        }
+            handshakes=line["handshakes"],
+            deliveries=line["deliveries"],
+        )
         previous.update(line)
         samples.append(row)
-        run.add("soak", row)
+        run.add(row)
         progress(
-            f"soak {name} {flavour} t={row['t_s']:.0f}s rss={row['rss_bytes'] / 2**20:.1f} MiB "
-            f"fds={row['open_fds']} live={row['live_consumers']} errors={row['errors']}"
+            f"soak {name} {flavour} t={row.t_s:.0f}s rss={(row.rss_bytes or 0) / 2**20:.1f} MiB "
+            f"fds={row.open_fds} live={row.live_consumers} errors={row.errors}"
         )
 
     timeout = scaled(plan.duration_s + 60.0)
@@ -176,37 +177,37 @@ def soak_one(
         raise ServerError(f"{name} died during the soak")
     errors = int(result["errors"]) + int(result["lost_deliveries"])
     after = {**_settle(server, fds_start), "errors": errors}
-    rss_start = samples[0]["rss_bytes"] if samples else None
-    rss_end = samples[-1]["rss_bytes"] if samples else None
-    return {
-        "server": name,
-        "flavour": flavour,
-        "minutes": plan.minutes,
-        "samples": len(samples),
-        "rss_start_bytes": rss_start,
-        "rss_end_bytes": rss_end,
-        "rss_growth_pct": round((rss_end - rss_start) / rss_start * 100.0, 1)
+    rss_start = samples[0].rss_bytes if samples else None
+    rss_end = samples[-1].rss_bytes if samples else None
+    return SoakSummaryRow(
+        server=name,
+        flavour=flavour,
+        minutes=plan.minutes,
+        samples=len(samples),
+        rss_start_bytes=rss_start,
+        rss_end_bytes=rss_end,
+        rss_growth_pct=round((rss_end - rss_start) / rss_start * 100.0, 1)
         if rss_start and rss_end
         else None,
-        "fds_start": fds_start,
-        "fds_under_load": samples[0]["open_fds"] if samples else None,
-        "fds_end": after["fds"],
-        "live_consumers_end": after["live"],
-        "errors": errors,
-        "error_samples": result["error_samples"],
-        "echo_sent": result["echo_sent"],
-        "echo_p99_ms": result["echo_p99_ms"],
-        "handshakes": result["handshakes"],
-        "deliveries": result["deliveries"],
-        "lost_deliveries": result["lost_deliveries"],
-        "generator_cpu": result["generator_cpu"],
-        "verdict": verdict(samples, fds_start, after),
-    }
+        fds_start=fds_start,
+        fds_under_load=samples[0].open_fds if samples else None,
+        fds_end=after["fds"],
+        live_consumers_end=after["live"],
+        errors=errors,
+        error_samples=result["error_samples"],
+        echo_sent=result["echo_sent"],
+        echo_p99_ms=result["echo_p99_ms"],
+        handshakes=result["handshakes"],
+        deliveries=result["deliveries"],
+        lost_deliveries=result["lost_deliveries"],
+        generator_cpu=result["generator_cpu"],
+        verdict=verdict(samples, fds_start, after),
+    )
 
 
 def run_soak(
     run: Run, plan: SoakPlan, progress: Callable[[str], None] | None = None
-) -> list[dict[str, Any]]:
+) -> list[SoakSummaryRow]:
     """Soak every server x flavour of ``plan`` into ``run``; return the summaries."""
     say = progress or (lambda text: None)
     cores = pinning.choose()
@@ -235,6 +236,6 @@ def run_soak(
                 except RunError as exc:
                     run.fail("soak", cell, str(exc), server.log_tail())
                     continue
-                run.add("soak_summary", summary)
+                run.add(summary)
                 summaries.append(summary)
     return summaries

@@ -18,34 +18,15 @@ import re
 import socket
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from channels_harness.report.rows import SECTIONS, FailureRow, R, Row, rows_of
 from channels_harness.runtime.environment import describe
 from channels_harness.runtime.paths import RESULTS_DIR
 
 SCHEMA_VERSION = 1
-
-# The row sections of data.json; each is a list of flat dicts (see schema.json).
-SECTIONS = (
-    "conformance",
-    "throughput",
-    "latency",
-    "handshake",
-    "memory",
-    "breakdown",
-    "blocking",
-    "headroom",
-    "locust",
-    "fanout",
-    "scaling",
-    "soak",
-    "soak_summary",
-    "limits",
-    "attacks",
-    "failures",
-)
 
 
 def _umask() -> int:
@@ -167,16 +148,19 @@ class Run:
     def save(self) -> None:
         write_atomic(self.data_file, json.dumps(self.data, indent=1, sort_keys=False) + "\n")
 
-    def add(self, section: str, row: dict[str, Any]) -> None:
-        """Append ``row`` to ``section`` and save."""
-        self.extend(section, [row])
+    def add(self, row: Row) -> None:
+        """Append ``row`` to its section and save."""
+        self.extend([row])
 
-    def extend(self, section: str, rows: list[dict[str, Any]]) -> None:
-        """Append ``rows`` to ``section`` and save once."""
-        if section not in SECTIONS:
-            raise KeyError(f"unknown section {section!r}; sections are {SECTIONS}")
-        self.data[section].extend(rows)
+    def extend(self, rows: Sequence[Row]) -> None:
+        """Append ``rows`` (each to its own section) and save once."""
+        for row in rows:
+            self.data[row.SECTION].append(row.to_json())
         self.save()
+
+    def rows(self, kind: type[R]) -> list[R]:
+        """The rows of ``kind``'s section so far, typed."""
+        return rows_of(self.data, kind)
 
     def record_server(self, info: dict[str, Any]) -> None:
         """Remember a server's version and command line (keyed by server name)."""
@@ -189,10 +173,7 @@ class Run:
 
     def fail(self, section: str, cell: dict[str, Any], message: str, log_tail: str = "") -> None:
         """Record a cell that could not be measured (it stays out of the figures)."""
-        self.add(
-            "failures",
-            {"section": section, "cell": cell, "message": message, "log_tail": log_tail},
-        )
+        self.add(FailureRow(section=section, cell=cell, message=message, log_tail=log_tail))
 
     def finish(self, status: str = "complete") -> None:
         """Mark the run ``complete`` (or ``incomplete``) with its end time, and save."""

@@ -183,6 +183,11 @@ RAW_ECHO = ServerSpec(
 )
 
 
+# The servers a quick run measures and every deep dive focuses on: the Channels
+# project's own server and the most used ASGI server.
+FOCUS_SERVERS = ("daphne", "uvicorn")
+
+
 def get_spec(name: str) -> ServerSpec:
     """The registered spec called ``name``; a clear error naming the choices if none."""
     if name == RAW_ECHO.name:

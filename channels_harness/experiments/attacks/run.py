@@ -18,7 +18,7 @@ import time
 import tomllib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from channels_harness.errors import RunError
 from channels_harness.experiments.attacks import headers, hostile
@@ -29,6 +29,7 @@ from channels_harness.experiments.attacks.aftermath import (
 )
 from channels_harness.experiments.attacks.base import FULL, SMALL, Attack, Outcome, Settings
 from channels_harness.experiments.attacks.flood import flood, raise_open_files
+from channels_harness.report.rows import AttackRow
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.registry import get_spec
 
@@ -80,7 +81,7 @@ def known(path: Path = KNOWN_FILE) -> dict[tuple[str, str], dict[str, str]]:
     return table
 
 
-def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL) -> dict[str, Any]:
+def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL) -> AttackRow:
     """Run ``attack`` against ``server`` and return its row for the "attacks" section.
 
     The row says what the server did (``outcome``), whether a canary echoed
@@ -99,12 +100,11 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
     except OSError as exc:
         result = Outcome(f"{type(exc).__name__}", f"the attack could not go on: {exc}")
     seconds = round(time.monotonic() - started, 2)
-    row: dict[str, Any] = {"server": server.spec.name, "attack": attack, "seconds": seconds}
     if not server.running:
-        return _died(row, server, result)
+        return _died(server, attack, seconds, result)
     why_not, took, first = canary_within(server, settings.settle_s)
     if why_not and not server.running:  # it was dying while the attack ended
-        return _died(row, server, result)
+        return _died(server, attack, seconds, result)
     leaked, waited = wait_no_consumers(server, settings.settle_s, baseline)
     detail = result.detail
     if baseline:
@@ -117,26 +117,30 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
         detail += "; GET /stats/ did not answer"
     elif leaked:
         detail += f"; {leaked} consumer(s) still live after {waited:.0f} s"
-    return {
-        **row,
-        "outcome": result.outcome,
-        "canary_ok": why_not is None,
-        "canary_s": round(took, 2),
-        "leaked_consumers": leaked,
-        "detail": detail,
-    }
+    return AttackRow(
+        server=server.spec.name,
+        attack=attack,
+        seconds=seconds,
+        outcome=result.outcome,
+        canary_ok=why_not is None,
+        canary_s=round(took, 2),
+        leaked_consumers=leaked,
+        detail=detail,
+    )
 
 
-def _died(row: dict[str, Any], server: ServerProcess, result: Outcome) -> dict[str, Any]:
+def _died(server: ServerProcess, attack: str, seconds: float, result: Outcome) -> AttackRow:
     code = server.popen.poll() if server.popen else "?"
-    return {
-        **row,
-        "outcome": "server died",
-        "canary_ok": False,
-        "canary_s": None,
-        "leaked_consumers": None,
-        "detail": f"{result.outcome}; exit code {code}; log tail:\n{server.log_tail()}",
-    }
+    return AttackRow(
+        server=server.spec.name,
+        attack=attack,
+        seconds=seconds,
+        outcome="server died",
+        canary_ok=False,
+        canary_s=None,
+        leaked_consumers=None,
+        detail=f"{result.outcome}; exit code {code}; log tail:\n{server.log_tail()}",
+    )
 
 
 def run_attacks(
@@ -146,7 +150,7 @@ def run_attacks(
     attacks: Sequence[str] | None = None,
     progress: Progress | None = None,
     settings: Settings = FULL,
-) -> list[dict[str, Any]]:
+) -> list[AttackRow]:
     """Every attack against every server, one row each into ``run`` ("attacks").
 
     Each server starts fresh; after an attack that killed it the next attack
@@ -159,7 +163,7 @@ def run_attacks(
             raise KeyError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}")
     specs = [get_spec(name) for name in servers]
     raise_open_files()
-    rows: list[dict[str, Any]] = []
+    rows: list[AttackRow] = []
     total = len(specs) * len(names)
     for index, spec in enumerate(specs):
         done = index * len(names)
@@ -174,7 +178,7 @@ def run_attacks(
                     server = ServerProcess(spec).start()
                     run.record_server(server.info())
                 row = attack_server(server, attack, settings)
-                run.add("attacks", row)
+                run.add(row)
                 rows.append(row)
                 done += 1
         except RunError as exc:

@@ -45,6 +45,15 @@ from channels_harness.generators.engine import (
 )
 from channels_harness.generators.engine.idle import raise_nofile_limit
 from channels_harness.report.model import Run
+from channels_harness.report.rows import (
+    BlockingRow,
+    BreakdownRow,
+    HandshakeRow,
+    HeadroomRow,
+    LatencyRow,
+    MemoryRow,
+    ThroughputRow,
+)
 from channels_harness.runtime import cpu as cpu_module
 from channels_harness.runtime import pinning, stats
 from channels_harness.servers.process import ServerProcess
@@ -238,41 +247,48 @@ class Bench:
                         failed.add(cell)
         for cell in cells:
             if cell not in failed and results[cell]:
-                self.run.add("throughput", self.throughput_row(_cell_dict(cell), results[cell]))
+                self.run.add(self.throughput_row(_cell_dict(cell), results[cell]))
 
-    def throughput_row(self, cell: dict[str, Any], results: list[LoadResult]) -> dict[str, Any]:
+    def throughput_row(self, cell: dict[str, Any], results: list[LoadResult]) -> ThroughputRow:
         rates = [r.rate for r in results]
-        merged = stats.combine(r.histogram for r in results)
-        return {
-            "scenario": "echo",
-            **cell,
-            "payload_bytes": payload(cell["payload"]).size,
-            "mode": "closed",
-            "generator": GENERATOR_NAME,
-            "generator_processes": results[0].processes,
-            "runs": len(results),
-            "msgs_per_s": round(stats.median(rates), 1),
-            "msgs_per_s_runs": [round(rate, 1) for rate in rates],
-            "spread_pct": stats.spread_pct(rates),
-            **stats.summarize(merged).as_row(),
-            "errors": sum(r.errors for r in results),
-            "generator_cpu": round(max(r.generator_cpu for r in results), 3),
-            "generator_demand": round(max(r.generator_demand for r in results), 3),
-            "generator_bound": any(r.generator_bound for r in results),
-            "server_cpus": self.server_cpus,
-            "generator_cpus": self.generator_cpus,
-        }
+        summary = stats.summarize(stats.combine(r.histogram for r in results))
+        return ThroughputRow(
+            scenario="echo",
+            server=cell["server"],
+            flavour=cell["flavour"],
+            concurrency=cell["concurrency"],
+            payload=cell["payload"],
+            payload_bytes=payload(cell["payload"]).size,
+            mode="closed",
+            generator=GENERATOR_NAME,
+            generator_processes=results[0].processes,
+            runs=len(results),
+            msgs_per_s=round(stats.median(rates), 1),
+            msgs_per_s_runs=[round(rate, 1) for rate in rates],
+            spread_pct=stats.spread_pct(rates),
+            p50_ms=summary.p50_ms,
+            p90_ms=summary.p90_ms,
+            p99_ms=summary.p99_ms,
+            p999_ms=summary.p999_ms,
+            max_ms=summary.max_ms,
+            errors=sum(r.errors for r in results),
+            generator_cpu=round(max(r.generator_cpu for r in results), 3),
+            generator_demand=round(max(r.generator_demand for r in results), 3),
+            generator_bound=any(r.generator_bound for r in results),
+            server_cpus=self.server_cpus,
+            generator_cpus=self.generator_cpus,
+        )
 
     def peak(self, server: str, flavour: str) -> float:
         """This run's headline msgs/s for ``server`` and ``flavour`` (0 when unmeasured)."""
-        for row in self.run.data["throughput"]:
+        for row in self.run.rows(ThroughputRow):
             if (
-                row["server"] == server
-                and row["flavour"] == flavour
-                and row["concurrency"] == HEADLINE_CONCURRENCY
-                and row["payload"] == HEADLINE_PAYLOAD
+                row.server == server
+                and row.flavour == flavour
+                and row.concurrency == HEADLINE_CONCURRENCY
+                and row.payload == HEADLINE_PAYLOAD
             ):
-                return float(row["msgs_per_s"])
+                return row.msgs_per_s
         return 0.0
 
     def latency(self, live: _Live, flavour: str) -> None:
@@ -299,19 +315,18 @@ class Bench:
                 except CellFailed:
                     continue
                 self.run.add(
-                    "latency",
-                    {
-                        "server": live.name,
-                        "flavour": flavour,
-                        "connections": HEADLINE_CONCURRENCY,
-                        "share_of_peak": share,
-                        "target_rate": float(rate),
-                        "achieved_rate": result.achieved_rate,
+                    LatencyRow(
+                        server=live.name,
+                        flavour=flavour,
+                        connections=HEADLINE_CONCURRENCY,
+                        share_of_peak=share,
+                        target_rate=float(rate),
+                        achieved_rate=result.achieved_rate,
                         **result.summary.as_row(),
-                        "errors": result.errors,
-                        "generator_cpu": round(result.generator_cpu, 3),
-                        "generator_bound": result.generator_bound,
-                    },
+                        errors=result.errors,
+                        generator_cpu=round(result.generator_cpu, 3),
+                        generator_bound=result.generator_bound,
+                    ),
                 )
 
     def handshake(self, live: _Live, flavour: str) -> None:
@@ -335,20 +350,19 @@ class Bench:
         rates = [r.rate for r in results]
         merged = stats.summarize(stats.combine(r.histogram for r in results))
         self.run.add(
-            "handshake",
-            {
+            HandshakeRow(
                 **cell,
-                "concurrency": plan.handshake_concurrency,
-                "handshakes_per_s": round(stats.median(rates), 1),
-                "handshakes_per_s_runs": [round(rate, 1) for rate in rates],
-                "p50_ms": merged.p50_ms,
-                "p99_ms": merged.p99_ms,
-                "runs": len(results),
-                "spread_pct": stats.spread_pct(rates),
-                "errors": sum(r.errors for r in results),
-                "generator_cpu": round(max(r.generator_cpu for r in results), 3),
-                "generator_bound": any(r.generator_bound for r in results),
-            },
+                concurrency=plan.handshake_concurrency,
+                handshakes_per_s=round(stats.median(rates), 1),
+                handshakes_per_s_runs=[round(rate, 1) for rate in rates],
+                p50_ms=merged.p50_ms,
+                p99_ms=merged.p99_ms,
+                runs=len(results),
+                spread_pct=stats.spread_pct(rates),
+                errors=sum(r.errors for r in results),
+                generator_cpu=round(max(r.generator_cpu for r in results), 3),
+                generator_bound=any(r.generator_bound for r in results),
+            ),
         )
 
     def memory(self, name: str, flavour: str) -> None:
@@ -383,15 +397,14 @@ class Bench:
             self.run.fail("memory", cell, f"could not hold connections: {message}", live.log_tail())
             return
         self.run.add(
-            "memory",
-            {
+            MemoryRow(
                 **cell,
-                "opened": outcome.opened,
-                "errors": outcome.errors,
-                "rss_idle_bytes": idle,
-                "rss_loaded_bytes": outcome.value,
-                "bytes_per_connection": round((outcome.value - idle) / outcome.opened),
-            },
+                opened=outcome.opened,
+                errors=outcome.errors,
+                rss_idle_bytes=idle,
+                rss_loaded_bytes=outcome.value,
+                bytes_per_connection=round((outcome.value - idle) / outcome.opened),
+            ),
         )
 
     def blocking(self, live: _Live, flavour: str, kind: str, delay_ms: int) -> None:
@@ -412,16 +425,18 @@ class Bench:
             return
         summary = result.summary
         self.run.add(
-            "blocking",
-            {
-                **cell,
-                "concurrency": HEADLINE_CONCURRENCY,
-                "msgs_per_s": round(result.rate, 1),
-                "p50_ms": summary.p50_ms,
-                "p99_ms": summary.p99_ms,
-                "errors": result.errors,
-                "generator_bound": result.generator_bound,
-            },
+            BlockingRow(
+                server=live.name,
+                flavour=flavour,
+                kind=kind,
+                delay_ms=delay_ms,
+                concurrency=HEADLINE_CONCURRENCY,
+                msgs_per_s=round(result.rate, 1),
+                p50_ms=summary.p50_ms,
+                p99_ms=summary.p99_ms,
+                errors=result.errors,
+                generator_bound=result.generator_bound,
+            ),
         )
 
     def breakdown(self, name: str) -> None:
@@ -464,12 +479,12 @@ class Bench:
         finally:
             for live in lives.values():
                 live.stop()
-        rows: list[dict[str, Any]] = []
+        rows: list[BreakdownRow] = []
         for label, _, _ in LAYERS:
             if label not in failed and results[label]:
                 rates = [r.rate for r in results[label]]
                 rows.append(_layer_row(name, label, stats.median(rates), len(rates)))
-        self.run.extend("breakdown", rows)
+        self.run.extend(rows)
 
     def headroom(self) -> None:
         """The raw echo baseline over the best server-limited Channels cell,
@@ -477,15 +492,15 @@ class Bench:
         ratio compares the two under the same machine load."""
         channels_rows = [
             row
-            for row in self.run.data["throughput"]
-            if row["server"] in SERVERS and not row["generator_bound"]
+            for row in self.run.rows(ThroughputRow)
+            if row.server in SERVERS and not row.generator_bound
         ]
         if not channels_rows:
             return
-        best = max(channels_rows, key=lambda row: row["msgs_per_s"])
-        best_label = f"{best['server']} {best['flavour']} c={best['concurrency']} {best['payload']}"
+        best = max(channels_rows, key=lambda row: row.msgs_per_s)
+        best_label = f"{best.server} {best.flavour} c={best.concurrency} {best.payload}"
         raw = _Live(RAW_ECHO.name, DEFAULT_APP, self.pins.server, RAW_ECHO.name)
-        cell_live = _Live(best["server"], DEFAULT_APP, self.pins.server, best["server"])
+        cell_live = _Live(best.server, DEFAULT_APP, self.pins.server, best.server)
         baseline_results: list[LoadResult] = []
         best_results: list[LoadResult] = []
         runs = self.plan.runs
@@ -493,7 +508,7 @@ class Bench:
             for index in range(runs):
                 for live, path, into, label in (
                     (raw, "", baseline_results, "raw echo"),
-                    (cell_live, f"ws/echo/{best['flavour']}/", best_results, best_label),
+                    (cell_live, f"ws/echo/{best.flavour}/", best_results, best_label),
                 ):
                     with self.step(f"headroom run {index + 1}/{runs}: {label}"):
                         into.append(
@@ -502,8 +517,8 @@ class Bench:
                                 "headroom",
                                 {"server": live.name, "best_cell": best_label},
                                 path,
-                                connections=best["concurrency"],
-                                payload=best["payload"],
+                                connections=best.concurrency,
+                                payload=best.payload,
                                 duration_s=self.plan.duration_s,
                                 warmup_s=self.plan.warmup_s,
                             )
@@ -530,25 +545,24 @@ class Bench:
         capacity = stats.median([r.rate / max(r.generator_cpu, 1e-9) for r in baseline_results])
         capacity_ratio = stats.ratio(capacity, best)
         self.run.add(
-            "headroom",
-            {
-                "generator": GENERATOR_NAME,
-                "generator_processes": baseline_results[0].processes,
-                "baseline": RAW_ECHO.name,
-                "baseline_msgs_per_s": round(baseline, 1),
-                "baseline_msgs_per_s_runs": [round(rate, 1) for rate in rates],
-                "baseline_spread_pct": stats.spread_pct(rates),
-                "best_channels_msgs_per_s": round(best, 1),
-                "best_channels_msgs_per_s_runs": [round(rate, 1) for rate in best_rates],
-                "best_cell": best_label,
-                "ratio": ratio,
-                "generator_cpu": round(cpu, 3),
-                "generator_demand": round(demand, 3),
-                "generator_msgs_per_cpu_s": round(capacity, 1),
-                "capacity_ratio": capacity_ratio,
-                "target": HEADROOM_TARGET,
-                "ok": ratio >= HEADROOM_TARGET,
-            },
+            HeadroomRow(
+                generator=GENERATOR_NAME,
+                generator_processes=baseline_results[0].processes,
+                baseline=RAW_ECHO.name,
+                baseline_msgs_per_s=round(baseline, 1),
+                baseline_msgs_per_s_runs=[round(rate, 1) for rate in rates],
+                baseline_spread_pct=stats.spread_pct(rates),
+                best_channels_msgs_per_s=round(best, 1),
+                best_channels_msgs_per_s_runs=[round(rate, 1) for rate in best_rates],
+                best_cell=best_label,
+                ratio=ratio,
+                generator_cpu=round(cpu, 3),
+                generator_demand=round(demand, 3),
+                generator_msgs_per_cpu_s=round(capacity, 1),
+                capacity_ratio=capacity_ratio,
+                target=HEADROOM_TARGET,
+                ok=ratio >= HEADROOM_TARGET,
+            ),
         )
         if ratio < HEADROOM_TARGET:
             limit = (
@@ -576,14 +590,14 @@ def _cell_dict(cell: Cell) -> dict[str, Any]:
     }
 
 
-def _layer_row(server: str, layer: str, rate: float, runs: int) -> dict[str, Any]:
-    return {
-        "server": server,
-        "layer": layer,
-        "us_per_msg": round(1e6 / rate, 2),
-        "msgs_per_s": round(rate, 1),
-        "runs": runs,
-    }
+def _layer_row(server: str, layer: str, rate: float, runs: int) -> BreakdownRow:
+    return BreakdownRow(
+        server=server,
+        layer=layer,
+        us_per_msg=round(1e6 / rate, 2),
+        msgs_per_s=round(rate, 1),
+        runs=runs,
+    )
 
 
 def default_servers(quick: bool) -> tuple[str, ...]:

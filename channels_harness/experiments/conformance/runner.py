@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from channels_harness.report.model import Run
+from channels_harness.report.rows import ConformanceRow
 from channels_harness.runtime.paths import CONFORMANCE_DIR, PROJECT_DIR
 from channels_harness.runtime.procgroup import spawn, stop_group
 from channels_harness.runtime.timeouts import scaled
@@ -86,7 +87,7 @@ def run_suite(
     matrix_file = out / "matrix.json"
     if matrix_file.exists():
         document: dict[str, Any] = json.loads(matrix_file.read_text(encoding="utf-8"))
-        run.extend("conformance", document["rows"])
+        run.extend([ConformanceRow.from_json(row) for row in document["rows"]])
         for name, info in document.get("servers", {}).items():
             if name not in run.data["servers"]:
                 run.record_server(info)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from channels_harness.errors import LocustRunError, RunError, ServerError
 from channels_harness.experiments.load.locustproc import (
@@ -32,6 +31,7 @@ from channels_harness.experiments.load.locustproc import (
     user_class,
 )
 from channels_harness.report.model import Run
+from channels_harness.report.rows import LocustRow
 from channels_harness.runtime import pinning
 from channels_harness.runtime.cpu import generator_bound
 from channels_harness.servers.fleet import Fleet
@@ -104,50 +104,50 @@ def build_row(
     layer: str = "memory",
     server_processes: int = 1,
     workers: int = 0,
-) -> dict[str, Any]:
+) -> LocustRow:
     """The ``locust`` section row of one measured cell."""
     summaries = result.summaries
     primary = summaries.get(PRIMARY[scenario])
     handshake = summaries.get("WS-CONNECT")
     busiest = result.generator_cpu
     bound, unknown = _bound(result)
-    row: dict[str, Any] = {
-        "scenario": scenario,
-        "server": server,
-        "flavour": flavour,
-        "layer": layer,
-        "server_processes": server_processes,
-        "workers": workers,
-        "users": users,
-        "processes": processes,
-        "duration_s": duration_s,
-        "request_type": PRIMARY[scenario],
-        "requests": primary.requests if primary else 0,
-        "failures": result.failures,
-        "msgs_per_s": round(primary.per_s, 1) if primary else 0.0,
-        "avg_ms": round(primary.avg_ms, 3) if primary else None,
-        "p50_ms": primary.p50_ms if primary else None,
-        "p95_ms": primary.p95_ms if primary else None,
-        "p99_ms": primary.p99_ms if primary else None,
-        "handshakes": handshake.requests - handshake.failures if handshake else 0,
-        "generator_cpu": round(busiest, 3) if busiest is not None else None,
-        "generator_cpu_total": (
-            round(result.generator_cpu_total, 3) if result.generator_cpu_total is not None else None
-        ),
-        "generator_bound": bound,
-        "server_cpu": _server_cpu(result),
-        "resolution_ms": result.report.get("resolution_ms"),
-        "server_cpus": _cpus(layout.server),
-        "generator_cpus": _cpus(layout.generator),
-        "errors": result.errors,
-        "command": result.command,
-    }
+    row = LocustRow(
+        scenario=scenario,
+        server=server,
+        flavour=flavour,
+        layer=layer,
+        server_processes=server_processes,
+        workers=workers,
+        users=users,
+        processes=processes,
+        duration_s=duration_s,
+        request_type=PRIMARY[scenario],
+        requests=primary.requests if primary else 0,
+        failures=result.failures,
+        msgs_per_s=round(primary.per_s, 1) if primary else 0.0,
+        avg_ms=round(primary.avg_ms, 3) if primary else None,
+        p50_ms=primary.p50_ms if primary else None,
+        p95_ms=primary.p95_ms if primary else None,
+        p99_ms=primary.p99_ms if primary else None,
+        handshakes=handshake.requests - handshake.failures if handshake else 0,
+        generator_cpu=round(busiest, 3) if busiest is not None else None,
+        generator_cpu_total=round(result.generator_cpu_total, 3)
+        if result.generator_cpu_total is not None
+        else None,
+        generator_bound=bound,
+        server_cpu=_server_cpu(result),
+        resolution_ms=result.report.get("resolution_ms"),
+        server_cpus=_cpus(layout.server),
+        generator_cpus=_cpus(layout.generator),
+        errors=result.errors,
+        command=result.command,
+    )
     if unknown is not None:
-        row["generator_bound_unknown"] = unknown
+        row.generator_bound_unknown = unknown
     if workers:
-        row["worker_requests"] = result.worker_requests
-        row["master_requests"] = result.requests
-        row["worker_commands"] = result.worker_commands
+        row.worker_requests = result.worker_requests
+        row.master_requests = result.requests
+        row.worker_commands = result.worker_commands
     return row
 
 
@@ -173,7 +173,7 @@ def run_cell(
     server_processes: int = 1,
     workers: int = 0,
     allow_remote: bool = False,
-) -> dict[str, Any] | None:
+) -> LocustRow | None:
     """Measure one cell (its ``repeat``-th time) on fresh servers (``server_processes``
     of them, on ``layer`` with the Redis at ``redis_url``); return its row, or None
     when it failed (then recorded with :meth:`Run.fail`, with the servers' log tails)."""
@@ -243,18 +243,18 @@ def run_cell(
         server_processes=server_processes,
         workers=workers,
     )
-    row["repeat"] = repeat
+    row.repeat = repeat
     # Other work on the machine shows here (locust and the server add about 2).
-    row["machine_load_1m"] = round(os.getloadavg()[0], 2)
-    row["output"] = str(Path(prefix).relative_to(run.path))
+    row.machine_load_1m = round(os.getloadavg()[0], 2)
+    row.output = str(Path(prefix).relative_to(run.path))
     rss = [size for key, size in result.watched_rss.items() if key.startswith("server")]
     held = sum(rss) if rss else None
-    if scenario == "idle" and row["handshakes"] and held is not None:
+    if scenario == "idle" and row.handshakes and held is not None:
         # Connections still open at the end of the window, over the server's growth.
-        row["server_rss_idle_bytes"] = rss_before
-        row["server_rss_bytes"] = held
-        row["rss_per_connection_bytes"] = round((held - rss_before) / row["handshakes"])
-    run.add(SECTION, row)
+        row.server_rss_idle_bytes = rss_before
+        row.server_rss_bytes = held
+        row.rss_per_connection_bytes = round((held - rss_before) / row.handshakes)
+    run.add(row)
     return row
 
 
@@ -277,7 +277,7 @@ def run_load(
     server_processes: int = 1,
     workers: int = 0,
     allow_remote: bool = False,
-) -> list[dict[str, Any]]:
+) -> list[LocustRow]:
     """Measure every (server, flavour) cell, plus the raw echo baseline when
     ``baseline`` and the scenario allows, ``repeats`` times (rounds over all
     cells, so drift on the machine hits every cell alike); return the rows.

@@ -1,0 +1,391 @@
+"""The row of every data.json section, defined once.
+
+A producer builds one of these and hands it to
+:meth:`~channels_harness.report.model.Run.add`; data.json stores its fields;
+every renderer (console, Markdown, HTML, plots, compare) reads rows back with
+:func:`rows_of` and takes its columns from :mod:`channels_harness.report.columns`.
+A new field is added here, in one place.
+
+Fields are in the order data.json shows them. Fields with a default are the
+ones older runs (or some producers) may lack; a row read from an old run gets
+the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from channels_harness.runtime.records import Record
+
+
+@dataclass(kw_only=True)
+class Row(Record):
+    """A row of one data.json section (:attr:`SECTION`)."""
+
+    SECTION: ClassVar[str] = ""
+
+
+R = TypeVar("R", bound=Row)
+
+
+def rows_of(data: Mapping[str, Any], kind: type[R]) -> list[R]:
+    """The rows of ``kind``'s section of a data.json document, typed."""
+    return [kind.from_json(row) for row in data.get(kind.SECTION) or []]
+
+
+@dataclass(kw_only=True)
+class ConformanceRow(Row):
+    """One graded case on one server and flavour."""
+
+    SECTION: ClassVar[str] = "conformance"
+    case: str
+    clause: str
+    title: str = ""
+    area: str = ""
+    server: str
+    flavour: str
+    grade: str
+    expected: str = ""
+    observed: str
+    known_deviation: bool = False
+
+
+@dataclass(kw_only=True)
+class ThroughputRow(Row):
+    """Closed-loop echo throughput of one cell: the median of its runs."""
+
+    SECTION: ClassVar[str] = "throughput"
+    scenario: str = "echo"
+    server: str
+    flavour: str
+    concurrency: int
+    payload: str
+    payload_bytes: int | None = None
+    mode: str = "closed"
+    generator: str = ""
+    generator_processes: int = 1
+    runs: int
+    msgs_per_s: float
+    msgs_per_s_runs: list[float] = field(default_factory=list)
+    spread_pct: float | None = None
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None = None
+    p999_ms: float | None = None
+    max_ms: float | None = None
+    errors: int = 0
+    generator_cpu: float | None = None
+    generator_demand: float | None = None
+    generator_bound: bool
+    server_cpus: list[int] | None = None
+    generator_cpus: list[int] | None = None
+
+
+@dataclass(kw_only=True)
+class LatencyRow(Row):
+    """Open-loop latency of one cell at one rate (a share of its peak)."""
+
+    SECTION: ClassVar[str] = "latency"
+    server: str
+    flavour: str
+    connections: int | None = None
+    share_of_peak: float | None = None
+    target_rate: float
+    achieved_rate: float
+    p50_ms: float | None = None
+    p90_ms: float | None = None
+    p99_ms: float | None
+    p999_ms: float | None = None
+    max_ms: float | None = None
+    errors: int = 0
+    generator_cpu: float | None = None
+    generator_bound: bool = False
+
+
+@dataclass(kw_only=True)
+class HandshakeRow(Row):
+    """Connect-accept-close cycles per second of one server and flavour."""
+
+    SECTION: ClassVar[str] = "handshake"
+    server: str
+    flavour: str
+    concurrency: int | None = None
+    handshakes_per_s: float
+    handshakes_per_s_runs: list[float] = field(default_factory=list)
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    runs: int = 1
+    spread_pct: float | None = None
+    errors: int = 0
+    generator_cpu: float | None = None
+    generator_bound: bool = False
+
+
+@dataclass(kw_only=True)
+class MemoryRow(Row):
+    """Server memory with ``connections`` idle connections open."""
+
+    SECTION: ClassVar[str] = "memory"
+    server: str
+    flavour: str
+    connections: int
+    opened: int | None = None
+    errors: int = 0
+    rss_idle_bytes: int | None = None
+    rss_loaded_bytes: int | None = None
+    bytes_per_connection: int | None
+
+
+@dataclass(kw_only=True)
+class BreakdownRow(Row):
+    """One layer of the stack: microseconds per message up to and including it."""
+
+    SECTION: ClassVar[str] = "breakdown"
+    server: str
+    layer: str
+    us_per_msg: float
+    msgs_per_s: float | None = None
+    runs: int = 1
+
+
+@dataclass(kw_only=True)
+class BlockingRow(Row):
+    """Throughput when the handler sleeps (``block``) or awaits (``await``)."""
+
+    SECTION: ClassVar[str] = "blocking"
+    server: str
+    flavour: str
+    kind: str
+    delay_ms: int
+    concurrency: int | None = None
+    msgs_per_s: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: int = 0
+    generator_bound: bool = False
+
+
+@dataclass(kw_only=True)
+class HeadroomRow(Row):
+    """The generator against the no-ASGI echo baseline, over the best Channels cell."""
+
+    SECTION: ClassVar[str] = "headroom"
+    generator: str
+    generator_processes: int = 1
+    baseline: str = ""
+    baseline_msgs_per_s: float
+    baseline_msgs_per_s_runs: list[float] = field(default_factory=list)
+    baseline_spread_pct: float | None = None
+    best_channels_msgs_per_s: float | None = None
+    best_channels_msgs_per_s_runs: list[float] = field(default_factory=list)
+    best_cell: str = ""
+    ratio: float
+    generator_cpu: float | None = None
+    generator_demand: float | None = None
+    generator_msgs_per_cpu_s: float | None = None
+    capacity_ratio: float | None = None
+    target: float | None = None
+    ok: bool | None = None
+
+
+@dataclass(kw_only=True)
+class LocustRow(Row):
+    """One locust cell: what locust measured against one server and flavour."""
+
+    SECTION: ClassVar[str] = "locust"
+    scenario: str
+    server: str
+    flavour: str
+    layer: str = "memory"
+    server_processes: int = 1
+    workers: int = 0
+    users: int | None = None
+    processes: int | None = None
+    duration_s: float | None = None
+    request_type: str = ""
+    requests: int = 0
+    failures: int
+    msgs_per_s: float
+    avg_ms: float | None = None
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    handshakes: int = 0
+    generator_cpu: float | None = None
+    generator_cpu_total: float | None = None
+    generator_bound: bool | None
+    server_cpu: float | None = None
+    resolution_ms: float | None = None
+    server_cpus: list[int] | None = None
+    generator_cpus: list[int] | None = None
+    errors: list[Any] = field(default_factory=list)
+    command: list[str] = field(default_factory=list)
+    generator_bound_unknown: str | None = None
+    worker_requests: int | None = None
+    master_requests: int | None = None
+    worker_commands: list[list[str]] | None = None
+    repeat: int = 0
+    machine_load_1m: float | None = None
+    output: str | None = None
+    server_rss_idle_bytes: int | None = None
+    server_rss_bytes: int | None = None
+    rss_per_connection_bytes: int | None = None
+
+
+@dataclass(kw_only=True)
+class FanoutRow(Row):
+    """One room size: deliveries per second and delivery latency through the layer."""
+
+    SECTION: ClassVar[str] = "fanout"
+    layer: str
+    server: str
+    flavour: str
+    group_size: int
+    messages: int | None = None
+    deliveries_per_s: float
+    spread_pct: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    delivered: int = 0
+    lost: int = 0
+    errors: int = 0
+    runs: int = 1
+    generator_cpu: float | None = None
+    generator_bound: bool = False
+
+
+@dataclass(kw_only=True)
+class ScalingRow(Row):
+    """Closed-loop throughput of ``processes`` server processes sharing a layer."""
+
+    SECTION: ClassVar[str] = "scaling"
+    server: str
+    layer: str
+    processes: int
+    flavour: str = ""
+    pinning: str = ""
+    msgs_per_s: float
+    spread_pct: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: int = 0
+    runs: int = 1
+    connections: int | None = None
+    generator_processes: int | None = None
+    generator_cpu: float | None = None
+    generator_bound: bool = False
+    server_cpus: list[int] | str | None = None
+
+
+@dataclass(kw_only=True)
+class SoakSampleRow(Row):
+    """One sample of a soak: the server's state and the load's counters at ``t_s``."""
+
+    SECTION: ClassVar[str] = "soak"
+    server: str
+    flavour: str = ""
+    t_s: float
+    rss_bytes: int | None = None
+    open_fds: int | None = None
+    live_consumers: int | None = None
+    errors: int = 0
+    msgs_per_s: float | None = None
+    handshakes: int = 0
+    deliveries: int = 0
+
+
+@dataclass(kw_only=True)
+class SoakSummaryRow(Row):
+    """A whole soak of one server and flavour, and its verdict."""
+
+    SECTION: ClassVar[str] = "soak_summary"
+    server: str
+    flavour: str = ""
+    minutes: float | None = None
+    samples: int = 0
+    rss_start_bytes: int | None = None
+    rss_end_bytes: int | None = None
+    rss_growth_pct: float | None = None
+    fds_start: int | None = None
+    fds_under_load: int | None = None
+    fds_end: int | None = None
+    live_consumers_end: int | None = None
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    echo_sent: int = 0
+    echo_p99_ms: float | None = None
+    handshakes: int = 0
+    deliveries: int = 0
+    lost_deliveries: int = 0
+    generator_cpu: float | None = None
+    verdict: str
+
+
+@dataclass(kw_only=True)
+class LimitsRow(Row):
+    """How many idle connections one server held, and what stopped the climb."""
+
+    SECTION: ClassVar[str] = "limits"
+    server: str
+    flavour: str = ""
+    connections_target: int | None = None
+    connections_held: int
+    connections_opened: int | None = None
+    bytes_per_connection: int | None = None
+    rss_idle_bytes: int | None = None
+    rss_held_bytes: int | None = None
+    live_consumers_at_end: int | None = None
+    limit_reason: str = ""
+    log_tail: str | None = None
+
+
+@dataclass(kw_only=True)
+class AttackRow(Row):
+    """One hostile client against one server, and what was left of the server after."""
+
+    SECTION: ClassVar[str] = "attacks"
+    server: str
+    attack: str
+    seconds: float | None = None
+    outcome: str
+    canary_ok: bool
+    canary_s: float | None = None
+    leaked_consumers: int | None = None
+    detail: str = ""
+
+
+@dataclass(kw_only=True)
+class FailureRow(Row):
+    """A cell that could not be measured: it stays out of every figure."""
+
+    SECTION: ClassVar[str] = "failures"
+    section: str
+    cell: dict[str, Any]
+    message: str
+    log_tail: str = ""
+
+
+ROW_TYPES: tuple[type[Row], ...] = (
+    ConformanceRow,
+    ThroughputRow,
+    LatencyRow,
+    HandshakeRow,
+    MemoryRow,
+    BreakdownRow,
+    BlockingRow,
+    HeadroomRow,
+    LocustRow,
+    FanoutRow,
+    ScalingRow,
+    SoakSampleRow,
+    SoakSummaryRow,
+    LimitsRow,
+    AttackRow,
+    FailureRow,
+)
+
+# The row sections of data.json, in the order the document lists them.
+SECTIONS: tuple[str, ...] = tuple(kind.SECTION for kind in ROW_TYPES)
