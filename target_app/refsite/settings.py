@@ -75,20 +75,24 @@ AUTO_MIGRATE = os.environ.get("REFSITE_AUTO_MIGRATE", "1") == "1"
 
 _LAYER = os.environ.get("CHANNEL_LAYER", "memory")
 _REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# No client-side read timeout: redis-py 8 defaults it to 5 s, the same as the
+# layer's blocking BZPOPMIN, and a busy event loop then loses the race and the
+# consumer dies with "Timeout reading from ..." (django/channels_redis#422).
+_REDIS_HOST = {"address": _REDIS_URL, "socket_timeout": None}
 if _LAYER == "memory":
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 elif _LAYER == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_REDIS_URL]},
+            "CONFIG": {"hosts": [_REDIS_HOST]},
         }
     }
 elif _LAYER == "redis-pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [_REDIS_URL]},
+            "CONFIG": {"hosts": [_REDIS_HOST]},
         }
     }
 else:
