@@ -7,6 +7,7 @@ baseline, :data:`RAW_ECHO`, included).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import sys
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from channels_harness.errors import UnknownServerError
+from channels_harness.errors import UnknownServerError, UsageError
 from channels_harness.runtime.loopback import LOOPBACK
 from channels_harness.servers.reference import DEFAULT_APP
 
@@ -37,6 +38,26 @@ class ServerSpec:
     # "http": ready when GET /healthz/ answers 200 (the Django app is loaded);
     # "tcp": ready when the port accepts a connection (servers without that route).
     health: str = "http"
+    # The listen backlog the server asks the kernel for when launched with
+    # ``args`` (the kernel caps it at net.core.somaxconn), and how to launch it
+    # with another one: ``(app, host, port, backlog)`` -> arguments (None: the
+    # server has no such option).
+    listen_backlog: int | None = None
+    backlog_args: Callable[[str, str, int, int], list[str]] | None = None
+
+    def with_backlog(self, backlog: int) -> ServerSpec:
+        """This spec launching the server with a listen backlog of ``backlog``;
+        a :class:`UsageError` if the server cannot be given one."""
+        backlog_args = self.backlog_args
+        if backlog_args is None:
+            raise UsageError(f"{self.name} has no listen backlog option")
+        if backlog < 1:
+            raise UsageError(f"a listen backlog must be positive, not {backlog}")
+
+        def args(app: str, host: str, port: int) -> list[str]:
+            return backlog_args(app, host, port, backlog)
+
+        return dataclasses.replace(self, args=args, listen_backlog=backlog)
 
     def command(self, app: str, host: str, port: int, extra_args: Sequence[str] = ()) -> list[str]:
         """The full command line (this Python interpreter, ``-m module``, arguments)."""
@@ -66,6 +87,7 @@ class ServerSpec:
             "ws_impl": self.ws_impl,
             "description": self.description,
             "command": template,
+            "listen_backlog": self.listen_backlog,
         }
 
 
@@ -79,6 +101,13 @@ def _dist_version(distribution: str) -> str:
 def _daphne(app: str, host: str, port: int) -> list[str]:
     # -v 0: no access log line per connection (errors are still logged)
     return ["-b", host, "-p", str(port), "-v", "0", app]
+
+
+def _daphne_backlog(app: str, host: str, port: int, backlog: int) -> list[str]:
+    # daphne has no backlog option; a Twisted endpoint description has one.
+    interface = host.strip("[]").replace(":", r"\:")
+    endpoint = f"tcp:port={port}:interface={interface}:backlog={backlog}"
+    return ["-e", endpoint, "-v", "0", app]
 
 
 def _uvicorn(ws: str | None) -> Callable[[str, str, int], list[str]]:
@@ -101,6 +130,17 @@ def _uvicorn(ws: str | None) -> Callable[[str, str, int], list[str]]:
     return args
 
 
+def _backlog_option(
+    args: Callable[[str, str, int], list[str]],
+) -> Callable[[str, str, int, int], list[str]]:
+    """``args`` followed by ``--backlog N`` (uvicorn, hypercorn and granian spell it so)."""
+
+    def with_backlog(app: str, host: str, port: int, backlog: int) -> list[str]:
+        return [*args(app, host, port), "--backlog", str(backlog)]
+
+    return with_backlog
+
+
 def _hypercorn(app: str, host: str, port: int) -> list[str]:
     return ["--bind", f"{host}:{port}", app]
 
@@ -119,12 +159,16 @@ SERVERS: dict[str, ServerSpec] = {
             args=_daphne,
             description="Daphne (Twisted + autobahn), the Channels project's server",
             ws_impl=f"autobahn {_dist_version('autobahn')}",
+            listen_backlog=50,  # Twisted's default
+            backlog_args=_daphne_backlog,
         ),
         ServerSpec(
             name="uvicorn",
             distribution="uvicorn",
             module="uvicorn",
             args=_uvicorn(None),
+            listen_backlog=2048,
+            backlog_args=_backlog_option(_uvicorn(None)),
             description="uvicorn with its default --ws auto (websockets' sans-I/O protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (sans-I/O, uvicorn's auto)",
             extra_modules=("websockets",),
@@ -134,6 +178,8 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="uvicorn",
             module="uvicorn",
             args=_uvicorn("wsproto"),
+            listen_backlog=2048,
+            backlog_args=_backlog_option(_uvicorn("wsproto")),
             description="uvicorn with --ws wsproto",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
             extra_modules=("wsproto",),
@@ -143,6 +189,8 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="uvicorn",
             module="uvicorn",
             args=_uvicorn("websockets"),
+            listen_backlog=2048,
+            backlog_args=_backlog_option(_uvicorn("websockets")),
             description="uvicorn with --ws websockets (websockets' legacy asyncio protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (legacy)",
             extra_modules=("websockets",),
@@ -152,6 +200,8 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="hypercorn",
             module="hypercorn",
             args=_hypercorn,
+            listen_backlog=100,
+            backlog_args=_backlog_option(_hypercorn),
             description="Hypercorn (asyncio worker, wsproto)",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
         ),
@@ -160,6 +210,8 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="granian",
             module="granian",
             args=_granian,
+            listen_backlog=1024,  # granian accepts no less than 128
+            backlog_args=_backlog_option(_granian),
             description="Granian (Rust, tokio + tungstenite), ASGI interface",
             ws_impl="tungstenite (built in)",
         ),
@@ -180,6 +232,7 @@ RAW_ECHO = ServerSpec(
     description="picows echo server on uvloop, no ASGI, no Django (baseline)",
     ws_impl=f"picows {_dist_version('picows')}",
     health="tcp",
+    listen_backlog=100,  # asyncio's create_server default
 )
 
 
