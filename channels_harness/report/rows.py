@@ -326,7 +326,15 @@ class SoakSummaryRow(Row):
 
 @dataclass(kw_only=True)
 class LimitsRow(Row):
-    """How many idle connections one server held, and what stopped the climb."""
+    """How many idle connections one server held, and what stopped the climb.
+
+    ``limit_kind`` names the limit and ``limit_side`` whose it is: ``server``
+    (``died``, ``dropped``, ``refused``, ``fd-limit``, ``unresponsive``,
+    ``slow-accept``: the server or its app gave up), ``machine`` (``memory``)
+    or ``experiment`` (``target``, ``time budget``, ``generator``).
+    ``accept_rate`` is connections opened per second of opening over the
+    whole climb.
+    """
 
     SECTION: ClassVar[str] = "limits"
     server: str
@@ -340,6 +348,20 @@ class LimitsRow(Row):
     live_consumers_at_end: int | None = None
     limit_reason: str = ""
     log_tail: str | None = None
+    layer: str = ""
+    limit_kind: str = ""
+    limit_side: str = ""
+    step: int | None = None
+    levels: int | None = None
+    duration_s: float | None = None
+    accept_rate: float | None = None
+    handshakes_failed: int = 0
+    connections_dropped: int = 0
+    server_nofile: int | None = None
+    listen_backlog: int | None = None
+    sources: int | None = None
+    generator_cpu_max: float | None = None
+    generator_bound: bool = False
 
 
 @dataclass(kw_only=True)
@@ -368,6 +390,129 @@ class FailureRow(Row):
     log_tail: str = ""
 
 
+@dataclass(kw_only=True)
+class CapacityPointRow(Row):
+    """One level of a capacity climb: the server with ``connections`` held.
+
+    ``bytes_per_connection`` is (RSS now - RSS idle) / connections;
+    ``server_cpu_ms_per_handshake`` the server's CPU time over the level
+    divided by the connections opened in it. Pings go to every held
+    connection; the canary echo latency is measured on a few connections
+    apart from the held ones, after the level is open.
+    """
+
+    SECTION: ClassVar[str] = "capacity"
+    server: str
+    flavour: str = ""
+    layer: str = ""
+    level: int
+    connections: int
+    t_s: float | None = None
+    opened: int = 0
+    failed: int = 0
+    dropped: int = 0
+    open_s: float | None = None
+    accept_rate: float | None = None
+    pace_rate: float | None = None
+    handshake_p50_ms: float | None = None
+    handshake_p99_ms: float | None = None
+    retransmits: int = 0
+    rss_bytes: int | None = None
+    bytes_per_connection: int | None = None
+    open_fds: int | None = None
+    server_cpu_s: float | None = None
+    server_cpu_ms_per_handshake: float | None = None
+    pinged: int = 0
+    ping_answered: int = 0
+    ping_p50_ms: float | None = None
+    ping_max_ms: float | None = None
+    canary_p50_ms: float | None = None
+    canary_p99_ms: float | None = None
+    canary_max_ms: float | None = None
+    canary_errors: int = 0
+    generator_cpu: float | None = None
+    generator_wait: float | None = None
+    generator_rss_bytes: int | None = None
+
+
+@dataclass(kw_only=True)
+class BurstRow(Row):
+    """``size`` connections started at once against one server.
+
+    ``retransmitted``/``retransmits``: the burst's own sockets that had to
+    retransmit (their SYN or request: the listen queue was full) and how many
+    segments, from TCP_INFO. The ``listen_*``, ``syn_retrans`` and
+    ``syncookies_sent`` counters are the kernel's for the whole network
+    namespace over the burst (other traffic on the machine counts too).
+    """
+
+    SECTION: ClassVar[str] = "burst"
+    server: str
+    flavour: str = ""
+    layer: str = ""
+    size: int
+    listen_backlog: int | None = None
+    listen_backlog_effective: int | None = None
+    opened: int
+    failed: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    failure_samples: list[str] = field(default_factory=list)
+    all_open_s: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    retransmitted: int = 0
+    retransmits: int = 0
+    listen_overflows: int | None = None
+    listen_drops: int | None = None
+    syn_retrans: int | None = None
+    syncookies_sent: int | None = None
+    verdict: str
+
+
+@dataclass(kw_only=True)
+class AtLimitRow(Row):
+    """What one server did where its climb stopped, and after the connections closed.
+
+    ``behaviour``: how the server met the limit (``refuses cleanly``,
+    ``stops accepting``, ``stalls``, ``drops connections``, ``dies``,
+    ``keeps accepting``, or ``no server limit reached``). ``new_*``: a few
+    fresh connection attempts at the limit; ``held_*``: a ping to every held
+    connection. Recovery: once every connection closed, whether a fresh
+    canary echoed (``recovered``), the live consumers left and how much of
+    the memory the connections took came back.
+    """
+
+    SECTION: ClassVar[str] = "at_limit"
+    server: str
+    flavour: str = ""
+    layer: str = ""
+    limit_kind: str
+    limit_side: str = ""
+    connections_held: int
+    behaviour: str
+    server_alive: bool = True
+    new_attempts: int = 0
+    new_opened: int = 0
+    new_failures: dict[str, int] = field(default_factory=dict)
+    new_p50_ms: float | None = None
+    new_max_ms: float | None = None
+    held_pinged: int = 0
+    held_answered: int = 0
+    canary_ok: bool | None = None
+    canary_p99_ms: float | None = None
+    recovered: bool | None = None
+    recovery_s: float | None = None
+    recovery_detail: str = ""
+    rss_idle_bytes: int | None = None
+    rss_peak_bytes: int | None = None
+    rss_after_close_bytes: int | None = None
+    memory_returned_pct: float | None = None
+    fds_after_close: int | None = None
+    live_consumers_after_close: int | None = None
+    detail: str = ""
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     ConformanceRow,
     ThroughputRow,
@@ -385,6 +530,9 @@ ROW_TYPES: tuple[type[Row], ...] = (
     LimitsRow,
     AttackRow,
     FailureRow,
+    CapacityPointRow,
+    BurstRow,
+    AtLimitRow,
 )
 
 # The row sections of data.json, in the order the document lists them.

@@ -1,0 +1,109 @@
+"""Burst acceptance: N connections started at once against one server.
+
+Apart from the paced climb, because a server that takes connections one by
+one may still choke when many arrive together: its accept loop falls behind,
+the listen queue (its backlog, capped by ``net.core.somaxconn``) fills, and
+the kernel drops the SYNs (or the handshake's last ACK) that do not fit, so
+those clients retransmit after 1 s, 3 s, 7 s... Each burst is timed until the
+last connection is open; its sockets' own retransmissions (TCP_INFO) and the
+kernel's listen-queue counters over the burst show whether that happened.
+Between two bursts every connection closes and the server's live consumers
+must return to zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from channels_harness.experiments.attacks.aftermath import wait_no_consumers
+from channels_harness.experiments.capacity import kernel
+from channels_harness.experiments.capacity.climb import REPLY_GRACE_S, hold_config
+from channels_harness.experiments.capacity.plan import CapacityPlan
+from channels_harness.generators.engine.hold import MODULE, BurstReport
+from channels_harness.generators.session import GeneratorSession
+from channels_harness.report.rows import BurstRow
+from channels_harness.runtime.timeouts import scaled
+from channels_harness.servers.process import ServerProcess
+
+# A burst whose slowest connections took this long went through retries or a
+# stalled accept loop, even when no socket of ours counted a retransmission.
+SLOW_MS = 1000.0
+
+
+def verdict(report: BurstReport) -> str:
+    """How the server took the burst: ``clean``, ``slow``, ``retransmits`` or
+    ``handshakes failed`` (the worst that applies)."""
+    if report.failed:
+        return "handshakes failed"
+    if report.retransmitted:
+        return "retransmits"
+    if report.max_ms is not None and report.max_ms >= SLOW_MS:
+        return "slow"
+    return "clean"
+
+
+def burst_row(
+    server: ServerProcess,
+    plan: CapacityPlan,
+    layer: str,
+    report: BurstReport,
+    counters: dict[str, int | None],
+    effective_backlog: int | None,
+) -> BurstRow:
+    """The row of one burst."""
+    return BurstRow(
+        server=server.spec.name,
+        flavour=plan.flavour,
+        layer=layer,
+        size=report.count,
+        listen_backlog=server.spec.listen_backlog,
+        listen_backlog_effective=effective_backlog,
+        opened=report.opened,
+        failed=report.failed,
+        failures=report.failures,
+        failure_samples=report.failure_samples,
+        all_open_s=report.all_open_s,
+        p50_ms=report.p50_ms,
+        p99_ms=report.p99_ms,
+        max_ms=report.max_ms,
+        retransmitted=report.retransmitted,
+        retransmits=report.retransmits,
+        listen_overflows=counters["ListenOverflows"],
+        listen_drops=counters["ListenDrops"],
+        syn_retrans=counters["TCPSynRetrans"],
+        syncookies_sent=counters["SyncookiesSent"],
+        verdict=verdict(report),
+    )
+
+
+def bursts(
+    server: ServerProcess,
+    plan: CapacityPlan,
+    progress: Callable[[str], None],
+    cpus: frozenset[int] | None = None,
+    layer: str = "",
+) -> list[BurstRow]:
+    """One :class:`BurstRow` per size of ``plan.bursts`` against ``server``."""
+    rows: list[BurstRow] = []
+    effective = kernel.listen_backlog(server.port) if server.port else None
+    timeout = scaled(plan.burst_timeout_s)
+    with GeneratorSession(MODULE, hold_config(server, plan).to_json(), cpus) as generator:
+        for size in plan.bursts:
+            before = kernel.tcp_counters()
+            reply = generator.call(
+                {"op": "burst", "count": size, "timeout_s": timeout},
+                2 * timeout + scaled(REPLY_GRACE_S),
+            )
+            counters = kernel.counters_delta(before, kernel.tcp_counters())
+            row = burst_row(
+                server, plan, layer or plan.layer, BurstReport.from_json(reply), counters, effective
+            )
+            rows.append(row)
+            progress(
+                f"burst {server.spec.name}: {row.opened}/{size} open in {row.all_open_s} s, "
+                f"{row.retransmitted} retransmitted, {row.verdict}"
+            )
+            if not server.running:
+                break
+            wait_no_consumers(server, plan.recovery_wait_s)
+    return rows

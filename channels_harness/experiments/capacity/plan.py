@@ -1,0 +1,101 @@
+"""What a capacity run measures, and how hard it may push.
+
+:class:`CapacityPlan` holds every knob of the climb (paced, level by level),
+of the burst acceptance and of the look at the limit. :data:`QUICK` is the
+small CI-sized run; the defaults are the full one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from channels_harness.runtime.loopback import LOOPBACK
+
+# Connections per loopback source address: well inside one address's
+# ephemeral ports, where connect() still finds a free one at once.
+PER_SOURCE_SHARE = 0.7
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """Which servers, how far, how fast, and the bounds of every wait."""
+
+    servers: Sequence[str] = ("daphne", "uvicorn", "hypercorn", "granian")
+    flavour: str = "async"
+    # "redis": the layer a deployment runs; "memory" costs O(connections) per
+    # connect (channels' InMemoryChannelLayer scans every channel in receive()).
+    layer: str = "redis"
+    redis_url: str | None = None
+    max_connections: int = 50_000
+    step: int | None = None
+    # Pacing of the climb (connections per second, handshakes at once).
+    start_rate: float = 100.0
+    min_rate: float = 5.0
+    max_rate: float = 2000.0
+    max_inflight: int = 64
+    target_latency_s: float = 0.25
+    connect_timeout_s: float = 10.0
+    # Failed handshakes in one level that end the climb.
+    fail_limit: int = 20
+    # A level opened slower than this (connections per second) ends the climb.
+    min_accept_rate: float = 10.0
+    # Seconds of climbing per server at most; None: no bound but the levels'.
+    budget_s: float = 900.0
+    # Server RSS that ends the climb; None: 70 % of the memory available at the start.
+    memory_budget_bytes: int | None = None
+    settle_s: float = 1.0
+    canaries: int = 4
+    canary_messages: int = 25
+    canary_timeout_s: float = 5.0
+    ping_timeout_s: float = 10.0
+    # Burst acceptance: connections started at once, on a fresh server each.
+    bursts: Sequence[int] = (100, 1000, 5000)
+    burst_timeout_s: float = 30.0
+    # At the limit: fresh connection attempts, and the wait for recovery.
+    probe_connections: int = 20
+    recovery_wait_s: float = 30.0
+    # Listen backlog for every server (None: each server's own default).
+    backlog: int | None = None
+    sources: int | None = None
+    host: str = LOOPBACK
+    allow_remote: bool = False
+
+    @property
+    def level_step(self) -> int:
+        """Connections between two levels (a twentieth of the maximum by default)."""
+        return self.step or max(1, math.ceil(self.max_connections / 20))
+
+    def levels(self) -> list[int]:
+        """The connection counts where the climb stops to measure, up to the maximum."""
+        step = self.level_step
+        levels = list(range(step, self.max_connections, step))
+        return [*levels, self.max_connections]
+
+    def source_count(self, ports_per_address: int) -> int:
+        """Loopback source addresses the held connections and bursts need (0: only
+        the default address, when the target is not IPv4 loopback)."""
+        if self.sources is not None:
+            return self.sources
+        if not self.host.startswith("127."):
+            return 0
+        per_source = max(1, int(ports_per_address * PER_SOURCE_SHARE))
+        wanted = self.max_connections + max(self.bursts, default=0)
+        return max(1, math.ceil(wanted / per_source))
+
+
+QUICK = CapacityPlan(
+    servers=("daphne", "uvicorn"),
+    max_connections=2000,
+    step=500,
+    bursts=(100, 500),
+    budget_s=120.0,
+)
+
+
+def with_options(plan: CapacityPlan, **changes: Any) -> CapacityPlan:
+    """``plan`` with the options that are not None replaced."""
+    return dataclasses.replace(plan, **{k: v for k, v in changes.items() if v is not None})
