@@ -3,6 +3,8 @@ addresses, which limit a level reached and how the server met it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from channels_harness.experiments.capacity.burst import verdict
@@ -14,6 +16,7 @@ from channels_harness.experiments.capacity.limit import (
 )
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.hold import (
+    Attempts,
     BurstReport,
     CanaryReport,
     OpenReport,
@@ -48,6 +51,29 @@ class TestPacer:
         fast, slow = pacer(390), pacer(6)
         assert fast.adjust([0.01], 0, 0.0) == 400
         assert slow.adjust([], 3, 0.0) == 5
+
+
+def attempts(pattern: str) -> Attempts:
+    """Attempts in order: ``o`` one opened, ``x`` one failed."""
+    result = Attempts()
+    for mark in pattern:
+        if mark == "x":
+            result.fail(TimeoutError())
+        else:
+            result.opened += 1
+            result.in_a_row = 0
+    return result
+
+
+class TestPersistentFailures:
+    def test_twenty_failures_in_a_row_are_the_servers_answer(self) -> None:
+        assert attempts("o" * 500 + "x" * 20).persistent(20)
+
+    def test_sporadic_failures_under_load_are_not(self) -> None:
+        assert not attempts(("o" * 90 + "x") * 20).persistent(20)
+
+    def test_failures_making_a_tenth_of_the_attempts_are(self) -> None:
+        assert attempts(("o" * 3 + "x") * 25).persistent(20)
 
 
 class TestPlan:
@@ -113,7 +139,7 @@ def evidence(
 
 
 def limit_of(ev: LevelEvidence, memory_budget: int | None = None) -> Limit | None:
-    return decide(ev, fail_limit=20, min_accept_rate=10.0, memory_budget=memory_budget)
+    return decide(ev, min_accept_rate=10.0, memory_budget=memory_budget)
 
 
 class TestWhichLimit:
@@ -126,7 +152,10 @@ class TestWhichLimit:
             (evidence(server_exit=-9), "died"),
             (evidence(dropped=3), "dropped"),
             (evidence(failed=20, failures={"refused": 20}, stopped="failures"), "refused"),
-            (evidence(failed=25, failures={"reset": 25}, fds=65_530), "fd-limit"),
+            (
+                evidence(failed=25, failures={"reset": 25}, stopped="failures", fds=65_530),
+                "fd-limit",
+            ),
             (evidence(unanswered=1), "unresponsive"),
             (evidence(canary_errors=1), "unresponsive"),
             (evidence(rate=4.0), "slow-accept"),
@@ -135,6 +164,24 @@ class TestWhichLimit:
     def test_the_servers_own_limits(self, ev: LevelEvidence, kind: str) -> None:
         limit = limit_of(ev)
         assert limit is not None and (limit.kind, limit.side) == (kind, "server")
+
+    def test_descriptors_capped_by_the_machines_hard_limit_are_the_machines(self) -> None:
+        ev = dataclasses.replace(
+            evidence(failed=25, failures={"reset": 25}, stopped="failures", fds=20_000),
+            nofile=20_000,
+            machine_nofile=20_000,
+        )
+        limit = limit_of(ev)
+        assert limit is not None and (limit.kind, limit.side) == ("fd-limit", "machine")
+
+    def test_a_server_given_a_lower_limit_than_the_machine_allows_is_its_own(self) -> None:
+        ev = dataclasses.replace(
+            evidence(failed=25, failures={"reset": 25}, stopped="failures", fds=250),
+            nofile=250,
+            machine_nofile=20_000,
+        )
+        limit = limit_of(ev)
+        assert limit is not None and (limit.kind, limit.side) == ("fd-limit", "server")
 
     def test_memory_is_the_machines_limit(self) -> None:
         limit = limit_of(evidence(rss=2 * 2**30), memory_budget=2**30)
@@ -174,6 +221,10 @@ class TestBehaviourAtTheLimit:
 
     def test_dropped_connections_are_dropped(self) -> None:
         assert behaviour(self.refused, True, 4, 0, {}, True) == "drops connections"
+
+    def test_the_generators_own_failures_say_nothing_about_the_server(self) -> None:
+        failures = {"client out of descriptors": 12, "reset": 8}
+        assert behaviour(self.refused, True, 0, 0, failures, True) == "refuses cleanly"
 
     def test_a_server_that_still_accepts_keeps_accepting(self) -> None:
         assert behaviour(Limit("memory", ""), True, 0, 20, {}, True) == "keeps accepting"

@@ -395,8 +395,10 @@ class CapacityPointRow(Row):
     """One level of a capacity climb: the server with ``connections`` held.
 
     ``bytes_per_connection`` is (RSS now - RSS idle) / connections;
-    ``server_cpu_ms_per_handshake`` the server's CPU time over the level
-    divided by the connections opened in it. Pings go to every held
+    ``server_cpu_ms_per_handshake`` the server's CPU time while the level
+    opened divided by the connections opened (it includes what the held
+    connections cost meanwhile); ``server_idle_cpu`` its CPU share of one core
+    while it held the level with nothing opening. Pings go to every held
     connection; the canary echo latency is measured on a few connections
     apart from the held ones, after the level is open.
     """
@@ -422,6 +424,7 @@ class CapacityPointRow(Row):
     open_fds: int | None = None
     server_cpu_s: float | None = None
     server_cpu_ms_per_handshake: float | None = None
+    server_idle_cpu: float | None = None
     pinged: int = 0
     ping_answered: int = 0
     ping_p50_ms: float | None = None

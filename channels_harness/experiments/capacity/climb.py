@@ -15,6 +15,7 @@ canary, its live consumers return to zero, and its memory is read again.
 from __future__ import annotations
 
 import contextlib
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,8 +47,6 @@ from channels_harness.runtime.loopback import check_target
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 
-# Descriptors a generator needs beyond its connections.
-FD_MARGIN = 1024
 # Limits that make a level's connections count as not held.
 LOST_HOLD = ("died", "dropped", "unresponsive")
 # Seconds a generator command may run past its own bound before it counts as hung.
@@ -56,19 +55,44 @@ REPLY_GRACE_S = 30.0
 
 @dataclass(frozen=True)
 class ServerSample:
-    """The server's process tree at one moment."""
+    """The server's process tree at one moment (``at``: monotonic seconds)."""
 
     rss: int | None
     fds: int | None
     cpu_s: float | None
     nofile: int | None
+    at: float = 0.0
+
+    def cpu_since(self, earlier: ServerSample) -> float | None:
+        """CPU seconds the server used between ``earlier`` and this sample."""
+        if self.cpu_s is None or earlier.cpu_s is None:
+            return None
+        return round(self.cpu_s - earlier.cpu_s, 3)
+
+
+@dataclass(frozen=True)
+class LevelSamples:
+    """The server before a level, as its opening ended, and after it settled."""
+
+    before: ServerSample
+    opened: ServerSample
+    settled: ServerSample
+
+    def opening_cpu(self) -> float | None:
+        return self.opened.cpu_since(self.before)
+
+    def idle_cpu_share(self) -> float | None:
+        """The server's CPU share of one core while it held the level idle."""
+        cpu = self.settled.cpu_since(self.opened)
+        wall = self.settled.at - self.opened.at
+        return round(cpu / wall, 3) if cpu is not None and wall > 0 else None
 
 
 def sample(server: ServerProcess) -> ServerSample:
     """RSS, open descriptors and CPU seconds of the server's tree, and its open-file limit."""
     procs = server.processes()
     if not procs:
-        return ServerSample(None, None, None, None)
+        return ServerSample(None, None, None, None, time.monotonic())
     rss = fds = 0
     cpu = 0.0
     for proc in procs:
@@ -80,7 +104,7 @@ def sample(server: ServerProcess) -> ServerSample:
     nofile = None
     with contextlib.suppress(psutil.Error):
         nofile = int(procs[0].rlimit(psutil.RLIMIT_NOFILE)[0])
-    return ServerSample(rss, fds, cpu, nofile)
+    return ServerSample(rss, fds, cpu, nofile, time.monotonic())
 
 
 @dataclass
@@ -107,7 +131,7 @@ def hold_config(server: ServerProcess, plan: CapacityPlan) -> HoldConfig:
         max_inflight=plan.max_inflight,
         target_latency_s=plan.target_latency_s,
         fail_limit=plan.fail_limit,
-        nofile=plan.max_connections + max(plan.bursts, default=0) + FD_MARGIN,
+        nofile=plan.descriptors(),
     )
 
 
@@ -144,8 +168,7 @@ class Climb:
     def point(
         self,
         level: int,
-        now: ServerSample,
-        before: ServerSample,
+        samples: LevelSamples,
         opened: OpenReport | None,
         sweep: SweepReport | None,
         canary: CanaryReport,
@@ -153,9 +176,8 @@ class Climb:
         """The curve point of one level (level 0: the idle server)."""
         held = sweep.held if sweep else opened.held if opened else 0
         dropped = max(opened.dropped_total if opened else 0, sweep.dropped_total if sweep else 0)
-        cpu = None
-        if now.cpu_s is not None and before.cpu_s is not None:
-            cpu = round(now.cpu_s - before.cpu_s, 3)
+        cpu = samples.opening_cpu()
+        now = samples.settled
         grown = now.rss - self.base.rss if now.rss and self.base.rss else None
         return CapacityPointRow(
             server=self.server.spec.name,
@@ -180,6 +202,7 @@ class Climb:
             server_cpu_ms_per_handshake=(
                 round(cpu * 1000 / opened.opened, 3) if cpu and opened and opened.opened else None
             ),
+            server_idle_cpu=samples.idle_cpu_share(),
             pinged=sweep.pinged if sweep else 0,
             ping_answered=sweep.answered if sweep else 0,
             ping_p50_ms=sweep.p50_ms if sweep else None,
@@ -197,8 +220,10 @@ class Climb:
         """Sample the idle server and time the canary with no connection held."""
         self.started = time.monotonic()
         self.base = sample(self.server)
+        time.sleep(self.plan.settle_s)
+        samples = LevelSamples(self.base, self.base, sample(self.server))
         canary = self.canary(self.plan.canary_messages)
-        self.points.append(self.point(0, self.base, self.base, None, None, canary))
+        self.points.append(self.point(0, samples, None, None, canary))
 
     def level(self, level: int, deadline: float) -> Limit | None:
         """Open up to ``level``, measure, and return the limit it reached (if any)."""
@@ -207,11 +232,13 @@ class Climb:
         opened = OpenReport.from_json(
             self.call({"op": "open", "target": level, "deadline_s": remaining}, remaining)
         )
+        after_opening = sample(self.server)
         time.sleep(self.plan.settle_s)
-        now = sample(self.server)
+        samples = LevelSamples(before, after_opening, sample(self.server))
+        now = samples.settled
         sweep = self.sweep()
         canary = self.canary(self.plan.canary_messages)
-        row = self.point(level, now, before, opened, sweep, canary)
+        row = self.point(level, samples, opened, sweep, canary)
         self.points.append(row)
         self.say(
             f"capacity {self.server.spec.name}: {opened.held} held ({opened.accept_rate:.0f}/s, "
@@ -227,13 +254,12 @@ class Climb:
             rss_bytes=now.rss,
             open_fds=now.fds,
             nofile=now.nofile,
+            machine_nofile=machine_nofile(self.plan.descriptors()),
         )
         self.last = opened
         self.dropped = max(opened.dropped_total, sweep.dropped_total)
         self.failed += opened.failed
-        limit = decide(
-            evidence, self.plan.fail_limit, self.plan.min_accept_rate, self.memory_budget
-        )
+        limit = decide(evidence, self.plan.min_accept_rate, self.memory_budget)
         if limit is None or limit.kind not in LOST_HOLD:
             self.best = row
         return limit
@@ -353,6 +379,14 @@ class Climb:
             generator_cpu_max=round(gen_cpu, 3),
             generator_bound=gen_cpu >= SATURATED_CPU,
         )
+
+
+def machine_nofile(wanted: int) -> int | None:
+    """This process's hard open-file limit if it is below ``wanted`` (and cannot be
+    raised: :func:`~channels_harness.generators.engine.idle.raise_nofile_limit`
+    already tried), else None."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return hard if hard != resource.RLIM_INFINITY and hard < wanted else None
 
 
 def _exit_code(server: ServerProcess) -> int | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from channels_harness.generators.engine.hold import CanaryReport, OpenReport, SweepReport
+from channels_harness.generators.engine.idle import CLIENT_SIDE_FAILURES
 
 # Whose limit each kind is: the server's (or its app's), the machine's, or
 # the experiment's own bound.
@@ -34,14 +35,16 @@ CLEAN_REFUSALS = ("refused", "reset", "http ", "handshake error")
 
 @dataclass(frozen=True)
 class Limit:
-    """A limit: its kind (a key of :data:`LIMIT_SIDES`) and what the level showed."""
+    """A limit: its kind (a key of :data:`LIMIT_SIDES`), what the level showed, and
+    whose it is when not the kind's usual side."""
 
     kind: str
     reason: str
+    whose: str | None = None
 
     @property
     def side(self) -> str:
-        return LIMIT_SIDES[self.kind]
+        return self.whose or LIMIT_SIDES[self.kind]
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,33 @@ class LevelEvidence:
     rss_bytes: int | None
     open_fds: int | None
     nofile: int | None
+    # The hard open-file limit of this machine when it is below what the plan
+    # needs (None: the harness could give the server all it needs).
+    machine_nofile: int | None = None
+
+
+def _fd_limit(ev: LevelEvidence, kinds: str) -> Limit:
+    """The server ran out of descriptors: its own limit, or the machine's when its
+    limit is the hard limit the harness could not raise to what the plan needs."""
+    reason = (
+        f"handshakes failed ({kinds}) with {ev.open_fds} descriptors open: the server's "
+        f"open-file limit is {ev.nofile}"
+    )
+    if ev.nofile and ev.machine_nofile and ev.nofile >= ev.machine_nofile:
+        return Limit(
+            "fd-limit",
+            f"{reason}, the hard limit here (raising it needs root with CAP_SYS_RESOURCE or "
+            "a higher `ulimit -Hn`)",
+            whose="machine",
+        )
+    return Limit("fd-limit", reason)
 
 
 def _kinds(failures: dict[str, int]) -> str:
     return ", ".join(f"{count} {kind}" for kind, count in sorted(failures.items()))
 
 
-def _server_limit(ev: LevelEvidence, fail_limit: int) -> Limit | None:
+def _server_limit(ev: LevelEvidence) -> Limit | None:
     held = ev.opened.held
     if ev.server_exit is not None:
         return Limit("died", f"the server exited (code {ev.server_exit}) at {held} connections")
@@ -77,29 +100,24 @@ def _server_limit(ev: LevelEvidence, fail_limit: int) -> Limit | None:
         if ev.canary.errors:
             what.append(f"the canary failed ({ev.canary.error})")
         return Limit("unresponsive", f"{'; '.join(what)} at {held} connections")
-    if ev.opened.failed >= fail_limit:
+    if ev.opened.stopped == "failures":
         kinds = _kinds(ev.opened.failures)
         if ev.open_fds is not None and ev.nofile and ev.open_fds >= ev.nofile - FD_HEADROOM:
-            return Limit(
-                "fd-limit",
-                f"handshakes failed ({kinds}) with {ev.open_fds} descriptors open: the "
-                f"server's open-file limit is {ev.nofile}",
-            )
+            return _fd_limit(ev, kinds)
         return Limit("refused", f"{ev.opened.failed} handshakes failed at {held} ({kinds})")
     return None
 
 
-def decide(
-    ev: LevelEvidence, fail_limit: int, min_accept_rate: float, memory_budget: int | None
-) -> Limit | None:
-    """The limit this level reached, or None to climb on."""
+def decide(ev: LevelEvidence, min_accept_rate: float, memory_budget: int | None) -> Limit | None:
+    """The limit this level reached, or None to climb on (the generator already
+    stopped the level when the server kept failing handshakes)."""
     if ev.opened.stopped == "client":
         return Limit(
             "generator",
             f"the generator could not open more ({_kinds(ev.opened.failures)}) at "
             f"{ev.opened.held} connections",
         )
-    server = _server_limit(ev, fail_limit)
+    server = _server_limit(ev)
     if server is not None:
         return server
     if memory_budget is not None and ev.rss_bytes is not None and ev.rss_bytes > memory_budget:
@@ -144,8 +162,11 @@ def behaviour(
         return "drops connections"
     if not held_ok:
         return "stalls"
-    failed = sum(probe_failures.values())
+    server_said = {k: n for k, n in probe_failures.items() if k not in CLIENT_SIDE_FAILURES}
+    failed = sum(server_said.values())
     if not failed:
+        if probe_failures and not probe_opened:
+            return "not probed (the generator could not open more)"
         return "keeps accepting"
     clean = sum(count for kind, count in probe_failures.items() if kind.startswith(CLEAN_REFUSALS))
     if clean == failed and not probe_opened:

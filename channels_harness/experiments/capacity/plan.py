@@ -15,6 +15,8 @@ from typing import Any
 
 from channels_harness.runtime.loopback import LOOPBACK
 
+# Descriptors a process needs beyond its connections (interpreter, logs, Redis).
+FD_MARGIN = 1024
 # Connections per loopback source address: well inside one address's
 # ephemeral ports, where connect() still finds a free one at once.
 PER_SOURCE_SHARE = 0.7
@@ -39,7 +41,8 @@ class CapacityPlan:
     max_inflight: int = 64
     target_latency_s: float = 0.25
     connect_timeout_s: float = 10.0
-    # Failed handshakes in one level that end the climb.
+    # Failed handshakes that end the climb: this many in a row, or this many
+    # making a tenth of a level's attempts.
     fail_limit: int = 20
     # A level opened slower than this (connections per second) ends the climb.
     min_accept_rate: float = 10.0
@@ -47,7 +50,9 @@ class CapacityPlan:
     budget_s: float = 900.0
     # Server RSS that ends the climb; None: 70 % of the memory available at the start.
     memory_budget_bytes: int | None = None
-    settle_s: float = 1.0
+    # Seconds between the end of a level's opening and its measurements (the
+    # server's CPU over them is its cost of holding the connections idle).
+    settle_s: float = 2.0
     canaries: int = 4
     canary_messages: int = 25
     canary_timeout_s: float = 5.0
@@ -74,6 +79,10 @@ class CapacityPlan:
         step = self.level_step
         levels = list(range(step, self.max_connections, step))
         return [*levels, self.max_connections]
+
+    def descriptors(self) -> int:
+        """Open files the server and the generator each need for this plan."""
+        return self.max_connections + max(self.bursts, default=0) + FD_MARGIN
 
     def source_count(self, ports_per_address: int) -> int:
         """Loopback source addresses the held connections and bursts need (0: only

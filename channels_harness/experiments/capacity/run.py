@@ -15,7 +15,7 @@ from collections.abc import Callable
 from channels_harness.errors import RunError
 from channels_harness.experiments.capacity import kernel
 from channels_harness.experiments.capacity.burst import bursts
-from channels_harness.experiments.capacity.climb import FD_MARGIN, climb
+from channels_harness.experiments.capacity.climb import climb
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.idle import raise_nofile_limit
 from channels_harness.report.model import Run
@@ -51,7 +51,8 @@ def describe(plan: CapacityPlan, nofile: int, wanted: int, budget: int | None) -
         f"{plan.max_inflight} at once), measured every {plan.levels()[0]} connections: server "
         "RSS and descriptors, a ping to every held connection, and the echo latency of "
         f"{plan.canaries} canary connections ({plan.canary_messages} messages each).",
-        f"Limits: {plan.fail_limit} failed handshakes in a level, any dropped connection, an "
+        f"Limits: {plan.fail_limit} failed handshakes in a row (or making a tenth of a level's "
+        "attempts), any dropped connection, an "
         f"unanswered ping or canary, the server's exit, under {plan.min_accept_rate:g} "
         f"connections/s accepted, server RSS over "
         f"{f'{budget / 2**30:.1f} GiB' if budget else 'no memory budget'}, or "
@@ -113,7 +114,7 @@ def run_capacity(
     is a failure row, and the run goes on with the next one.
     """
     say = progress or (lambda text: None)
-    wanted = plan.max_connections + max(plan.bursts, default=0) + FD_MARGIN
+    wanted = plan.descriptors()
     nofile = raise_nofile_limit(wanted)
     budget = memory_budget(plan)
     for note in describe(plan, nofile, wanted, budget):

@@ -7,8 +7,9 @@ stdout; ``{"progress": ...}`` lines may come before the answer to a long one:
 
 - ``{"op": "open", "target": N, "deadline_s": S}``: open connections at a
   paced rate (:class:`~.pacer.Pacer`) until N are held, S seconds pass,
-  ``fail_limit`` attempts fail, or the client itself runs out of ports or
-  descriptors. Answer: :class:`OpenReport`.
+  the server keeps failing handshakes (``fail_limit`` in a row, or
+  ``fail_limit`` making :data:`FAIL_SHARE` of the attempts), or the client
+  itself runs out of ports or descriptors. Answer: :class:`OpenReport`.
 - ``{"op": "sweep", "timeout_s": T}``: ping every held connection. :class:`SweepReport`.
 - ``{"op": "canary", "messages": M, "timeout_s": T}``: echo M messages, one
   after the other, on each canary connection (opened on first use, from
@@ -53,6 +54,10 @@ MODULE = "channels_harness.generators.engine.hold"
 # Seconds between two adjustments of the pace.
 CONTROL_S = 0.5
 CANARY_TEXT = "canary"
+# Failed handshakes stop an ``open`` once they are this share of its attempts
+# (and at least ``fail_limit``): sporadic failures of an overloaded moment are
+# counted and reported, persistent ones are the server's limit.
+FAIL_SHARE = 0.1
 _ERRORS = (OSError, picows.WSError, TimeoutError)
 
 
@@ -164,6 +169,7 @@ class Attempts:
     histogram: Any = field(default_factory=stats.new_histogram)
     retransmits: int = 0
     retransmitted: int = 0
+    in_a_row: int = 0
     window: list[float] = field(default_factory=list)
     window_failures: int = 0
     inflight: dict[asyncio.Future[None], float] = field(default_factory=dict)
@@ -171,6 +177,7 @@ class Attempts:
 
     def succeeded(self, conn: IdleConnection, seconds: float) -> None:
         self.opened += 1
+        self.in_a_row = 0
         self.window.append(seconds)
         stats.record_us(self.histogram, seconds * 1e6)
         self.last_open_at = perf_counter()
@@ -181,10 +188,16 @@ class Attempts:
     def fail(self, exc: BaseException) -> None:
         kind = failure_kind(exc)
         self.failed += 1
+        self.in_a_row += 1
         self.window_failures += 1
         self.failures[kind] += 1
         if len(self.samples) < 5:
             self.samples.append(f"{kind}: {type(exc).__name__}: {exc}"[:200])
+
+    def persistent(self, limit: int) -> bool:
+        """Whether the failures are the server's answer, not an accident (see FAIL_SHARE)."""
+        share = self.failed >= FAIL_SHARE * (self.failed + self.opened)
+        return self.in_a_row >= limit or (self.failed >= limit and share)
 
     @property
     def client_failed(self) -> bool:
@@ -259,7 +272,7 @@ class Holder:
             return "target"
         if attempts.client_failed:
             return "client"
-        if attempts.failed >= self.config.fail_limit:
+        if attempts.persistent(self.config.fail_limit):
             return "failures"
         if perf_counter() >= deadline:
             return "deadline"
