@@ -8,21 +8,20 @@ from typing import Any
 
 from channels_harness.report import summary
 from channels_harness.report.markdown import fmt, table
+from channels_harness.report.rows import HandshakeRow, ThroughputRow, rows_of
 
 Key = tuple[str, ...]
 
 
-def _throughput(data: dict[str, Any]) -> dict[Key, dict[str, Any]]:
+def _throughput(data: dict[str, Any]) -> dict[Key, ThroughputRow]:
     return {
-        ("echo", r["server"], r["flavour"], str(r.get("concurrency")), str(r.get("payload"))): r
-        for r in data.get("throughput") or []
-        if r.get("msgs_per_s")
+        ("echo", r.server, r.flavour, str(r.concurrency), str(r.payload)): r
+        for r in rows_of(data, ThroughputRow)
+        if r.msgs_per_s
     }
 
 
-def _range(row: dict[str, Any], key: str, runs_key: str | None) -> tuple[float, float, float]:
-    value = float(row[key])
-    runs = [float(v) for v in (row.get(runs_key) or [])] if runs_key else []
+def _range(value: float, runs: list[float]) -> tuple[float, float, float]:
     return value, min(runs or [value]), max(runs or [value])
 
 
@@ -31,14 +30,14 @@ def changes(new: dict[str, Any], old: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     new_t, old_t = _throughput(new), _throughput(old)
     for key in sorted(new_t.keys() & old_t.keys()):
-        a = _range(new_t[key], "msgs_per_s", "msgs_per_s_runs")
-        b = _range(old_t[key], "msgs_per_s", "msgs_per_s_runs")
+        a = _range(new_t[key].msgs_per_s, new_t[key].msgs_per_s_runs)
+        b = _range(old_t[key].msgs_per_s, old_t[key].msgs_per_s_runs)
         out.append(_entry(" ".join(key[1:]) + " msgs/s", a, b))
-    new_h = {(r["server"], r["flavour"]): r for r in new.get("handshake") or []}
-    old_h = {(r["server"], r["flavour"]): r for r in old.get("handshake") or []}
+    new_h = {(r.server, r.flavour): r for r in rows_of(new, HandshakeRow)}
+    old_h = {(r.server, r.flavour): r for r in rows_of(old, HandshakeRow)}
     for key in sorted(new_h.keys() & old_h.keys()):
-        a = _range(new_h[key], "handshakes_per_s", None)
-        b = _range(old_h[key], "handshakes_per_s", None)
+        a = _range(new_h[key].handshakes_per_s, [])
+        b = _range(old_h[key].handshakes_per_s, [])
         out.append(_entry(f"{key[0]} {key[1]} handshakes/s", a, b))
     new_r = {r.label: r for r in summary.sync_vs_async(new)}
     old_r = {r.label: r for r in summary.sync_vs_async(old)}

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from channels_harness.report.rows import SECTIONS, FailureRow, R, Row, rows_of
+from channels_harness.report.schema import SCHEMA_VERSION
 from channels_harness.runtime.environment import describe
 from channels_harness.runtime.paths import RESULTS_DIR
-
-SCHEMA_VERSION = 1
 
 
 def _umask() -> int:
