@@ -30,6 +30,7 @@ from channels_harness.report.rows import (
     R,
     SoakSampleRow,
     ThroughputRow,
+    VersionRow,
     rows_of,
 )
 from channels_harness.report.summary import headline_cell, headline_rows
@@ -330,6 +331,37 @@ def soak(data: dict[str, Any]) -> bytes | None:
     return _svg(fig)
 
 
+def versions(data: dict[str, Any]) -> bytes | None:
+    """Each stack's throughput over the first stack's, one bar per server and flavour."""
+    rows = [r for r in rows_of(data, VersionRow) if r.ratio is not None]
+    if not rows:
+        return None
+    stacks = list(dict.fromkeys(r.stack_label for r in rows))
+    cells = sorted({(r.server, r.flavour) for r in rows}, key=lambda c: (c[0], _flavour_key(c[1])))
+    found = {(r.stack_label, r.server, r.flavour): r for r in rows}
+    width = 0.8 / len(cells)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(stacks) + 2), 4.0))
+    for i, (server, flavour) in enumerate(cells):
+        xs, heights, low, high = [], [], [], []
+        for j, stack in enumerate(stacks):
+            row = found.get((stack, server, flavour))
+            if row is None or row.ratio is None:
+                continue
+            xs.append(j + (i - (len(cells) - 1) / 2) * width)
+            heights.append(row.ratio)
+            low.append(max(0.0, row.ratio - (row.ratio_low or row.ratio)))
+            high.append(max(0.0, (row.ratio_high or row.ratio) - row.ratio))
+        ax.bar(xs, heights, width, label=f"{server} {flavour}", yerr=[low, high], capsize=2)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    labels = [stack.replace(", ", "\n") for stack in stacks]
+    ax.set_xticks(range(len(stacks)), labels, fontsize=7)
+    ax.set_ylabel("msgs/s over the first stack's")
+    ax.set_title("Echo throughput of each stack against the first (bars = run range)")
+    ax.legend(fontsize=7, ncols=min(4, len(cells)))
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig)
+
+
 PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "throughput": throughput,
     "latency_percentiles": latency_percentiles,
@@ -341,6 +373,7 @@ PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "locust": locust_throughput,
     "fanout": fanout,
     "soak": soak,
+    "versions": versions,
 }
 
 

@@ -8,7 +8,9 @@ A new field is added here, in one place.
 
 Fields are in the order data.json shows them. Fields with a default are the
 ones older runs (or some producers) may lack; a row read from an old run gets
-the default.
+the default. ``stack``, on the rows a ``versions`` run collects from its
+environments, maps each distribution of the measured stack to its version
+(None in every other run).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class ConformanceRow(Row):
     expected: str = ""
     observed: str
     known_deviation: bool = False
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -81,6 +84,7 @@ class ThroughputRow(Row):
     generator_bound: bool
     server_cpus: list[int] | None = None
     generator_cpus: list[int] | None = None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -102,6 +106,7 @@ class LatencyRow(Row):
     errors: int = 0
     generator_cpu: float | None = None
     generator_bound: bool = False
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -121,6 +126,7 @@ class HandshakeRow(Row):
     errors: int = 0
     generator_cpu: float | None = None
     generator_bound: bool = False
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -136,6 +142,7 @@ class MemoryRow(Row):
     rss_idle_bytes: int | None = None
     rss_loaded_bytes: int | None = None
     bytes_per_connection: int | None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -148,6 +155,7 @@ class BreakdownRow(Row):
     us_per_msg: float
     msgs_per_s: float | None = None
     runs: int = 1
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -165,6 +173,7 @@ class BlockingRow(Row):
     p99_ms: float | None = None
     errors: int = 0
     generator_bound: bool = False
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -188,6 +197,7 @@ class HeadroomRow(Row):
     capacity_ratio: float | None = None
     target: float | None = None
     ok: bool | None = None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -366,6 +376,47 @@ class FailureRow(Row):
     cell: dict[str, Any]
     message: str
     log_tail: str = ""
+    stack: dict[str, str] | None = None
+
+
+@dataclass(kw_only=True)
+class VersionRow(Row):
+    """One stack of a ``versions`` run on one server and flavour, against the first stack:
+    throughput of the headline cell as a ratio, and how many conformance grades changed."""
+
+    SECTION: ClassVar[str] = "versions"
+    stack_label: str
+    stack: dict[str, str]
+    first: bool = False
+    server: str
+    flavour: str
+    concurrency: int | None = None
+    payload: str | None = None
+    msgs_per_s: float | None = None
+    spread_pct: float | None = None
+    ratio: float | None = None
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    generator_bound: bool = False
+    deviations: int | None = None
+    changed: int | None = None
+
+
+@dataclass(kw_only=True)
+class VersionChangeRow(Row):
+    """A conformance case whose grade on one server changed between the first stack of a
+    ``versions`` run and another stack (flavours with the same change are listed together)."""
+
+    SECTION: ClassVar[str] = "version_changes"
+    stack_label: str
+    stack: dict[str, str]
+    server: str
+    case: str
+    clause: str = ""
+    flavours: str
+    before: str
+    after: str
+    observed: str = ""
 
 
 ROW_TYPES: tuple[type[Row], ...] = (
@@ -385,6 +436,8 @@ ROW_TYPES: tuple[type[Row], ...] = (
     LimitsRow,
     AttackRow,
     FailureRow,
+    VersionRow,
+    VersionChangeRow,
 )
 
 # The row sections of data.json, in the order the document lists them.

@@ -25,6 +25,8 @@ from channels_harness.report.rows import (
     ScalingRow,
     SoakSummaryRow,
     ThroughputRow,
+    VersionChangeRow,
+    VersionRow,
 )
 from channels_harness.report.summary import Deviation
 
@@ -254,8 +256,60 @@ HEADROOM = Section(
     ),
 )
 
+
+def _ratio_range(row: VersionRow) -> str:
+    if row.ratio_low is None or row.ratio_high is None:
+        return ""
+    return f"{row.ratio_low:.2f}-{row.ratio_high:.2f}"
+
+
+def _times(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+VERSIONS = Section(
+    VersionRow,
+    "Versions: each stack against the first",
+    (
+        Column("stack", "stack_label"),
+        SERVER,
+        FLAVOUR,
+        MSGS,
+        SPREAD,
+        Column("x first", "ratio", lambda r: _times(r.ratio)),
+        Column("range", "ratio_range", _ratio_range),
+        GEN_BOUND,
+        Column("deviations", "deviations"),
+        Column("changed", "changed"),
+    ),
+    plots=(("Throughput of each stack against the first", "versions"),),
+    intro="Every stack ran in its own environment with the same harness and reference app; "
+    "what a stack does not name is at the version of requirements.lock (each row's `stack` "
+    "in data.json lists them all). msgs/s is the closed-loop echo at the headline cell; "
+    "`x first` is its ratio to the first stack's same cell, `range` the ratio of the slowest "
+    "and fastest runs of each side. `deviations` counts the cases graded FAIL or NON-STRICT, "
+    "`changed` the cases whose grade differs from the first stack's (listed below).",
+)
+
+VERSION_CHANGES = Section(
+    VersionChangeRow,
+    "Versions: conformance grades that changed against the first stack",
+    (
+        Column("stack", "stack_label"),
+        SERVER,
+        Column("case", "case"),
+        Column("clause", "clause"),
+        Column("first stack", "before"),
+        Column("this stack", "after"),
+        Column("flavours", "flavours"),
+        Column("observed", "observed"),
+    ),
+)
+
 # The measurement sections of report.md, after the summary and conformance.
 REPORT_SECTIONS: tuple[Section[Any], ...] = (
+    VERSIONS,
+    VERSION_CHANGES,
     THROUGHPUT,
     LATENCY,
     HANDSHAKE,

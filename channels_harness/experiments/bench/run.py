@@ -322,7 +322,11 @@ class Bench:
                         share_of_peak=share,
                         target_rate=float(rate),
                         achieved_rate=result.achieved_rate,
-                        **result.summary.as_row(),
+                        p50_ms=result.summary.p50_ms,
+                        p90_ms=result.summary.p90_ms,
+                        p99_ms=result.summary.p99_ms,
+                        p999_ms=result.summary.p999_ms,
+                        max_ms=result.summary.max_ms,
                         errors=result.errors,
                         generator_cpu=round(result.generator_cpu, 3),
                         generator_bound=result.generator_bound,
@@ -351,7 +355,8 @@ class Bench:
         merged = stats.summarize(stats.combine(r.histogram for r in results))
         self.run.add(
             HandshakeRow(
-                **cell,
+                server=live.name,
+                flavour=flavour,
                 concurrency=plan.handshake_concurrency,
                 handshakes_per_s=round(stats.median(rates), 1),
                 handshakes_per_s_runs=[round(rate, 1) for rate in rates],
