@@ -120,6 +120,7 @@ class Env:
     stack: Stack
     path: Path
     installed: dict[str, str]
+    installer: str = ""
 
     @property
     def python(self) -> Path:
@@ -308,7 +309,12 @@ class Builder:
             return None
         if not (final / "bin" / "python").exists():
             return None
-        return Env(stack=stack, path=final, installed=dict(stamp["installed"]))
+        return Env(
+            stack=stack,
+            path=final,
+            installed=dict(stamp["installed"]),
+            installer=str(stamp.get("installer", "")),
+        )
 
     def _remove_abandoned_builds(self) -> None:
         """Remove build folders whose run is gone (killed before it could clean up)."""

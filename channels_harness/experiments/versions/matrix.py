@@ -59,14 +59,19 @@ class Pin:
 
 @dataclass(frozen=True)
 class Stack:
-    """The pins one environment overrides; the rest comes from requirements.lock."""
+    """The pins one environment overrides; the rest comes from requirements.lock.
+
+    ``varied`` names the distributions whose release differs between the stacks of
+    a run: the label shows only those (every pin when none is named)."""
 
     pins: tuple[Pin, ...]
+    varied: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
         """``channels 4.2.2, uvicorn 0.49.0``, or ``pinned`` for a stack that overrides nothing."""
-        return ", ".join(f"{pin.name} {pin.version}" for pin in self.pins) or "pinned"
+        shown = [pin for pin in self.pins if pin.name in self.varied] or self.pins
+        return ", ".join(f"{pin.name} {pin.version}" for pin in shown) or "pinned"
 
     @property
     def names(self) -> frozenset[str]:
@@ -104,15 +109,16 @@ def stacks(groups: dict[str, list[str]], combine: str = "product") -> list[Stack
     if combine not in COMBINE:
         raise UsageError(f"--combine {combine!r}: choose from {', '.join(COMBINE)}")
     names = list(groups)
+    varied = tuple(name for name in names if len(groups[name]) > 1)
     if combine == "product":
         choices = itertools.product(*(groups[name] for name in names))
         return [
-            Stack(tuple(Pin(n, v) for n, v in zip(names, versions, strict=True)))
+            Stack(tuple(Pin(n, v) for n, v in zip(names, versions, strict=True)), varied)
             for versions in choices
         ]
     first = {name: groups[name][0] for name in names}
     found = [first]
-    for name in names:
+    for name in varied:
         for version in groups[name][1:]:
             found.append({**first, name: version})
-    return [Stack(tuple(Pin(n, chosen[n]) for n in names)) for chosen in found]
+    return [Stack(tuple(Pin(n, chosen[n]) for n in names), varied) for chosen in found]

@@ -14,7 +14,7 @@ import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,12 @@ LOG_TAIL_LINES = 40
 
 @dataclass
 class Measured:
-    """What one child measured: its rows (tagged), exit code, time and what it recorded."""
+    """What one child measured: its rows (tagged), exit code, time and its run's options."""
 
     command: str
     code: int
     seconds: float
     rows: list[Row] = field(default_factory=list)
-    servers: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,7 +71,7 @@ def _child(argv: Sequence[str], log_path: Path, timeout: float) -> int:
             stop_group(popen)
 
 
-def measure(env: Env, command: str, args_for: Any) -> Measured:
+def measure(env: Env, command: str, args_for: Callable[[Path], list[str]]) -> Measured:
     """Run ``command`` (``conformance`` or ``bench``) with ``args_for(results_folder)`` in
     ``env`` and read its rows back (see the module doc)."""
     with tempfile.TemporaryDirectory(prefix=f"channels-harness-{command}-") as scratch:
@@ -84,7 +83,6 @@ def measure(env: Env, command: str, args_for: Any) -> Measured:
         documents = sorted(results.glob("*/data.json"))
         data = json.loads(documents[0].read_text(encoding="utf-8")) if documents else {}
         measured.rows = tagged(data, env.versions)
-        measured.servers = dict(data.get("servers") or {})
         measured.options = dict(data.get("options") or {})
         if not any(row.SECTION != FailureRow.SECTION for row in measured.rows):
             why = (
