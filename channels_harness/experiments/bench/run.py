@@ -351,7 +351,8 @@ class Bench:
         merged = stats.summarize(stats.combine(r.histogram for r in results))
         self.run.add(
             HandshakeRow(
-                **cell,
+                server=live.name,
+                flavour=flavour,
                 concurrency=plan.handshake_concurrency,
                 handshakes_per_s=round(stats.median(rates), 1),
                 handshakes_per_s_runs=[round(rate, 1) for rate in rates],
