@@ -12,6 +12,7 @@ module of the core package starts a child process.
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
 import os
 import signal
@@ -117,11 +118,14 @@ def test_generator_workers_and_servers_die_with_a_sigkilled_load_run() -> None:
     with subprocess.Popen([sys.executable, "-c", LOADER], start_new_session=True) as parent:
         try:
             deadline = time.monotonic() + scaled(60)
-            while len(children := psutil.Process(parent.pid).children()) < 3:
+            while True:
+                children = psutil.Process(parent.pid).children()
+                with contextlib.suppress(psutil.Error):
+                    lines = [" ".join(child.cmdline()) for child in children]
+                    if sum("generators.engine.worker" in line for line in lines) == 2:
+                        break
                 assert parent.poll() is None and time.monotonic() < deadline, children
                 time.sleep(0.05)
-            lines = [" ".join(child.cmdline()) for child in children]
-            assert sum("generators.engine.worker" in line for line in lines) == 2, lines
             time.sleep(scaled(1.0))
             parent.kill()
             parent.wait()
@@ -177,6 +181,29 @@ def test_stop_all_stops_and_reaps_every_spawned_group_but_the_kept_ones() -> Non
     finally:
         procgroup.stop_group(kept)
     assert kept.pid not in procgroup.live()
+
+
+FORKER = textwrap.dedent(
+    """
+    import os
+    from channels_harness.runtime import procgroup
+    parents = procgroup.spawn(["sleep", "60"])
+    pid = os.fork()
+    if pid == 0:
+        # The parent's children are not this process's to stop, and spawning works.
+        mine = procgroup.spawn(["true"])
+        ok = procgroup.live() == {mine.pid} and mine.wait(timeout=30) == 0
+        os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    procgroup.stop_all()
+    raise SystemExit(os.waitstatus_to_exitcode(status) or (parents.returncode != -15) * 4)
+    """
+)
+
+
+def test_a_forked_process_starts_its_own_children_and_forgets_its_parents() -> None:
+    done = subprocess.run([sys.executable, "-c", FORKER], timeout=scaled(60), check=False)
+    assert done.returncode == 0
 
 
 def test_a_missing_program_raises_file_not_found_and_starts_nothing() -> None:

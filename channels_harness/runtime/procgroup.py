@@ -139,13 +139,18 @@ def _serve(requests: queue.SimpleQueue[_Request]) -> None:
             future.set_exception(exc)
 
 
-def _forget_spawner() -> None:
-    """In a forked child the spawner thread does not exist: start a new one when needed."""
-    global _spawner
+def _forget_parent_state() -> None:
+    """In a forked child: the spawner thread does not exist there (a new one starts
+    when needed), a lock may have been held by another thread, and the children
+    registered are its parent's, not its own."""
+    global _spawner, _spawner_lock, _live, _live_lock
     _spawner = None
+    _spawner_lock = threading.Lock()
+    _live = {}
+    _live_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_spawner)
+os.register_at_fork(after_in_child=_forget_parent_state)
 
 
 def _in_spawner(start: Callable[[], subprocess.Popen[Any]]) -> subprocess.Popen[Any]:
@@ -181,10 +186,11 @@ def spawn(
     The returned Popen's pid is the command's own. Raises FileNotFoundError when
     ``argv[0]`` cannot be found, as :class:`subprocess.Popen` does.
     """
-    command = _with_death_signal(_resolve(argv[0], cwd, env), argv)
+    executable = _resolve(argv[0], cwd, env)
     mask = set(cpus) if cpus else os.sched_getaffinity(0)
 
     def start() -> subprocess.Popen[Any]:
+        command = _with_death_signal(executable, argv)
         home = os.sched_getaffinity(0)
         os.sched_setaffinity(0, mask)
         try:
