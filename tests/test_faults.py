@@ -312,9 +312,25 @@ def test_sigkill_of_the_harness_mid_bench_leaves_no_server_or_generator_behind(
     assert run.left_after(ORPHAN_EXIT_S) == [], [p.pid for p in started]
 
 
-@pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+NEEDS_REDIS = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+
+
+@pytest.mark.parametrize(
+    ("scale", "wanted"),
+    [
+        pytest.param(
+            ("--layer", "redis", "--workers", "1"),
+            [("redis-server",), ("locust", "--master"), ("locust", "--worker")],
+            id="redis-master-and-worker",
+            marks=NEEDS_REDIS,
+        ),
+        # locust forks two of these itself: the parent-death signal reaches only
+        # the one the harness started, which must take the others along.
+        pytest.param(("--processes", "2"), [("locust", "--processes")] * 3, id="forked-processes"),
+    ],
+)
 def test_sigkill_of_the_harness_mid_load_leaves_no_server_locust_or_redis_behind(
-    harness: Callable[..., Harness],
+    harness: Callable[..., Harness], scale: tuple[str, ...], wanted: list[tuple[str, ...]]
 ) -> None:
     run = harness(
         "load",
@@ -327,18 +343,16 @@ def test_sigkill_of_the_harness_mid_load_leaves_no_server_locust_or_redis_behind
         "--duration",
         "60",
         "--no-baseline",
-        "--layer",
-        "redis",
-        "--workers",
-        "1",
+        *scale,
     )
-    wanted = (("redis-server",), ("-m uvicorn",), ("locust", "--master"), ("locust", "--worker"))
+    wanted = [("-m uvicorn",), *wanted]
 
     def all_running() -> list[psutil.Process]:
-        found = [run.find(*words) for words in wanted]
-        return [proc for procs in found for proc in procs] if all(found) else []
+        matches = {words: run.find(*words) for words in wanted}
+        found = {proc.pid: proc for procs in matches.values() for proc in procs}
+        return list(found.values()) if all(matches.values()) and len(found) >= len(wanted) else []
 
-    started = run.wait_for("redis, uvicorn, a locust master and its worker", all_running)
+    started = run.wait_for(" and ".join(" ".join(words) for words in wanted), all_running)
     time.sleep(scaled(1.0))
     run.sigkill()
     assert run.left_after(ORPHAN_EXIT_S) == [], [p.pid for p in started]
