@@ -232,16 +232,24 @@ def breakdown(data: dict[str, Any]) -> bytes | None:
     for row in rows:
         if row.layer not in layers:
             layers.append(row.layer)
-    fig, axes = plt.subplots(1, len(servers), figsize=(4.2 * len(servers), 3.6), squeeze=False)
+    # One shared y axis: every panel has a row per layer (empty where not measured), and
+    # only the first panel carries the layer names, so no label lies over another panel.
+    fig, axes = plt.subplots(
+        1,
+        len(servers),
+        figsize=(3.0 * len(servers) + 3.4, 3.6),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
     for ax, server in zip(axes[0], servers, strict=True):
         cells = {r.layer: float(r.us_per_msg) for r in rows if r.server == server}
-        shown = [layer for layer in layers if layer in cells]
-        ax.barh(range(len(shown)), [cells[layer] for layer in shown], color="#5c6bc0")
-        ax.set_yticks(range(len(shown)), shown, fontsize=7)
-        ax.invert_yaxis()
+        ax.barh(range(len(layers)), [cells.get(layer, 0.0) for layer in layers], color="#5c6bc0")
         ax.set_xlabel("µs per message (server core)")
         ax.set_title(server)
         ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(layers)), layers, fontsize=7)
+    axes[0][0].invert_yaxis()
     fig.suptitle("Where the time goes, layer by layer")
     return _svg(fig)
 
