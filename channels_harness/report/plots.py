@@ -364,7 +364,9 @@ def versions(data: dict[str, Any]) -> bytes | None:
     labels = [stack.replace(", ", "\n") for stack in stacks]
     ax.set_xticks(range(len(stacks)), labels, fontsize=7)
     ax.set_ylabel("msgs/s over the first stack's")
-    ax.set_title("Echo throughput of each stack against the first (bars = run range)")
+    ax.set_title(
+        "Echo throughput of each stack over the first stack's (error bars: range of the runs)"
+    )
     ax.legend(fontsize=7, ncols=min(4, len(cells)))
     ax.grid(axis="y", alpha=0.3)
     return _svg(fig)
