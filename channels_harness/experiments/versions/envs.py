@@ -245,9 +245,9 @@ class Builder:
                 "\n".join(constraints(stack, self.pinned)) + "\n", encoding="utf-8"
             )
             for step, argv in self._steps(build, python, work):
-                self._run(stack, step, argv, work / "install.log")
+                self._run(stack, step, argv)
             inspect = [str(python), "-c", _VERSIONS_SCRIPT, *sorted(stack.names)]
-            output = self._run(stack, "inspect", inspect, None)
+            output = self._run(stack, "inspect", inspect)
         installed: dict[str, str] = json.loads(output.strip().splitlines()[-1])
         return installed
 
@@ -273,7 +273,7 @@ class Builder:
             ("harness", [*pip, *harness_args]),
         ]
 
-    def _run(self, stack: Stack, step: str, argv: list[str], log_path: Path | None) -> str:
+    def _run(self, stack: Stack, step: str, argv: list[str]) -> str:
         """Run one build step (bounded in time, its process group reaped); its output, or a
         UsageError that names the culprit release and the installer's reason."""
         with tempfile.TemporaryFile() as log:
@@ -288,9 +288,6 @@ class Builder:
                 stop_group(popen)
             log.seek(0)
             output = log.read().decode("utf-8", errors="replace")
-        if log_path is not None:
-            with open(log_path, "a", encoding="utf-8") as kept:
-                kept.write(output)
         if code == 0:
             return output
         reason = (
