@@ -37,14 +37,13 @@ def names(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def integers(text: str | None, option: str) -> list[int]:
-    """``"1, 10"`` -> ``[1, 10]``; UsageError naming ``option`` for anything else."""
+def integers(text: str | None, option: str, what: str = "whole numbers") -> list[int]:
+    """``"1, 10"`` -> ``[1, 10]`` (empty for an empty option); UsageError naming
+    ``option`` for anything else."""
     try:
         return [int(part) for part in names(text) or []]
     except ValueError:
-        raise UsageError(
-            f"{option} takes whole numbers separated by commas, not {text!r}"
-        ) from None
+        raise UsageError(f"{option} takes {what} separated by commas, not {text!r}") from None
 
 
 def known_servers(text: str | None) -> list[str] | None:

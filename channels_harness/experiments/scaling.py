@@ -33,6 +33,7 @@ from channels_harness.runtime import pinning, stats
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.servers.fleet import Fleet
 from channels_harness.servers.redis import layer_env, redis_for
+from channels_harness.servers.reference import echo_path
 from channels_harness.servers.registry import get_spec
 
 PINNINGS = ("server core", "unpinned")
@@ -67,7 +68,7 @@ def _cpus(mode: str) -> tuple[frozenset[int] | None, frozenset[int] | None]:
 
 def measure(fleet: Fleet, flavour: str, plan: ScalingPlan, cpus: frozenset[int] | None) -> Any:
     """One closed-loop run of the echo of ``flavour`` over every socket of ``fleet``."""
-    urls = [check_target(url, plan.allow_remote) for url in fleet.urls(f"ws/echo/{flavour}/")]
+    urls = [check_target(url, plan.allow_remote) for url in fleet.urls(echo_path(flavour))]
     base = LoadConfig(
         url=urls[0],
         mode="closed",

@@ -43,6 +43,7 @@ from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.redis import layer_env, redis_for
+from channels_harness.servers.reference import echo_path, room_path
 from channels_harness.servers.registry import get_spec
 
 GENERATOR_MODULE = "channels_harness.generators.engine.soak"
@@ -166,8 +167,8 @@ class Sampler:
 def soak_load(server: ServerProcess, flavour: str, plan: SoakPlan) -> SoakLoad:
     """What the generator sends to ``server``'s ``flavour`` endpoints (loopback checked)."""
     return SoakLoad(
-        echo_url=check_target(server.ws_url(f"ws/echo/{flavour}/"), plan.allow_remote),
-        room_url=check_target(server.ws_url(f"ws/room/soak/{flavour}/"), plan.allow_remote),
+        echo_url=check_target(server.ws_url(echo_path(flavour)), plan.allow_remote),
+        room_url=check_target(server.ws_url(room_path("soak", flavour)), plan.allow_remote),
         duration_s=plan.duration_s,
         sample_s=plan.sample_s,
         echo_rate=plan.echo_rate,
