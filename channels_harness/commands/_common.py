@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from channels_harness.errors import UsageError
+from channels_harness.runtime.options import comma_list
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -32,9 +33,7 @@ Step = Callable[[str, int, int], None]
 
 def names(text: str | None) -> list[str] | None:
     """``"a, b"`` -> ``["a", "b"]``; None for an empty option."""
-    if not text:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
+    return comma_list(text) or None
 
 
 def integers(text: str | None, option: str, what: str = "whole numbers") -> list[int]:

@@ -1,13 +1,14 @@
 """Echo throughput against the number of server processes, on the Redis layer.
 
-For each server, process count (1, 2, 4) and pinning, a :class:`~.fleet.Fleet`
-runs with the app on the Redis channel layer (what a multi-process deployment
-needs for groups), and the closed loop measures the echo of each flavour with
-the connections spread over the fleet's sockets (:mod:`.loadgen.spread`; the
-same number of generator processes for every process count, so the generator's
-own cost does not change with it).
+For each server, process count (1, 2, 4) and pinning, a
+:class:`~channels_harness.servers.fleet.Fleet` runs with the app on the Redis
+channel layer (what a multi-process deployment needs for groups), and the
+closed loop measures the echo of each flavour with the connections spread over
+the fleet's sockets (:mod:`channels_harness.generators.engine.spread`; the same
+number of generator processes for every process count, so the generator's own
+cost does not change with it).
 
-Two pinnings, because this machine has 2 cores:
+Two pinnings, for a machine of few cores (the reference machine has 2):
 
 - ``server core``: every server process on the server core, the generator on
   the other one. More processes on one core can only share that core, so

@@ -10,8 +10,8 @@ default) so the figure is the layer's speed, not its overflow. Deliveries
 still missing once none has come for ``drain_s`` (or past the run's bound)
 are counted as lost.
 
-Run as ``python -m channels_harness.generators.engine.fanout '<config json>'``: it prints
-one ``RESULT <json>`` line (a :class:`FanoutOutcome`).
+Run as ``python -m channels_harness.generators.engine.fanout '<FanoutConfig json>'``: it
+prints one ``RESULT <json>`` line (a :class:`FanoutOutcome`).
 """
 
 from __future__ import annotations
