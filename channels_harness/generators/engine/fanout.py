@@ -25,7 +25,7 @@ from time import perf_counter, perf_counter_ns
 import picows
 import uvloop
 
-from channels_harness.generators.engine.client import MAX_FRAME_SIZE
+from channels_harness.generators.engine.client import MAX_FRAME_SIZE, ErrorLog
 from channels_harness.generators.engine.idle import raise_nofile_limit
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.runtime import stats
@@ -51,7 +51,7 @@ class FanoutConfig(Record):
 
 
 @dataclass
-class FanoutOutcome(Record):
+class FanoutOutcome(Record, ErrorLog):
     """What the generator measured: deliveries, their latency and its own CPU."""
 
     group_size: int
@@ -70,11 +70,6 @@ class FanoutOutcome(Record):
     @property
     def deliveries_per_s(self) -> float:
         return self.delivered / self.wall_s if self.wall_s > 0 else 0.0
-
-    def error(self, message: str) -> None:
-        self.errors += 1
-        if len(self.error_samples) < 5:
-            self.error_samples.append(message)
 
 
 class Room:

@@ -109,8 +109,7 @@ class Soak:
         self.conns: list[EchoConnection] = []
         self.echo_next = 0
         self.churn_ok = 0
-        self.churn_errors = 0
-        self.churn_samples: list[str] = []
+        self.churn_failures = Counters()
         self.broadcasts = int(load.duration_s * load.broadcast_rate) + 1
         self.room = Room(load.room_members, self.broadcasts)
         self.room_outcome = FanoutOutcome(group_size=load.room_members, messages=self.broadcasts)
@@ -120,7 +119,7 @@ class Soak:
 
     @property
     def errors(self) -> int:
-        return self.echo.errors + self.churn_errors + self.room_outcome.errors
+        return self.echo.errors + self.churn_failures.errors + self.room_outcome.errors
 
     def counters(self) -> SoakCounters:
         """The cumulative counters now."""
@@ -187,7 +186,11 @@ class Soak:
     def outcome(self, cpu_share: float, cpu_wait: float) -> SoakOutcome:
         """The final counters with latency, losses, error samples and the generator's CPU."""
         echo = stats.summarize(self.driver.histogram)
-        samples = self.echo.error_samples + self.churn_samples + self.room_outcome.error_samples
+        samples = [
+            *self.echo.error_samples,
+            *self.churn_failures.error_samples,
+            *self.room_outcome.error_samples,
+        ]
         return SoakOutcome(
             **self.counters().to_json(),
             lost_deliveries=self.broadcast_sent * len(self.members) - self.room.delivered,
@@ -234,9 +237,7 @@ class Soak:
                 await handshake_cycle(self.load.echo_url, self.load.connect_timeout_s)
                 self.churn_ok += 1
             except (OSError, picows.WSError, TimeoutError) as exc:
-                self.churn_errors += 1
-                if len(self.churn_samples) < 5:
-                    self.churn_samples.append(f"churn: {type(exc).__name__}: {exc}")
+                self.churn_failures.error(f"churn: {type(exc).__name__}: {exc}")
 
         await self.every(1.0 / self.load.churn_rate, stop_at, lambda: _spawn(tasks, cycle()))
         await asyncio.gather(*tasks)
