@@ -3,6 +3,7 @@
 - ``command``: run one subcommand in this process, through its handler.
 - ``cli``: run ``channels-harness`` in a subprocess, as a user does.
 - ``run_data``: the data.json of the one run a command wrote into a folder.
+- ``run_copy``: a copy of the published full run, changed the way a test needs.
 - ``nothing_left``: whether every process group of some leaders is gone.
 - ``uvicorn`` and ``raw_echo``: a reference-app uvicorn and the raw echo
   server, one of each per test module.
@@ -25,11 +26,14 @@ from typing import Any
 import pytest
 
 from channels_harness.cli import build_parser
+from channels_harness.runtime.paths import RESULTS_DIR
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess, group_members, serving
 from channels_harness.servers.registry import get_spec
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
+# The full run published under results/: real rows of every section.
+PUBLISHED_RUN = RESULTS_DIR / "20261125T121306Z-vm"
 
 Command = Callable[[list[str]], int]
 Cli = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -82,6 +86,29 @@ def run_data() -> Callable[[Path], dict[str, Any]]:
         return data
 
     return read
+
+
+@pytest.fixture
+def run_copy(tmp_path: Path) -> Callable[..., Path]:
+    """``run_copy(name, change=None, throughput=1.0)``: a folder ``tmp_path/name``
+    holding the published full run's data.json with every throughput figure (median
+    and runs) times ``throughput``, then passed through ``change(data)``."""
+
+    def copy(
+        name: str, change: Callable[[dict[str, Any]], None] | None = None, throughput: float = 1.0
+    ) -> Path:
+        data = json.loads((PUBLISHED_RUN / "data.json").read_text(encoding="utf-8"))
+        for row in data["throughput"]:
+            row["msgs_per_s"] *= throughput
+            row["msgs_per_s_runs"] = [value * throughput for value in row["msgs_per_s_runs"]]
+        if change is not None:
+            change(data)
+        folder = tmp_path / name
+        folder.mkdir(parents=True)
+        (folder / "data.json").write_text(json.dumps(data), encoding="utf-8")
+        return folder
+
+    return copy
 
 
 @pytest.fixture
