@@ -98,6 +98,15 @@ def check_host(args: argparse.Namespace) -> None:
     check_target(f"ws://{args.host}/", args.allow_remote_target)
 
 
+def wide_console() -> Console:
+    """A console; 160 columns wide when the output is not a terminal, so wide tables
+    stay whole in logs and CI output."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def refuse(console: Console, message: str) -> int:
     """Print ``message`` in red and return 2, the exit code of options that cannot work."""
     console.print(f"[red]{message}[/]", highlight=False)

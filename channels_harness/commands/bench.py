@@ -24,6 +24,7 @@ from channels_harness.commands._common import (
     progress_bar,
     record,
     refuse,
+    wide_console,
 )
 from channels_harness.servers.registry import FOCUS_SERVERS
 
@@ -63,14 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from channels_harness.report.console import print_summary
     from channels_harness.servers.reference import FLAVOURS
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
+    console = wide_console()
     if (args.runs is not None and args.runs < 1) or args.processes < 1:
         return refuse(console, "--runs and --processes must be at least 1")
     servers = known_servers(args.servers)
