@@ -24,7 +24,6 @@ The verdict is ``stable`` unless one of these flags is raised:
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from channels_harness.generators.engine.soak import SoakCounters, SoakLoad, Soak
 from channels_harness.generators.launcher import run_generator
 from channels_harness.report.model import Run
 from channels_harness.report.rows import SoakSampleRow, SoakSummaryRow
-from channels_harness.runtime import pinning
+from channels_harness.runtime import pinning, stats
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
@@ -100,8 +99,8 @@ def verdict(samples: list[SoakSampleRow], fds_start: int | None, after: dict[str
     half = rss[len(rss) // 2 :]
     if len(half) >= 2:
         ends = max(1, min(3, len(half) // 2))
-        head = statistics.median(half[:ends])
-        tail = statistics.median(half[-ends:])
+        head = stats.median(half[:ends])
+        tail = stats.median(half[-ends:])
         if head and (tail - head) / head * 100.0 > RSS_GROWTH_PCT:
             flags.append("rss growing")
     if fds_start is not None and after["fds"] is not None and after["fds"] > fds_start + FD_SLACK:
