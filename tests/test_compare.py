@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +20,14 @@ from channels_harness.runtime.paths import RESULTS_DIR
 FULL_RUN = RESULTS_DIR / "20261125T121306Z-vm"
 
 
-def copy_run(tmp_path: Path, name: str, change: Any = None) -> Path:
-    """A copy of the published full run's data.json under ``tmp_path/name``,
-    passed through ``change(data)`` first."""
-    data = json.loads((FULL_RUN / "data.json").read_text(encoding="utf-8"))
-    if change is not None:
-        change(data)
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "data.json").write_text(json.dumps(data), encoding="utf-8")
-    return folder
-
-
-def slower(factor: float) -> Any:
-    def change(data: dict[str, Any]) -> None:
-        for row in data["throughput"]:
-            row["msgs_per_s"] *= factor
-            row["msgs_per_s_runs"] = [v * factor for v in row["msgs_per_s_runs"]]
-
-    return change
-
-
 def compare(*args: str) -> int:
     return main(["compare", *args])
 
 
-def test_an_unchanged_run_passes_every_threshold(tmp_path: Path) -> None:
-    same = copy_run(tmp_path, "same")
+def test_an_unchanged_run_passes_every_threshold(
+    tmp_path: Path, run_copy: Callable[..., Path]
+) -> None:
+    same = run_copy("same")
     junit = tmp_path / "junit.xml"
     assert (
         compare(
@@ -64,8 +46,10 @@ def test_an_unchanged_run_passes_every_threshold(tmp_path: Path) -> None:
     assert int(root.get("tests", "0")) > 1000 and root.get("failures") == "0"
 
 
-def test_a_run_whose_throughput_fell_30_percent_fails_with_junit_failures(tmp_path: Path) -> None:
-    new = copy_run(tmp_path, "slower", slower(0.7))
+def test_a_run_whose_throughput_fell_30_percent_fails_with_junit_failures(
+    tmp_path: Path, run_copy: Callable[..., Path]
+) -> None:
+    new = run_copy("slower", throughput=0.7)
     junit, report = tmp_path / "junit.xml", tmp_path / "compare.json"
     code = compare(
         str(FULL_RUN), str(new), "--max-drop", "10", "--junit", str(junit), "--json", str(report)
@@ -81,7 +65,9 @@ def test_a_run_whose_throughput_fell_30_percent_fails_with_junit_failures(tmp_pa
     assert all("fell 30.0%" in f.get("message", "") for f in failures)
 
 
-def test_a_drop_inside_the_runs_spread_is_not_a_regression(tmp_path: Path) -> None:
+def test_a_drop_inside_the_runs_spread_is_not_a_regression(
+    tmp_path: Path, run_copy: Callable[..., Path]
+) -> None:
     def noisy(data: dict[str, Any]) -> None:
         # The median falls 20%, but one run still reaches the old run's best.
         for row in data["throughput"]:
@@ -89,16 +75,13 @@ def test_a_drop_inside_the_runs_spread_is_not_a_regression(tmp_path: Path) -> No
             row["msgs_per_s"] *= 0.8
             row["msgs_per_s_runs"] = [row["msgs_per_s"] * 0.9, row["msgs_per_s"], best]
 
-    new = copy_run(tmp_path, "noisy", noisy)
+    new = run_copy("noisy", noisy)
     assert compare(str(FULL_RUN), str(new), "--max-drop", "10") == 0
-    assert (
-        compare(str(FULL_RUN), str(copy_run(tmp_path, "slow", slower(0.8))), "--max-drop", "10")
-        == 1
-    )
+    assert compare(str(FULL_RUN), str(run_copy("slow", throughput=0.8)), "--max-drop", "10") == 1
 
 
-def test_a_drop_below_the_threshold_passes(tmp_path: Path) -> None:
-    new = copy_run(tmp_path, "slower", slower(0.7))
+def test_a_drop_below_the_threshold_passes(tmp_path: Path, run_copy: Callable[..., Path]) -> None:
+    new = run_copy("slower", throughput=0.7)
     assert compare(str(FULL_RUN), str(new), "--max-drop", "50") == 0
 
 
@@ -107,8 +90,10 @@ def worse_grade(data: dict[str, Any]) -> None:
     row["grade"], row["observed"] = "FAIL", "the server now closes with 1011"
 
 
-def test_a_worse_conformance_grade_fails_unless_allowed(tmp_path: Path) -> None:
-    new = copy_run(tmp_path, "worse", worse_grade)
+def test_a_worse_conformance_grade_fails_unless_allowed(
+    tmp_path: Path, run_copy: Callable[..., Path]
+) -> None:
+    new = run_copy("worse", worse_grade)
     junit = tmp_path / "junit.xml"
     assert compare(str(FULL_RUN), str(new), "--junit", str(junit)) == 1
     (failure,) = ET.parse(junit).getroot().findall(".//testcase/failure")
@@ -116,11 +101,13 @@ def test_a_worse_conformance_grade_fails_unless_allowed(tmp_path: Path) -> None:
     assert compare(str(FULL_RUN), str(new), "--allow-conformance-change") == 0
 
 
-def test_cells_in_one_run_only_are_listed_not_failed(tmp_path: Path) -> None:
+def test_cells_in_one_run_only_are_listed_not_failed(
+    tmp_path: Path, run_copy: Callable[..., Path]
+) -> None:
     def drop_daphne(data: dict[str, Any]) -> None:
         data["throughput"] = [r for r in data["throughput"] if r["server"] != "daphne"]
 
-    new = copy_run(tmp_path, "fewer", drop_daphne)
+    new = run_copy("fewer", drop_daphne)
     out = tmp_path / "compare.md"
     assert compare(str(FULL_RUN), str(new), "--max-drop", "1", "--markdown", str(out)) == 0
     text = out.read_text()
@@ -130,7 +117,7 @@ def test_cells_in_one_run_only_are_listed_not_failed(tmp_path: Path) -> None:
 
 
 def test_unusable_input_exits_2_with_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run_copy: Callable[..., Path]
 ) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -140,18 +127,18 @@ def test_unusable_input_exits_2_with_one_line(
     def future(data: dict[str, Any]) -> None:
         data["schema_version"] = 99
 
-    assert compare(str(FULL_RUN), str(copy_run(tmp_path, "future", future))) == 2
+    assert compare(str(FULL_RUN), str(run_copy("future", future))) == 2
     assert "schema version 99" in capsys.readouterr().err
 
     def nothing(data: dict[str, Any]) -> None:
         for section in ("conformance", "throughput", "latency", "handshake", "memory", "locust"):
             data[section] = []
 
-    assert compare(str(FULL_RUN), str(copy_run(tmp_path, "nothing", nothing))) == 2
+    assert compare(str(FULL_RUN), str(run_copy("nothing", nothing))) == 2
     assert "no cell in common" in capsys.readouterr().err
 
 
-def test_csv_exports_have_the_report_columns(tmp_path: Path) -> None:
+def test_csv_exports_have_the_report_columns(tmp_path: Path, run_copy: Callable[..., Path]) -> None:
     data = json.loads((FULL_RUN / "data.json").read_text(encoding="utf-8"))
     files = dict(tables(data))
     names = {spec.name for spec in REPORT_SECTIONS if spec.rows(data)}
@@ -159,7 +146,7 @@ def test_csv_exports_have_the_report_columns(tmp_path: Path) -> None:
     header, *rows = list(csv.reader(files["throughput.csv"].splitlines()))
     assert header == THROUGHPUT.headers
     assert len(rows) == len(data["throughput"])
-    assert main(["report", str(copy_run(tmp_path, "run")), "--csv", str(tmp_path / "csv")]) == 0
+    assert main(["report", str(run_copy("run")), "--csv", str(tmp_path / "csv")]) == 0
     assert (tmp_path / "csv" / "conformance.csv").exists()
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from channels_harness.commands._common import wide_console
+
 NAME = "compare"
 HELP = "compare two runs cell by cell; exit 1 on a regression (a CI gate)"
 
@@ -52,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from rich.console import Console
-
     from channels_harness.errors import UsageError
     from channels_harness.report import compare_output
     from channels_harness.report.compare import Thresholds, compare
@@ -73,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
             f"{old.path} and {new.path} have no cell in common: nothing to compare "
             "(were they run with the same servers and presets?)"
         )
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
+    console = wide_console()
     console.print(compare_output.to_table(result))
     for regression in result.regressions:
         console.print(

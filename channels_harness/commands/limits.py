@@ -11,8 +11,19 @@ into a new run under results/ (kind "limits", section "limits").
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import (
+    add_target_arguments,
+    check_host,
+    conclude,
+    names,
+    record,
+    say,
+)
+
+if TYPE_CHECKING:
+    from channels_harness.report.rows import LimitsRow
 
 NAME = "limits"
 HELP = "the most concurrent idle connections each server holds, and memory per connection"
@@ -36,8 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from rich.console import Console
 
     from channels_harness.experiments.limits import LimitsPlan, run_limits
@@ -66,19 +75,15 @@ def run(args: argparse.Namespace) -> int:
         allow_remote=args.allow_remote_target,
     )
     options = {"servers": servers, "flavour": args.flavour, "max": args.max, "step": step}
-    run_ = create_run(args, "limits", options)
-    started = time.monotonic()
-    with run_.recording():
-        rows = run_limits(run_, plan, lambda text: console.print(text, highlight=False))
-        run_.note(f"limits took {time.monotonic() - started:.0f} s")
-    for row in rows:
-        per = row.bytes_per_connection
-        console.print(
-            f"{row.server:20} held {row.connections_held:>6} of {row.connections_target}"
-            f"  {per if per is not None else '-':>8} B/conn  stopped: {row.limit_reason}",
-            highlight=False,
-        )
-    for failure in run_.data["failures"]:
-        console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
-    console.print(f"results: {run_.path}", highlight=False)
-    return 1 if run_.data["failures"] else 0
+    run_, rows = record(
+        console, args, "limits", options, lambda run: run_limits(run, plan, say(console))
+    )
+    return conclude(console, run_, map(_line, rows))
+
+
+def _line(row: LimitsRow) -> str:
+    per = row.bytes_per_connection
+    return (
+        f"{row.server:20} held {row.connections_held:>6} of {row.connections_target}"
+        f"  {per if per is not None else '-':>8} B/conn  stopped: {row.limit_reason}"
+    )
