@@ -21,9 +21,20 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import create_run, names
+from channels_harness.commands._common import (
+    add_results_argument,
+    conclude,
+    known_servers,
+    names,
+    record,
+    refuse,
+    say,
+    wide_console,
+)
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from channels_harness.experiments.versions.plan import VersionsPlan
 
 NAME = "versions"
@@ -72,35 +83,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="how environments are built (default: uv when installed, else venv + pip)",
     )
-    parser.add_argument("--results", default=None, help="results folder (default: results/)")
+    add_results_argument(parser)
 
 
-def _plan(args: argparse.Namespace) -> VersionsPlan:
+def _plan(console: Console, args: argparse.Namespace) -> VersionsPlan | int:
+    """The plan the options ask for, or the exit code 2 after saying what is wrong."""
     from pathlib import Path
 
-    from channels_harness.errors import UsageError
     from channels_harness.experiments.versions.envs import default_cache
     from channels_harness.experiments.versions.matrix import parse_with, stacks
     from channels_harness.experiments.versions.plan import VersionsPlan
     from channels_harness.servers.reference import FLAVOURS
-    from channels_harness.servers.registry import get_spec
 
     if not args.pins:
-        raise UsageError("name at least one release: --with NAME==VERSION (repeatable)")
-    servers = tuple(names(args.servers) or ())
-    for name in servers:
-        get_spec(name)  # an unknown name exits 2 with the choices
-    flavours = tuple(names(args.flavours) or ()) or None
+        return refuse(console, "name at least one release: --with NAME==VERSION (repeatable)")
+    servers = known_servers(args.servers)
+    if not servers:
+        return refuse(console, "--servers names no server")
+    flavours = names(args.flavours)
     unknown = sorted(set(flavours or ()) - set(FLAVOURS))
-    if unknown or not servers:
-        raise UsageError(f"--servers is empty or flavours {unknown} are not among {FLAVOURS}")
+    if unknown:
+        return refuse(console, f"unknown flavour(s) {unknown}; choose from {FLAVOURS}")
     if (args.runs is not None and args.runs < 1) or args.workers < 1:
-        raise UsageError("--runs and --workers must be at least 1")
+        return refuse(console, "--runs and --workers must be at least 1")
     return VersionsPlan(
         stacks=tuple(stacks(parse_with(args.pins), args.combine)),
         cache=Path(args.env_cache) if args.env_cache else default_cache(),
-        servers=servers,
-        flavours=flavours,
+        servers=tuple(servers),
+        flavours=tuple(flavours) if flavours else None,
         quick=args.quick,
         runs=args.runs,
         workers=args.workers,
@@ -110,32 +120,29 @@ def _plan(args: argparse.Namespace) -> VersionsPlan:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
-    from rich.console import Console
-
     from channels_harness.experiments.versions.run import prepare, run_versions
     from channels_harness.report import sections
-    from channels_harness.report.console import print_failures, print_sections
+    from channels_harness.report.console import section_table
     from channels_harness.report.publish import publish
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
-    plan = _plan(args)
+    console = wide_console()
+    plan = _plan(console, args)
+    if isinstance(plan, int):
+        return plan
     console.print(f"{len(plan.stacks)} stack(s): " + "; ".join(s.label for s in plan.stacks))
-    started = time.monotonic()
-    envs = prepare(plan, lambda text: console.print(text, highlight=False))
-    run_ = create_run(args, "versions", {})
-    with run_.recording():
+    # Every environment first: a release that does not install stops here, before a run folder.
+    envs = prepare(plan, say(console))
 
-        def progress(description: str, done: int, total: int) -> None:
-            console.print(f"[{done}/{total}] {description}", highlight=False)
+    def progress(description: str, done: int, total: int) -> None:
+        console.print(f"[{done}/{total}] {description}", highlight=False)
 
-        run_versions(run_, plan, envs, progress)
-        run_.note(f"versions took {time.monotonic() - started:.0f} s")
+    run_, _ = record(
+        console, args, "versions", {}, lambda run: run_versions(run, plan, envs, progress)
+    )
     publish(run_)
-    print_sections(console, run_.data, (sections.VERSIONS, sections.VERSION_CHANGES))
-    print_failures(console, run_.data)
-    console.print(f"results: {run_.path}", highlight=False)
-    return 1 if run_.data["failures"] else 0
+    shown = [
+        section_table(spec, rows)
+        for spec in (sections.VERSIONS, sections.VERSION_CHANGES)
+        if (rows := spec.rows(run_.data))
+    ]
+    return conclude(console, run_, shown)
