@@ -22,6 +22,7 @@ from channels_harness.report.rows import (
     FailureRow,
     ThroughputRow,
     rows_of,
+    unstacked,
 )
 from channels_harness.report.sections import DEVIATIONS, INFO, REPORT_SECTIONS
 
@@ -86,7 +87,7 @@ def header(data: Data) -> str:
 
 def _ratios(data: Data) -> list[str]:
     lines: list[str] = []
-    cell = summary.headline_cell(rows_of(data, ThroughputRow))
+    cell = summary.headline_cell(unstacked(data, ThroughputRow))
     sync_async = summary.sync_vs_async(data)
     if cell and sync_async:
         lines += [
@@ -151,7 +152,7 @@ def _conformance_tally(data: Data) -> list[str]:
 
 
 def _attacks(data: Data) -> list[str]:
-    attacks = rows_of(data, AttackRow)
+    attacks = unstacked(data, AttackRow)
     if not attacks:
         return []
     hurt = [r for r in attacks if not r.canary_ok or int(r.leaked_consumers or 0)]
@@ -193,7 +194,7 @@ def verdict(data: Data) -> str:
 
 
 def conformance(data: Data) -> str:
-    rows = rows_of(data, ConformanceRow)
+    rows = unstacked(data, ConformanceRow)
     if not rows:
         return ""
     lines = [

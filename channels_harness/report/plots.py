@@ -32,6 +32,7 @@ from channels_harness.report.rows import (
     ThroughputRow,
     VersionRow,
     rows_of,
+    unstacked,
 )
 from channels_harness.report.summary import headline_cell, headline_rows
 from channels_harness.servers.reference import FLAVOURS as FLAVOUR_ORDER
@@ -120,7 +121,7 @@ def _run_spread(row: ThroughputRow) -> tuple[float, float]:
 
 
 def throughput(data: dict[str, Any]) -> bytes | None:
-    cell = headline_cell(rows_of(data, ThroughputRow))
+    cell = headline_cell(unstacked(data, ThroughputRow))
     rows = headline_rows(data)
     if not cell or not rows:
         return None
@@ -189,7 +190,7 @@ def _lines(
 
 def latency_vs_load(data: dict[str, Any]) -> bytes | None:
     return _lines(
-        rows_of(data, LatencyRow),
+        unstacked(data, LatencyRow),
         lambda r: f"{r.server} {r.flavour}",
         lambda r: float(r.target_rate),
         lambda r: float(r.achieved_rate),
@@ -204,7 +205,7 @@ def latency_vs_load(data: dict[str, Any]) -> bytes | None:
 
 
 def handshakes(data: dict[str, Any]) -> bytes | None:
-    rows = rows_of(data, HandshakeRow)
+    rows = unstacked(data, HandshakeRow)
     return _grouped_bars(
         rows,
         lambda r: float(r.handshakes_per_s),
@@ -214,7 +215,7 @@ def handshakes(data: dict[str, Any]) -> bytes | None:
 
 
 def memory(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in rows_of(data, MemoryRow) if r.bytes_per_connection is not None]
+    rows = [r for r in unstacked(data, MemoryRow) if r.bytes_per_connection is not None]
     return _grouped_bars(
         rows,
         lambda r: float(r.bytes_per_connection or 0) / 1024,
@@ -224,7 +225,7 @@ def memory(data: dict[str, Any]) -> bytes | None:
 
 
 def breakdown(data: dict[str, Any]) -> bytes | None:
-    rows = rows_of(data, BreakdownRow)
+    rows = unstacked(data, BreakdownRow)
     if not rows:
         return None
     servers = sorted({r.server for r in rows})
@@ -255,7 +256,7 @@ def breakdown(data: dict[str, Any]) -> bytes | None:
 
 
 def conformance_grid(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in rows_of(data, ConformanceRow) if r.grade in SEVERITY]
+    rows = [r for r in unstacked(data, ConformanceRow) if r.grade in SEVERITY]
     if not rows:
         return None
     servers = sorted({r.server for r in rows})
@@ -296,7 +297,7 @@ def conformance_grid(data: dict[str, Any]) -> bytes | None:
 
 
 def locust_throughput(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in rows_of(data, LocustRow) if r.scenario == "echo"]
+    rows = [r for r in unstacked(data, LocustRow) if r.scenario == "echo"]
     return _grouped_bars(
         rows,
         lambda r: float(r.msgs_per_s),
@@ -307,7 +308,7 @@ def locust_throughput(data: dict[str, Any]) -> bytes | None:
 
 def fanout(data: dict[str, Any]) -> bytes | None:
     return _lines(
-        rows_of(data, FanoutRow),
+        unstacked(data, FanoutRow),
         lambda r: f"{r.server} {r.flavour} {r.layer}",
         lambda r: int(r.group_size),
         lambda r: int(r.group_size),
@@ -318,7 +319,7 @@ def fanout(data: dict[str, Any]) -> bytes | None:
 
 
 def soak(data: dict[str, Any]) -> bytes | None:
-    rows = rows_of(data, SoakSampleRow)
+    rows = unstacked(data, SoakSampleRow)
     if not rows:
         return None
     series: dict[str, list[SoakSampleRow]] = defaultdict(list)

@@ -37,6 +37,12 @@ def rows_of(data: Mapping[str, Any], kind: type[R]) -> list[R]:
     return [kind.from_json(row) for row in data.get(kind.SECTION) or []]
 
 
+def unstacked(data: Mapping[str, Any], kind: type[R]) -> list[R]:
+    """:func:`rows_of` without the rows a versions run measured in other stacks
+    (they carry a ``stack``): what every section but the versions ones shows."""
+    return [row for row in rows_of(data, kind) if getattr(row, "stack", None) is None]
+
+
 @dataclass(kw_only=True)
 class ConformanceRow(Row):
     """One graded case on one server and flavour."""

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from channels_harness.report.grades import DEVIATING_GRADES
-from channels_harness.report.rows import ConformanceRow, HeadroomRow, Row, ThroughputRow, rows_of
+from channels_harness.report.rows import (
+    ConformanceRow,
+    HeadroomRow,
+    Row,
+    ThroughputRow,
+    unstacked,
+)
 
 SYNC_ASYNC_PAIRS = (("sync", "async"), ("generic-sync", "generic-async"))
 
@@ -82,7 +88,7 @@ def headline_cell(rows: list[ThroughputRow]) -> tuple[str, int] | None:
 
 def headline_rows(data: Data) -> list[ThroughputRow]:
     """Throughput rows of the headline cell (generator-bound ones included)."""
-    rows = rows_of(data, ThroughputRow)
+    rows = unstacked(data, ThroughputRow)
     cell = headline_cell(rows)
     if cell is None:
         return []
@@ -154,7 +160,7 @@ class Deviation(Row):
 def deviations(data: Data) -> dict[str, list[Deviation]]:
     """Per server, one row per case graded FAIL or NON-STRICT (FAIL where any flavour
     failed; the observation of the first flavour with that grade), in data order."""
-    rows = rows_of(data, ConformanceRow)
+    rows = unstacked(data, ConformanceRow)
     kept: dict[str, dict[str, ConformanceRow]] = defaultdict(dict)
     flavours: dict[tuple[str, str], set[str]] = defaultdict(set)
     for row in rows:
@@ -182,20 +188,20 @@ def deviations(data: Data) -> dict[str, list[Deviation]]:
 def grade_counts(data: Data) -> dict[str, Counter[str]]:
     """Per server, how many conformance rows got each grade."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows_of(data, ConformanceRow):
+    for row in unstacked(data, ConformanceRow):
         counts[row.server][row.grade or "?"] += 1
     return dict(sorted(counts.items()))
 
 
 def headroom(data: Data) -> HeadroomRow | None:
     """The run's last headroom measurement, if any."""
-    rows = rows_of(data, HeadroomRow)
+    rows = unstacked(data, HeadroomRow)
     return rows[-1] if rows else None
 
 
 def headline(data: Data) -> dict[str, Any]:
     """The handful of figures the results index shows for a run."""
-    cell = headline_cell(rows_of(data, ThroughputRow))
+    cell = headline_cell(unstacked(data, ThroughputRow))
     fastest = fastest_cells(data, 1)
     room = headroom(data)
     return {
