@@ -377,6 +377,62 @@ class AttackRow(Row):
     detail: str = ""
 
 
+# The groups a profile's samples are attributed to, in the order charts stack them
+# (the wire first, the idle loop last); PROFILE_OTHER holds what no rule claimed.
+PROFILE_GROUPS: tuple[str, ...] = (
+    "server protocol and parsing",
+    "ASGI glue",
+    "Channels dispatch",
+    "asgiref sync_to_async and thread hops",
+    "Django (database connections, signals)",
+    "consumer code",
+    "event loop and idle",
+)
+PROFILE_OTHER = "other (not attributed)"
+
+
+@dataclass(kw_only=True)
+class ProfileRow(Row):
+    """Where one server and flavour spend their time: py-spy samples taken in a
+    separate run of the echo cell, attributed to named groups.
+
+    ``groups`` maps each of :data:`PROFILE_GROUPS` (and :data:`PROFILE_OTHER`) to
+    its share of the counted samples; ``us_per_msg`` is the same as thread time
+    per echoed message. ``flamegraph`` is an SVG's path inside the run folder.
+    """
+
+    SECTION: ClassVar[str] = "profile"
+    server: str
+    flavour: str
+    app: str = ""
+    groups: dict[str, float]
+    attributed_share: float
+    flamegraph: str
+    us_per_msg: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+    samples_seen: int = 0
+    rate_hz: int | None = None
+    duration_s: float | None = None
+    msgs_per_s: float | None = None
+    server_cpu_us_per_msg: float | None = None
+
+
+@dataclass(kw_only=True)
+class ProfileFindingRow(Row):
+    """One question the layer breakdown leaves open, answered from the profiles:
+    how much of ``flavour``'s thread time per message over the bare ASGI app
+    (``extra_us_per_msg``) is ``part`` (``part_us_per_msg``)."""
+
+    SECTION: ClassVar[str] = "profile_findings"
+    server: str
+    flavour: str
+    part: str
+    part_us_per_msg: float
+    extra_us_per_msg: float
+    share: float | None = None
+    text: str
+
+
 @dataclass(kw_only=True)
 class FailureRow(Row):
     """A cell that could not be measured: it stays out of every figure."""
@@ -448,6 +504,8 @@ ROW_TYPES: tuple[type[Row], ...] = (
     FailureRow,
     VersionRow,
     VersionChangeRow,
+    ProfileRow,
+    ProfileFindingRow,
 )
 
 # The row sections of data.json, in the order the document lists them.
