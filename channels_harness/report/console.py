@@ -28,6 +28,8 @@ BENCH_SECTIONS = (
     sections.HANDSHAKE,
     sections.MEMORY,
     sections.BLOCKING,
+    sections.PROFILE,
+    sections.PROFILE_FINDINGS,
 )
 
 

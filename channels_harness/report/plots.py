@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 
 from channels_harness.report.grades import GRADE_ORDER, SEVERITY
 from channels_harness.report.rows import (
+    PROFILE_GROUPS,
+    PROFILE_OTHER,
     BreakdownRow,
     ConformanceRow,
     FanoutRow,
@@ -27,6 +29,7 @@ from channels_harness.report.rows import (
     LatencyRow,
     LocustRow,
     MemoryRow,
+    ProfileRow,
     R,
     SoakSampleRow,
     ThroughputRow,
@@ -44,6 +47,15 @@ GRADE_COLOURS = {
     "INFO": "#42a5f5",
     "N/A": "#bdbdbd",
 }
+
+# One colour per profile group (report.rows.PROFILE_GROUPS), in the chart and the flame graphs.
+PROFILE_COLOURS: dict[str, str] = dict(
+    zip(
+        (*PROFILE_GROUPS, PROFILE_OTHER),
+        ("#5c6bc0", "#26a69a", "#ffa726", "#ef5350", "#8d6e63", "#66bb6a", "#b0bec5", "#616161"),
+        strict=True,
+    )
+)
 
 # svg.hashsalt makes element ids, and so the files, the same for the same data.
 plt.rcParams.update(
@@ -373,6 +385,34 @@ def versions(data: dict[str, Any]) -> bytes | None:
     return _svg(fig)
 
 
+def _profile_key(row: ProfileRow) -> tuple[str, int, str]:
+    order = ("bare-asgi", "async", "sync", *FLAVOUR_ORDER)
+    rank = order.index(row.flavour) if row.flavour in order else len(order)
+    return (row.server, rank, row.flavour)
+
+
+def profile(data: dict[str, Any]) -> bytes | None:
+    """One stacked bar per profiled server and flavour: the share of its samples in
+    each group, in the colours of the flame graphs."""
+    rows = sorted(rows_of(data, ProfileRow), key=_profile_key)
+    if not rows:
+        return None
+    labels = [f"{r.server} {r.flavour}" for r in rows]
+    fig, ax = plt.subplots(figsize=(7.0, 0.36 * len(rows) + 1.2))
+    left = [0.0] * len(rows)
+    for group in (*PROFILE_GROUPS, PROFILE_OTHER):
+        shares = [100 * float(r.groups.get(group, 0.0)) for r in rows]
+        ax.barh(labels, shares, left=left, color=PROFILE_COLOURS[group], label=group)
+        left = [a + b for a, b in zip(left, shares, strict=True)]
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the serving threads' samples (py-spy, separate runs of the echo cell)")
+    ax.set_title("Where the time goes, per server and consumer flavour")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="x", alpha=0.3)
+    return _svg(fig)
+
+
 PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "throughput": throughput,
     "latency_percentiles": latency_percentiles,
@@ -385,6 +425,7 @@ PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "fanout": fanout,
     "soak": soak,
     "versions": versions,
+    "profile": profile,
 }
 
 

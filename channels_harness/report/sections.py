@@ -11,6 +11,8 @@ from typing import Any
 from channels_harness.report.columns import Column, Section
 from channels_harness.report.loadcells import LoadCell
 from channels_harness.report.rows import (
+    PROFILE_GROUPS,
+    PROFILE_OTHER,
     AttackRow,
     BlockingRow,
     BreakdownRow,
@@ -22,6 +24,8 @@ from channels_harness.report.rows import (
     LimitsRow,
     LocustRow,
     MemoryRow,
+    ProfileFindingRow,
+    ProfileRow,
     ScalingRow,
     SoakSummaryRow,
     ThroughputRow,
@@ -116,6 +120,69 @@ BREAKDOWN = Section(
     plots=(("Layer breakdown", "breakdown"),),
     intro="Each layer adds one piece of the stack to the one before it; the difference "
     "between two rows is that piece's cost per message.",
+)
+
+
+# Short headers for PROFILE_GROUPS and PROFILE_OTHER, in that order.
+_PROFILE_HEADERS: tuple[str, ...] = ("protocol", "ASGI glue", "Channels", "hops", "Django")
+_PROFILE_HEADERS += ("consumer", "loop/idle", "other")
+
+
+def _share_column(group: str, header: str) -> Column[ProfileRow]:
+    return Column(f"{header} %", "groups", lambda r: round(100 * r.groups.get(group, 0.0), 1))
+
+
+def _profile_order(row: ProfileRow) -> tuple[str, int]:
+    order = ("bare-asgi", "async", "sync")
+    return (row.server, order.index(row.flavour) if row.flavour in order else len(order))
+
+
+PROFILE = Section(
+    ProfileRow,
+    "Where the time goes (py-spy profiles)",
+    (
+        SERVER,
+        FLAVOUR,
+        *(
+            _share_column(group, header)
+            for group, header in zip(
+                (*PROFILE_GROUPS, PROFILE_OTHER), _PROFILE_HEADERS, strict=True
+            )
+        ),
+        Column("attributed %", "attributed_share", lambda r: round(100 * r.attributed_share, 1)),
+        MSGS,
+        Column("server CPU µs/msg", "server_cpu_us_per_msg"),
+        Column("flame graph", "flamegraph", lambda r: f"[svg]({r.flamegraph})"),
+    ),
+    plots=(("Where the time goes", "profile"),),
+    intro="Each cell is the echo cell (closed loop) run again on a fresh server while py-spy "
+    "samples every thread of it; profiling is never on in the measured cells. `bare-asgi` is "
+    "the bare ASGI echo app (no Channels), `async` and `sync` the reference app's consumers. "
+    "Shares are of the samples of the threads that serve: the event loop's thread at every "
+    "sample (its idle time is `loop/idle`), other threads while they are not waiting for work. "
+    "A sample goes to the group of the first frame, from the innermost out, that a rule "
+    "claims, passing over generic helpers (threading, asyncio futures); the README says how.",
+    order=_profile_order,
+)
+
+PROFILE_FINDINGS = Section(
+    ProfileFindingRow,
+    "Where the time goes: the breakdown's open questions",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("hop µs/msg", "part_us_per_msg"),
+        Column("added over bare ASGI µs/msg", "extra_us_per_msg"),
+        Column(
+            "hop share of added", "share", lambda r: None if r.share is None else f"{r.share:.0%}"
+        ),
+    ),
+    intro="Thread time per message from the profiles above (every group but the idle loop). "
+    "For `async` the hop is the per-message database-connection cleanup: AsyncConsumer.dispatch "
+    "awaits aclose_old_connections, a sync_to_async call to the shared executor thread, and "
+    "Django's close_old_connections runs there. For `sync` it is the hops to and from the single "
+    "shared executor thread: SyncToAsync for each handler, AsyncToSync for each send, and the "
+    "thread wake-ups.",
 )
 
 BLOCKING = Section(
@@ -315,6 +382,8 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     HANDSHAKE,
     MEMORY,
     BREAKDOWN,
+    PROFILE,
+    PROFILE_FINDINGS,
     BLOCKING,
     LOCUST,
     FANOUT,
