@@ -154,6 +154,7 @@ NEUTRAL_MODULES: frozenset[str] = frozenset(
         "json",
         "codecs",
         "click",
+        "runpy",
         "re",
         "socket",
         "ssl",
