@@ -180,3 +180,11 @@ def test_the_sampler_command_asks_py_spy_for_every_thread_and_child() -> None:
         assert flag in argv
     assert argv[argv.index("--duration") + 1] == "2"
     assert subprocess.run([argv[0], "--version"], capture_output=True, check=False).returncode == 0
+
+
+def test_bench_takes_profile_as_an_option() -> None:
+    from channels_harness.cli import build_parser
+
+    args = build_parser().parse_args(["bench", "--quick", "--profile"])
+    assert args.profile is True
+    assert build_parser().parse_args(["bench"]).profile is False
