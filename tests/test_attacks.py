@@ -12,10 +12,11 @@ import dataclasses
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
+from typing import Any
 
 import psutil
 import pytest
@@ -119,31 +120,20 @@ def test_run_attacks_gives_the_next_attack_a_fresh_server_after_one_died(tmp_pat
     assert uvicorn_children() == before
 
 
-def test_the_attack_command_writes_a_run_and_prints_the_table(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "channels_harness.cli",
-            "attack",
-            "--servers",
-            "daphne",
-            "--attacks",
-            "missing-key,flood",
-            "--quick",
-            "--flood",
-            "50",
-            "--results",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=scaled(120),
+def test_the_attack_command_writes_a_run_and_prints_the_table(
+    tmp_path: Path, cli: Callable[..., CompletedProcess[str]], run_data: Callable[[Path], Any]
+) -> None:
+    done = cli(
+        "attack",
+        "--servers=daphne",
+        "--attacks=missing-key,flood",
+        "--quick",
+        "--flood=50",
+        f"--results={tmp_path}",
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    (run,) = [p for p in tmp_path.iterdir() if (p / "data.json").exists()]
-    data = json.loads((run / "data.json").read_text())
+    data = run_data(tmp_path)
     validate(data)
     assert data["kind"] == "attack" and data["status"] == "complete"
     assert [row["attack"] for row in data["attacks"]] == ["missing-key", "flood"]

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psutil
 import pytest
@@ -20,6 +20,7 @@ from websockets.sync.client import connect
 from channels_harness.runtime.timeouts import scaled
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
+Cli = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @contextlib.contextmanager
@@ -100,43 +101,26 @@ def test_a_killed_harness_takes_its_server_down_with_it() -> None:
     assert all_gone(children), f"orphaned server processes: {children}"
 
 
-def test_serve_with_an_unknown_server_exits_2_with_the_choices() -> None:
-    done = subprocess.run(
-        [*HARNESS, "serve", "--server", "nginx"],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        env={**os.environ, "COLUMNS": "200"},
-    )
+def test_serve_with_an_unknown_server_exits_2_with_the_choices(cli: Cli) -> None:
+    done = cli("serve", "--server", "nginx", timeout=30)
     assert done.returncode == 2
     assert "unknown server 'nginx'" in done.stderr
     assert "daphne" in done.stderr and "granian" in done.stderr
 
 
-def test_serve_on_a_port_in_use_exits_2_and_starts_nothing() -> None:
+def test_serve_on_a_port_in_use_exits_2_and_starts_nothing(cli: Cli) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        done = subprocess.run(
-            [*HARNESS, "serve", "--server", "daphne", "--port", str(port)],
-            capture_output=True,
-            text=True,
-            timeout=scaled(30),
-            env={**os.environ, "COLUMNS": "200"},
-        )
+        done = cli("serve", "--server", "daphne", "--port", str(port), timeout=30)
     assert done.returncode == 2
     assert f"port {port}" in done.stderr and "in use" in done.stderr
 
 
-def test_servers_lists_every_server_with_a_version() -> None:
-    done = subprocess.run(
-        [*HARNESS, "servers", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=scaled(30),
-        check=True,
-    )
+def test_servers_lists_every_server_with_a_version(cli: Cli) -> None:
+    done = cli("servers", "--json", timeout=30)
+    assert done.returncode == 0, done.stderr
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert {"daphne", "uvicorn", "uvicorn-wsproto", "hypercorn", "granian"} <= set(rows)
     assert all(row["version"] != "not installed" for row in rows.values())

@@ -3,12 +3,12 @@ broadcast through the channel layer, and the rows say how fast and how late."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from channels_harness.cli import build_parser
 from channels_harness.errors import TargetRefusedError
 from channels_harness.experiments.fanout import (
     FanoutPlan,
@@ -19,13 +19,6 @@ from channels_harness.experiments.fanout import (
 from channels_harness.report.model import Run
 from channels_harness.report.rows import FanoutRow
 from channels_harness.servers.process import serving
-
-
-def command(argv: list[str]) -> int:
-    """Run one subcommand in this process, without the CLI's last-resort stop_all
-    (which would also stop the session's Redis server)."""
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
 
 
 def test_every_member_gets_every_broadcast_with_its_latency() -> None:
@@ -84,7 +77,9 @@ def test_redis_cost_is_memory_over_redis_for_the_same_cell() -> None:
     assert "x99" not in note
 
 
-def test_fanout_command_writes_a_run(tmp_path: Path) -> None:
+def test_fanout_command_writes_a_run(
+    tmp_path: Path, command: Callable[[list[str]], int], run_data: Callable[[Path], dict[str, Any]]
+) -> None:
     code = command(
         [
             "fanout",
@@ -98,8 +93,7 @@ def test_fanout_command_writes_a_run(tmp_path: Path) -> None:
         ]
     )
     assert code == 0
-    (data_file,) = tmp_path.glob("*/data.json")
-    data = json.loads(data_file.read_text())
+    data = run_data(tmp_path)
     assert data["kind"] == "fanout" and data["status"] == "complete"
     (row,) = data["fanout"]
     assert (row["layer"], row["server"], row["flavour"], row["group_size"]) == (
@@ -112,7 +106,9 @@ def test_fanout_command_writes_a_run(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["fanout", "scaling", "soak", "limits"])
-def test_commands_refuse_a_remote_host_without_the_option(name: str, tmp_path: Path) -> None:
+def test_commands_refuse_a_remote_host_without_the_option(
+    name: str, tmp_path: Path, command: Callable[[list[str]], int]
+) -> None:
     with pytest.raises(TargetRefusedError, match="--allow-remote-target"):
         command([name, "--host=192.0.2.10", f"--results={tmp_path}"])
     assert not list(tmp_path.iterdir())

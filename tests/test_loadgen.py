@@ -8,28 +8,13 @@ counts, and lower bounds that follow from what the server was told to do.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import psutil
 import pytest
 import uvloop
 
 from channels_harness.errors import GeneratorError
 from channels_harness.generators.engine import LoadConfig, hold_idle, run_load
-from channels_harness.servers.process import ServerProcess, free_port, serving
-from channels_harness.servers.registry import get_spec
-
-
-@pytest.fixture(scope="module")
-def raw_echo() -> Iterator[ServerProcess]:
-    with serving("raw-echo") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def uvicorn_app() -> Iterator[ServerProcess]:
-    with ServerProcess(get_spec("uvicorn")) as server:
-        yield server
+from channels_harness.servers.process import ServerProcess, free_port
 
 
 def generator_processes() -> list[psutil.Process]:
@@ -59,10 +44,10 @@ def test_closed_loop_receives_every_message_it_sent_across_two_processes(
 
 @pytest.mark.parametrize("label", ["32B-text", "4KiB-bytes", "64KiB-bytes"])
 def test_closed_loop_through_channels_echoes_each_payload_whole(
-    uvicorn_app: ServerProcess, label: str
+    uvicorn: ServerProcess, label: str
 ) -> None:
     config = LoadConfig(
-        url=uvicorn_app.ws_url("ws/echo/async/"),
+        url=uvicorn.ws_url("ws/echo/async/"),
         connections=3,
         payload=label,
         messages=20,
@@ -104,13 +89,13 @@ def test_open_loop_sends_exactly_its_schedule_when_far_below_capacity(
     assert result.achieved_rate > 0
 
 
-def test_open_loop_latency_runs_from_the_intended_send_time(uvicorn_app: ServerProcess) -> None:
+def test_open_loop_latency_runs_from_the_intended_send_time(uvicorn: ServerProcess) -> None:
     """20 messages due 50 ms apart on one AsyncConsumer that awaits 100 ms per
     message (one at a time): message k cannot be answered before (k + 1) * 100 ms,
     so its latency from its intended time is at least 100 + 50 k ms. A client
     timing from the actual send (after the previous reply) would see ~100 ms."""
     config = LoadConfig(
-        url=uvicorn_app.ws_url("ws/echo/async/?await_ms=100"),
+        url=uvicorn.ws_url("ws/echo/async/?await_ms=100"),
         mode="open",
         rate=20,
         connections=1,
@@ -137,9 +122,9 @@ def test_errors_are_counted_against_a_dead_port_and_nothing_is_left() -> None:
     assert generator_processes() == []
 
 
-def test_handshakes_complete_connect_accept_close_cycles(uvicorn_app: ServerProcess) -> None:
+def test_handshakes_complete_connect_accept_close_cycles(uvicorn: ServerProcess) -> None:
     config = LoadConfig(
-        url=uvicorn_app.ws_url("ws/echo/sync/"),
+        url=uvicorn.ws_url("ws/echo/sync/"),
         mode="handshake",
         connections=2,
         messages=5,

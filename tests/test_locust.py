@@ -12,8 +12,10 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import psutil
@@ -24,7 +26,7 @@ from channels_harness.experiments.load.run import run_load
 from channels_harness.report.model import Run
 from channels_harness.runtime.paths import PROJECT_DIR
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.servers.process import ServerProcess, free_port, group_members
+from channels_harness.servers.process import ServerProcess, free_port
 from channels_harness.servers.registry import get_spec
 
 pytestmark = pytest.mark.slow
@@ -38,17 +40,6 @@ ALL_USER_CLASSES = [
     for scenario in ("Echo", "Churn", "Fanout", "Idle")
     for flavour in ("Sync", "Async", "GenericSync", "GenericAsync")
 ]
-
-
-@pytest.fixture(scope="module")
-def uvicorn() -> Iterator[ServerProcess]:
-    with ServerProcess(get_spec("uvicorn")) as server:
-        yield server
-
-
-def nothing_left_of(pid: int) -> bool:
-    """No live process is left in the process group ``pid`` led."""
-    return not group_members(pid)
 
 
 def test_locust_list_shows_every_scenario_user_class() -> None:
@@ -91,6 +82,7 @@ def test_a_headless_run_of_each_scenario_measures_requests_without_failures(
     flavour: str,
     options: tuple[str, ...],
     request_type: str,
+    nothing_left: Callable[..., bool],
 ) -> None:
     prefix = tmp_path / scenario
     result = run_locust(
@@ -114,7 +106,7 @@ def test_a_headless_run_of_each_scenario_measures_requests_without_failures(
     assert result.report["resolution_ms"] == 0.01
     for suffix in (".json", "_stats.csv", "_failures.csv", ".html", ".log"):
         assert Path(f"{prefix}{suffix}").stat().st_size > 0, suffix
-    assert nothing_left_of(result.pid)
+    assert nothing_left(result.pid)
 
 
 def test_latencies_are_bucketed_finer_than_a_millisecond(
@@ -136,7 +128,7 @@ def test_latencies_are_bucketed_finer_than_a_millisecond(
 
 
 def test_a_run_against_a_port_where_nothing_listens_fails_clearly_and_leaves_nothing(
-    tmp_path: Path,
+    tmp_path: Path, nothing_left: Callable[..., bool]
 ) -> None:
     port = free_port()
     result = run_locust(
@@ -152,7 +144,7 @@ def test_a_run_against_a_port_where_nothing_listens_fails_clearly_and_leaves_not
     assert handshake.failures == handshake.requests > 0
     assert "WS" not in result.summaries
     assert "Connection refused" in result.error_text(), result.error_text()
-    assert nothing_left_of(result.pid)
+    assert nothing_left(result.pid)
 
 
 def test_the_client_sets_tcp_nodelay_on_its_socket() -> None:
@@ -213,21 +205,34 @@ def test_a_cell_whose_server_dies_is_recorded_as_failed_and_the_run_goes_on(
 ) -> None:
     run = Run.create(tmp_path, kind="load")
     me = psutil.Process(os.getpid())
+    stop = threading.Event()
 
-    def kill_the_server() -> None:
+    def commands() -> list[tuple[int, str]]:
+        found = []
         for child in me.children(recursive=True):
             try:
-                if child.pid != uvicorn.pid and "uvicorn" in " ".join(child.cmdline()):
-                    os.kill(child.pid, signal.SIGKILL)
+                found.append((child.pid, " ".join(child.cmdline())))
             except psutil.Error:
                 continue
+        return found
 
-    killer = threading.Timer(scaled(4.0), kill_the_server)
+    def kill_the_server_once_locust_loads_it() -> None:
+        # Wait for the cell's locust, give it a second of load, then kill the cell's server.
+        while not stop.is_set() and not any("-m locust" in cmd for _, cmd in commands()):
+            time.sleep(0.1)
+        if stop.wait(1.0):
+            return
+        for pid, cmd in commands():
+            if pid != uvicorn.pid and "uvicorn" in cmd:
+                os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_server_once_locust_loads_it, daemon=True)
     killer.start()
     try:
         rows = run_load(run, servers=["uvicorn"], flavours=["async"], users=USERS, duration_s=6)
     finally:
-        killer.cancel()
+        stop.set()
+        killer.join()
     assert [row.server for row in rows] == ["raw-echo"]
     (failure,) = run.data["failures"]
     assert failure["section"] == "locust"
@@ -236,7 +241,7 @@ def test_a_cell_whose_server_dies_is_recorded_as_failed_and_the_run_goes_on(
 
 
 def test_several_generator_processes_report_merged_fine_stats_and_their_cpu(
-    uvicorn: ServerProcess, tmp_path: Path
+    uvicorn: ServerProcess, tmp_path: Path, nothing_left: Callable[..., bool]
 ) -> None:
     result = run_locust(
         host=f"ws://{uvicorn.host}:{uvicorn.port}",
@@ -255,7 +260,7 @@ def test_several_generator_processes_report_merged_fine_stats_and_their_cpu(
     (entry,) = [e for e in result.entries if e["method"] == "WS"]
     # The workers bucketed (the master only merges): keys finer than 1 ms.
     assert any(float(key) != int(float(key)) for key in entry["response_times"])
-    assert nothing_left_of(result.pid)
+    assert nothing_left(result.pid)
 
 
 def test_the_idle_scenario_holds_every_connection_and_measures_server_memory(
@@ -315,33 +320,24 @@ def test_a_server_close_is_a_failure_that_carries_its_code(
     assert message in result.error_text(), result.error_text()
 
 
-def test_the_load_command_prints_the_table_and_writes_a_complete_run(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "channels_harness.cli",
-            "load",
-            "--servers",
-            "uvicorn",
-            "--flavours",
-            "sync,async",
-            "--users",
-            "3",
-            "--duration",
-            "2",
-            "--no-baseline",
-            "--results",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=scaled(120),
-        env={**os.environ, "COLUMNS": "160"},
+def test_the_load_command_prints_the_table_and_writes_a_complete_run(
+    tmp_path: Path,
+    cli: Callable[..., subprocess.CompletedProcess[str]],
+    run_data: Callable[[Path], Any],
+) -> None:
+    done = cli(
+        "load",
+        "--servers=uvicorn",
+        "--flavours=sync,async",
+        "--users=3",
+        "--duration=2",
+        "--no-baseline",
+        f"--results={tmp_path}",
+        timeout=120,
+        columns=160,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "uvicorn sync" in done.stdout and "uvicorn async" in done.stdout
-    (data_file,) = tmp_path.glob("*/data.json")
-    data = json.loads(data_file.read_text())
+    data = run_data(tmp_path)
     assert data["kind"] == "load" and data["status"] == "complete"
     assert [row["flavour"] for row in data["locust"]] == ["sync", "async"]

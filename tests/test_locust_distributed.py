@@ -16,8 +16,9 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
@@ -30,7 +31,7 @@ from channels_harness.runtime import procgroup
 from channels_harness.runtime.loopback import ALLOW_ENV
 from channels_harness.runtime.paths import LOCUSTFILES_DIR, PROJECT_DIR
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.servers.process import ServerProcess, free_port, group_members
+from channels_harness.servers.process import ServerProcess, free_port
 from channels_harness.servers.redis import layer_env
 from channels_harness.servers.registry import get_spec
 
@@ -52,14 +53,9 @@ def worker_sum(reports: list[dict]) -> dict[tuple[str, str], int]:
     return total
 
 
-def nothing_left(pids: list[int]) -> bool:
-    """No live process is left in any of the groups these leaders led."""
-    return all(not group_members(pid) for pid in pids)
-
-
 @pytest.mark.slow
 def test_a_master_with_two_workers_counts_exactly_what_the_workers_reported(
-    tmp_path: Path,
+    tmp_path: Path, nothing_left: Callable[..., bool]
 ) -> None:
     with ServerProcess(get_spec("uvicorn")) as server:
         result = run_locust(
@@ -84,7 +80,7 @@ def test_a_master_with_two_workers_counts_exactly_what_the_workers_reported(
     assert "--master" in result.command and "--expect-workers" in result.command
     assert all("--worker" in command for command in result.worker_commands)
     assert result.generator_processes == 3
-    assert nothing_left([result.pid, *result.worker_pids])
+    assert nothing_left(result.pid, *result.worker_pids)
 
 
 def live_connections(server: ServerProcess) -> int:
@@ -95,7 +91,7 @@ def live_connections(server: ServerProcess) -> int:
 @pytest.mark.slow
 @pytest.mark.redis
 def test_fanout_users_spread_over_two_server_processes_sharing_the_redis_layer(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, nothing_left: Callable[..., bool]
 ) -> None:
     env = layer_env("redis", redis_url)
     with contextlib.ExitStack() as stack:
@@ -131,7 +127,7 @@ def test_fanout_users_spread_over_two_server_processes_sharing_the_redis_layer(
     assert result.summaries["WS"].requests > 0
     # Two users on each process (round-robin), all four in one room.
     assert peak == [2, 2]
-    assert nothing_left([result.pid])
+    assert nothing_left(result.pid)
 
 
 @pytest.mark.slow
@@ -167,23 +163,10 @@ def test_several_server_processes_need_a_shared_layer() -> None:
     check_scale("redis-pubsub", 3, 2)
 
 
-def test_the_load_command_refuses_several_processes_on_the_memory_layer(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "channels_harness.cli",
-            "load",
-            "--server-processes",
-            "2",
-            "--results",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        env={**os.environ, "COLUMNS": "200"},
-    )
+def test_the_load_command_refuses_several_processes_on_the_memory_layer(
+    tmp_path: Path, cli: Callable[..., CompletedProcess[str]]
+) -> None:
+    done = cli("load", "--server-processes=2", f"--results={tmp_path}")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "shared channel layer" in done.stdout
     assert not list(tmp_path.iterdir())

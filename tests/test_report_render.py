@@ -187,7 +187,7 @@ def test_the_verdict_uses_medians_and_the_run_range(run: Run) -> None:
 
 def test_generator_bound_cells_never_make_the_fastest_list(run: Run) -> None:
     fastest = summary.fastest_cells(run.data)
-    assert (fastest[0]["server"], fastest[0]["flavour"]) == ("uvicorn", "async")
+    assert (fastest[0].server, fastest[0].flavour) == ("uvicorn", "async")
 
 
 def test_report_md_leads_with_the_verdict_and_lists_deviations(run: Run) -> None:
@@ -241,10 +241,15 @@ def test_compare_flags_only_changes_outside_the_spread(run: Run, tmp_path: Path)
     for row in other["throughput"]:
         if row["server"] == "uvicorn" and row["flavour"] == "async":
             row["msgs_per_s"], row["msgs_per_s_runs"] = 6000, [5900, 6000, 6100]
-    found = {e["figure"]: e for e in compare.changes(run.data, other)}
-    moved = found["uvicorn async 50 32B-text msgs/s"]
-    assert moved["change_pct"] == pytest.approx(50.0) and moved["outside_spread"]
-    assert not found["daphne sync 50 32B-text msgs/s"]["outside_spread"]
+    result = compare.compare(other, run.data, compare.Thresholds(max_drop_pct=10))
+    found = {(c.cell, c.metric): c for c in result.changes if c.kind == "throughput"}
+    moved = found[("uvicorn async c=50 32B-text", "msgs/s")]
+    assert moved.change_pct == pytest.approx(50.0) and moved.regression is None  # a rise
+    same = found[("daphne sync c=50 32B-text", "msgs/s")]
+    assert same.change_pct == 0.0 and same.regression is None
+    back = compare.compare(run.data, other, compare.Thresholds(max_drop_pct=10))
+    (fell,) = back.regressions
+    assert fell.cell == "uvicorn async c=50 32B-text" and "fell 33.3%" in (fell.regression or "")
 
 
 def test_a_broken_data_json_fails_validation(run: Run) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from channels_harness.cli import build_parser
 from channels_harness.experiments.scaling import growth_notes
 from channels_harness.generators.engine import LoadConfig
 from channels_harness.generators.engine.spread import run_spread, spread
@@ -15,13 +16,6 @@ from channels_harness.report.rows import ScalingRow
 from channels_harness.servers.fleet import Fleet
 from channels_harness.servers.redis import layer_env
 from channels_harness.servers.registry import get_spec
-
-
-def command(argv: list[str]) -> int:
-    """Run one subcommand in this process, without the CLI's last-resort stop_all
-    (which would also stop the session's Redis server)."""
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
 
 
 def started_echo_consumers(http_url: str) -> int:
@@ -50,7 +44,12 @@ def test_growth_is_n_processes_over_one_per_pinning() -> None:
     ]
 
 
-def test_scaling_command_writes_rows(tmp_path: Path, redis_url: str) -> None:
+def test_scaling_command_writes_rows(
+    tmp_path: Path,
+    redis_url: str,
+    command: Callable[[list[str]], int],
+    run_data: Callable[[Path], dict[str, Any]],
+) -> None:
     code = command(
         [
             "scaling",
@@ -66,8 +65,7 @@ def test_scaling_command_writes_rows(tmp_path: Path, redis_url: str) -> None:
         ]
     )
     assert code == 0
-    (data_file,) = tmp_path.glob("*/data.json")
-    data = json.loads(data_file.read_text())
+    data = run_data(tmp_path)
     assert data["kind"] == "scaling" and data["status"] == "complete"
     rows = data["scaling"]
     assert [(r["server"], r["processes"], r["layer"]) for r in rows] == [

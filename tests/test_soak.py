@@ -3,19 +3,12 @@ time, with a verdict that flags growth by the stated rule."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from channels_harness.cli import build_parser
 from channels_harness.experiments.soak import verdict
 from channels_harness.report.rows import SoakSampleRow
-
-
-def command(argv: list[str]) -> int:
-    """Run one subcommand in this process, without the CLI's last-resort stop_all
-    (which would also stop the session's Redis server)."""
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
 
 
 def samples(rss: list[int]) -> list[SoakSampleRow]:
@@ -40,7 +33,9 @@ def test_fds_consumers_and_errors_are_flagged_together() -> None:
     assert verdict(samples([100] * 4), 20, {**CLEAN, "fds": 25}) == "stable"
 
 
-def test_soak_command_samples_a_live_server_and_judges_it(tmp_path: Path) -> None:
+def test_soak_command_samples_a_live_server_and_judges_it(
+    tmp_path: Path, command: Callable[[list[str]], int], run_data: Callable[[Path], dict[str, Any]]
+) -> None:
     code = command(
         [
             "soak",
@@ -51,8 +46,7 @@ def test_soak_command_samples_a_live_server_and_judges_it(tmp_path: Path) -> Non
             f"--results={tmp_path}",
         ]
     )
-    (data_file,) = tmp_path.glob("*/data.json")
-    data = json.loads(data_file.read_text())
+    data = run_data(tmp_path)
     assert data["kind"] == "soak" and data["status"] == "complete"
     assert data["failures"] == []
     rows = data["soak"]

@@ -70,6 +70,12 @@ def test_median_and_spread_of_repeated_runs() -> None:
     assert stats.median([]) == 0.0
 
 
+def test_median_of_present_skips_runs_that_measured_nothing() -> None:
+    assert stats.median_of_present([None, 4.0, 1.0, None, 2.0]) == 2.0
+    assert stats.median_of_present([None, None]) is None
+    assert stats.median_of_present([]) is None
+
+
 def test_ratio_is_none_when_the_denominator_is_zero() -> None:
     assert stats.ratio(10.0, 4.0) == 2.5
     assert stats.ratio(10.0, 0.0) is None

@@ -1,20 +1,82 @@
-"""Options shared by the fan-out, scaling, soak and limits commands."""
+"""What the commands share: option parsing helpers and the one way a command
+records a run and reports it.
+
+A measuring command reads as: check its options (:func:`refuse` on a bad one),
+build its experiment's plan, :func:`record` the experiment into a new run
+folder, then :func:`conclude`: print what it measured, every failed cell and
+``results: PATH``, and return the exit code.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from channels_harness.errors import UsageError
+from channels_harness.runtime.options import comma_list
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.progress import ProgressColumn
+
+    from channels_harness.report.model import Run
+
+T = TypeVar("T")
+
+# How an experiment reports progress: a line of text, or a step of a progress bar.
+Say = Callable[[str], None]
+Step = Callable[[str, int, int], None]
 
 
 def names(text: str | None) -> list[str] | None:
     """``"a, b"`` -> ``["a", "b"]``; None for an empty option."""
-    if not text:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
+    return comma_list(text) or None
+
+
+def integers(text: str | None, option: str, what: str = "whole numbers") -> list[int]:
+    """``"1, 10"`` -> ``[1, 10]`` (empty for an empty option); UsageError naming
+    ``option`` for anything else."""
+    try:
+        return [int(part) for part in names(text) or []]
+    except ValueError:
+        raise UsageError(f"{option} takes {what} separated by commas, not {text!r}") from None
+
+
+def known_servers(text: str | None) -> list[str] | None:
+    """The servers ``text`` names (None for an empty option); an unknown name raises
+    UnknownServerError, with the choices, before anything starts."""
+    from channels_harness.servers.registry import get_spec
+
+    chosen = names(text)
+    for name in chosen or ():
+        get_spec(name)
+    return chosen
+
+
+def server_names(text: str | None, default: Sequence[str] | None = None) -> list[str]:
+    """The servers ``text`` names (checked as :func:`known_servers` does), else
+    ``default``, else every installed server."""
+    from channels_harness.servers.registry import SERVERS
+
+    chosen = known_servers(text)
+    if chosen:
+        return chosen
+    if default is not None:
+        return list(default)
+    return [name for name, spec in SERVERS.items() if spec.available()]
+
+
+def add_results_argument(parser: argparse.ArgumentParser) -> None:
+    """``--results``: the folder the run folder goes into."""
+    parser.add_argument("--results", default=None, help="results folder (default: results/)")
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--host`` (where servers listen and load goes) and ``--allow-remote-target``."""
+    """``--host`` (where servers listen and load goes), ``--allow-remote-target``
+    and ``--results``."""
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -26,7 +88,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow load to a non-loopback --host (only on machines you own)",
     )
-    parser.add_argument("--results", default=None, help="results folder (default: results/)")
+    add_results_argument(parser)
 
 
 def check_host(args: argparse.Namespace) -> None:
@@ -36,7 +98,43 @@ def check_host(args: argparse.Namespace) -> None:
     check_target(f"ws://{args.host}/", args.allow_remote_target)
 
 
-def create_run(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> Any:
+def wide_console() -> Console:
+    """A console; 160 columns wide when the output is not a terminal, so wide tables
+    stay whole in logs and CI output."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def refuse(console: Console, message: str) -> int:
+    """Print ``message`` in red and return 2, the exit code of options that cannot work."""
+    console.print(f"[red]{message}[/]", highlight=False)
+    return 2
+
+
+def say(console: Console) -> Say:
+    """A progress callback that prints each line as it comes."""
+    return lambda text: console.print(text, highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(
+    console: Console, label: str, columns: Sequence[ProgressColumn] = ()
+) -> Iterator[Step]:
+    """A transient progress bar for the block; yields the experiment's progress callback."""
+    from rich.progress import Progress
+
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def step(description: str, done: int, total: int) -> None:
+            bar.update(task, description=description, completed=done, total=total)
+
+        yield step
+
+
+def create_run(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> Run:
     """A new run folder under ``--results`` (default results/)."""
     from pathlib import Path
 
@@ -46,3 +144,55 @@ def create_run(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> 
     return Run.create(
         Path(args.results) if args.results else RESULTS_DIR, kind=kind, options=options
     )
+
+
+def record(
+    console: Console,
+    args: argparse.Namespace,
+    kind: str,
+    options: dict[str, Any],
+    measure: Callable[[Run], T],
+    *,
+    timed: bool = True,
+    announce: str | None = None,
+) -> tuple[Run, T]:
+    """Create the run folder, print ``<announce>: PATH`` when asked, and call
+    ``measure(run)`` inside :meth:`Run.recording` (complete on success, incomplete
+    on any exception). ``timed`` notes ``<kind> took N s`` in the run. Returns the
+    run and what ``measure`` returned."""
+    run = create_run(args, kind, options)
+    if announce:
+        console.print(f"{announce}: {run.path}", highlight=False)
+    started = time.monotonic()
+    with run.recording():
+        result = measure(run)
+        if timed:
+            run.note(f"{kind} took {time.monotonic() - started:.0f} s")
+    return run, result
+
+
+def conclude(
+    console: Console,
+    run: Run,
+    shown: Iterable[RenderableType] = (),
+    *,
+    failed: bool = False,
+    failure_label: str = "failed",
+    list_failures: bool = True,
+    after: Iterable[str] = (),
+) -> int:
+    """Print ``shown`` (lines or tables), each cell the run recorded as failed
+    (``<failure_label> <cell>: <message>``, unless ``list_failures`` is off because
+    ``shown`` lists them), then ``after``, then ``results: PATH``. Returns 1 when a
+    cell failed or ``failed`` is set, else 0."""
+    for item in shown:
+        console.print(item, highlight=False)
+    failures = run.data["failures"]
+    for failure in failures if list_failures else ():
+        console.print(
+            f"[red]{failure_label}[/] {failure['cell']}: {failure['message']}", highlight=False
+        )
+    for line in after:
+        console.print(line, highlight=False)
+    console.print(f"results: {run.path}", highlight=False)
+    return 1 if failures or failed else 0

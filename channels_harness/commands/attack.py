@@ -14,15 +14,28 @@ channels_harness/experiments/attacks/known.toml does not record it.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from channels_harness.commands._common import (
+    add_results_argument,
+    conclude,
+    names,
+    progress_bar,
+    record,
+    refuse,
+    server_names,
+)
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from channels_harness.experiments.attacks.base import Settings
+    from channels_harness.report.model import Run
+    from channels_harness.report.rows import AttackRow
 
 NAME = "attack"
 HELP = "hostile clients (resets, half-open, floods, malformed upgrades) against every server"
-
-
-def _names(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,69 +63,77 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="seconds to hold half-open and idle connections (default 10, 2 with --quick)",
     )
-    parser.add_argument("--results", default=None, help="results folder (default: results/)")
+    add_results_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import dataclasses
-    from pathlib import Path
 
     from rich.console import Console
-    from rich.progress import Progress
-    from rich.table import Table
 
-    from channels_harness.experiments.attacks.base import FULL, SMALL
-    from channels_harness.experiments.attacks.run import ATTACKS, known, run_attacks
-    from channels_harness.report.model import Run
-    from channels_harness.runtime.paths import RESULTS_DIR
-    from channels_harness.servers.registry import SERVERS, get_spec
+    from channels_harness.experiments.attacks.run import ATTACKS, run_attacks
 
     console = Console()
     if args.list:
         for name, (_function, description) in ATTACKS.items():
             console.print(f"{name:20} {description}", highlight=False)
         return 0
+    settings = _settings(args)
+    if settings.flood_connections < 1 or settings.hold_s <= 0:
+        return refuse(console, "--flood and --hold must be positive")
+    attacks = names(args.attacks) or list(ATTACKS)
+    unknown = [name for name in attacks if name not in ATTACKS]
+    if unknown:
+        return refuse(console, f"unknown attack(s) {', '.join(unknown)}; see --list")
+    servers = server_names(args.servers)
+    options = {"servers": servers, "attacks": attacks, **dataclasses.asdict(settings)}
+
+    def measure(run: Run) -> list[AttackRow]:
+        with progress_bar(console, "attacks") as progress:
+            return run_attacks(
+                run, servers=servers, attacks=attacks, progress=progress, settings=settings
+            )
+
+    run_, rows = record(
+        console, args, "attack", options, measure, timed=False, announce="attack run"
+    )
+    table, unexpected = _table(rows, servers, attacks)
+    return conclude(console, run_, [table], failed=unexpected > 0)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The small (``--quick``) or full settings, with ``--flood`` and ``--hold`` applied."""
+    import dataclasses
+
+    from channels_harness.experiments.attacks.base import FULL, SMALL
+
     settings = SMALL if args.quick else FULL
     if args.flood is not None:
         settings = dataclasses.replace(settings, flood_connections=args.flood)
     if args.hold is not None:
         settings = dataclasses.replace(settings, hold_s=args.hold)
-    if settings.flood_connections < 1 or settings.hold_s <= 0:
-        console.print("[red]--flood and --hold must be positive[/]")
-        return 2
-    attacks = _names(args.attacks) or list(ATTACKS)
-    unknown = [name for name in attacks if name not in ATTACKS]
-    if unknown:
-        console.print(f"[red]unknown attack(s) {', '.join(unknown)}[/]; see --list")
-        return 2
-    servers = _names(args.servers) or [n for n, s in SERVERS.items() if s.available()]
-    for name in servers:
-        get_spec(name)  # an unknown name fails here, before a run folder exists
-    run_ = Run.create(
-        Path(args.results) if args.results else RESULTS_DIR,
-        kind="attack",
-        options={"servers": servers, "attacks": attacks, **dataclasses.asdict(settings)},
-    )
-    console.print(f"attack run: {run_.path}", highlight=False)
-    with run_.recording(), Progress(console=console, transient=True) as bar:
-        task = bar.add_task("attacks", total=None)
+    return settings
 
-        def progress(description: str, done: int, total: int) -> None:
-            bar.update(task, description=description, completed=done, total=total)
 
-        rows = run_attacks(
-            run_, servers=servers, attacks=attacks, progress=progress, settings=settings
-        )
+def _table(
+    rows: Sequence[AttackRow], servers: Sequence[str], attacks: Sequence[str]
+) -> tuple[Table, int]:
+    """What each server did after each attack, and how many cells went wrong in a way
+    experiments/attacks/known.toml does not record."""
+    from rich.table import Table
+
+    from channels_harness.experiments.attacks.run import known
+
     recorded = known()
     table = Table(title="What each server did (canary / leaked consumers after each attack)")
     table.add_column("attack")
-    names = [name for name in servers if any(row.server == name for row in rows)]
-    for name in names:
+    shown = [name for name in servers if any(row.server == name for row in rows)]
+    for name in shown:
         table.add_column(name)
     unexpected = 0
     for attack in attacks:
         cells = []
-        for name in names:
+        for name in shown:
             row = next((r for r in rows if r.server == name and r.attack == attack), None)
             if row is None:
                 cells.append("-")
@@ -123,8 +144,4 @@ def run(args: argparse.Namespace) -> int:
             mark = "" if not bad else " [red](canary dead or leak)[/]"
             cells.append(f"{row.outcome}{mark}")
         table.add_row(attack, *cells)
-    console.print(table)
-    for failure in run_.data["failures"]:
-        console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
-    console.print(f"results: {run_.path}", highlight=False)
-    return 1 if unexpected or run_.data["failures"] else 0
+    return table, unexpected

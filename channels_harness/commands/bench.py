@@ -7,21 +7,34 @@ under results/ (kind "bench"). Prints the Sync vs Async and server vs server
 ratios and the generator's headroom over the best Channels cell.
 
 ``--quick`` takes under 2 minutes; the default ``standard`` matrix under 15;
-``--matrix full`` is the issue's whole matrix (about an hour on 2 cores).
+``--matrix full`` measures every server, flavour, payload and concurrency
+(about an hour on 2 cores).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+from channels_harness.commands._common import (
+    add_results_argument,
+    conclude,
+    known_servers,
+    names,
+    progress_bar,
+    record,
+    refuse,
+    wide_console,
+)
+from channels_harness.servers.registry import FOCUS_SERVERS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from channels_harness.report.model import Run
 
 NAME = "bench"
 HELP = "measure throughput, latency, handshakes, memory and the layer breakdown"
-
-
-def _names(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--servers",
         default=None,
-        help="comma-separated servers (default: daphne,uvicorn with --quick, else all installed)",
+        help=f"comma-separated servers (default: {','.join(FOCUS_SERVERS)} with --quick, "
+        "else all installed)",
     )
     parser.add_argument(
         "--flavours", default=None, help="comma-separated flavours (default: all four)"
@@ -46,74 +60,67 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="generator processes per cell (default 1)"
     )
-    parser.add_argument("--results", default=None, help="results folder (default: results/)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then profile each server's bare ASGI, async and sync echo with py-spy, in runs "
+        "of their own (about 15 s per server and flavour)",
+    )
+    add_results_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-    from pathlib import Path
-
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from channels_harness.experiments.bench.plan import FLAVOURS
-    from channels_harness.experiments.bench.run import run_bench
     from channels_harness.report.console import print_summary
-    from channels_harness.report.model import Run
-    from channels_harness.runtime.paths import RESULTS_DIR
-    from channels_harness.servers.registry import get_spec
+    from channels_harness.servers.reference import FLAVOURS
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)
+    console = wide_console()
     if (args.runs is not None and args.runs < 1) or args.processes < 1:
-        console.print("[red]--runs and --processes must be at least 1[/]")
-        return 2
-    for name in _names(args.servers) or ():
-        get_spec(name)  # an unknown name exits 2 with the choices, before any run folder
-    unknown = set(_names(args.flavours) or ()) - set(FLAVOURS)
+        return refuse(console, "--runs and --processes must be at least 1")
+    servers = known_servers(args.servers)
+    flavours = names(args.flavours)
+    unknown = set(flavours or ()) - set(FLAVOURS)
     if unknown:
-        console.print(f"[red]unknown flavour(s) {sorted(unknown)}; choose from {FLAVOURS}[/]")
-        return 2
+        return refuse(console, f"unknown flavour(s) {sorted(unknown)}; choose from {FLAVOURS}")
     options = {
         "quick": args.quick,
         "matrix": args.matrix,
-        "servers": _names(args.servers),
-        "flavours": _names(args.flavours),
+        "servers": servers,
+        "flavours": flavours,
         "runs": args.runs,
         "processes": args.processes,
     }
-    run_ = Run.create(
-        Path(args.results) if args.results else RESULTS_DIR, kind="bench", options=options
+    run_, _ = record(
+        console, args, "bench", options, lambda run: _measure(console, run, options, args.profile)
     )
-    started = time.monotonic()
-    with (
-        run_.recording(),
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar,
-    ):
-        task = bar.add_task("bench", total=None)
-
-        def progress(description: str, done: int, total: int) -> None:
-            bar.update(task, description=description, completed=done, total=total)
-
-        run_bench(
-            run_,
-            quick=args.quick,
-            servers=_names(args.servers),
-            flavours=_names(args.flavours),
-            progress=progress,
-            matrix=args.matrix,
-            runs=args.runs,
-            generator_processes=args.processes,
-        )
-        run_.note(f"bench took {time.monotonic() - started:.0f} s")
     print_summary(console, run_.data)
-    console.print(f"results: {run_.path}", highlight=False)
-    return 1 if run_.data["failures"] else 0
+    return conclude(console, run_, list_failures=False)
+
+
+def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool = False) -> None:
+    """The bench matrix ``options`` ask for, into ``run``, under a progress bar; then,
+    with ``profile``, the profile of every benchmarked server."""
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+
+    from channels_harness.experiments.bench.run import run_bench
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with progress_bar(console, "bench", columns) as progress:
+        run_bench(
+            run,
+            quick=options["quick"],
+            servers=options["servers"],
+            flavours=options["flavours"],
+            progress=progress,
+            matrix=options["matrix"],
+            runs=options["runs"],
+            generator_processes=options["processes"],
+        )
+        if profile:
+            from channels_harness.experiments.profile import measure_profiles
+
+            measure_profiles(run, run.data["options"]["bench"]["servers"], progress=progress)

@@ -11,15 +11,15 @@ conformance/deviations.toml records.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+from channels_harness.commands._common import add_results_argument, known_servers, names, record
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 NAME = "conformance"
 HELP = "run the ASGI/RFC 6455 conformance suites and write the graded matrix"
-
-
-def _names(text: str | None) -> list[str] | None:
-    if not text:
-        return None
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,46 +37,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="pytest-xdist workers (default 2; 1 = no xdist)"
     )
-    parser.add_argument("--results", default=None, help="results folder (default: results/)")
+    add_results_argument(parser)
+    parser.add_argument(
+        "--junit",
+        metavar="FILE",
+        default=None,
+        help="also write JUnit XML: one testcase per case and flavour per server "
+        "(unknown deviations fail, known ones and N/A are skipped)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rich.console import Console
+
+    from channels_harness.experiments.conformance.runner import run_suite
+
+    servers = known_servers(args.servers)
+    flavours = names(args.flavours)
+    console = Console()
+    options = {
+        "servers": servers,
+        "flavours": flavours,
+        "strict_spec": args.strict_spec,
+        "workers": args.workers,
+    }
+    run_, code = record(
+        console,
+        args,
+        "conformance",
+        options,
+        lambda run: run_suite(
+            run, servers=servers, flavours=flavours, strict=args.strict_spec, workers=args.workers
+        ),
+        timed=False,
+        announce="conformance run",
+    )
+    table, lists = _summary(run_.data["conformance"], code)
+    console.print(table)
+    for line in lists:
+        console.print(line, highlight=False)
+    console.print(f"matrix: {run_.path / 'conformance' / 'matrix.md'}")
+    if args.junit:
+        from pathlib import Path
+
+        from channels_harness.report.export import conformance_junit
+        from channels_harness.report.model import write_atomic_bytes
+
+        write_atomic_bytes(Path(args.junit), conformance_junit(run_.data))
+        console.print(f"junit: {args.junit}")
+    return code
+
+
+def _summary(rows: list[dict[str, Any]], code: int) -> tuple[Table, list[str]]:
+    """The grades per server as a table, and per server a line naming the cases that
+    deviate (``(NEW)`` where conformance/deviations.toml does not record it)."""
     from rich.table import Table
 
     from channels_harness.experiments.conformance.matrix import GRADE_ORDER, servers_of, summary
-    from channels_harness.experiments.conformance.runner import run_suite
-    from channels_harness.report.model import Run
-    from channels_harness.runtime.paths import RESULTS_DIR
-    from channels_harness.servers.registry import get_spec
 
-    servers = _names(args.servers)
-    for name in servers or ():
-        get_spec(name)  # an unknown name fails here, before a run folder exists
-    flavours = _names(args.flavours)
-    console = Console()
-    run_ = Run.create(
-        Path(args.results) if args.results else RESULTS_DIR,
-        kind="conformance",
-        options={
-            "servers": servers,
-            "flavours": flavours,
-            "strict_spec": args.strict_spec,
-            "workers": args.workers,
-        },
-    )
-    console.print(f"conformance run: {run_.path}")
-    with run_.recording():
-        code = run_suite(
-            run_,
-            servers=servers,
-            flavours=flavours,
-            strict=args.strict_spec,
-            workers=args.workers,
-        )
-    rows = run_.data["conformance"]
     counts = summary(rows)
     table = Table(title=f"Conformance by server (pytest exit {code})")
     table.add_column("server")
@@ -99,8 +117,4 @@ def run(args: argparse.Namespace) -> int:
                 for case, known in sorted(deviating.items())
             )
             lists.append(f"[bold]{name}[/] deviates in: {cases}")
-    console.print(table)
-    for line in lists:
-        console.print(line, highlight=False)
-    console.print(f"matrix: {run_.path / 'conformance' / 'matrix.md'}")
-    return code
+    return table, lists

@@ -13,8 +13,23 @@ lost deliveries.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import (
+    add_target_arguments,
+    check_host,
+    conclude,
+    integers,
+    names,
+    record,
+    refuse,
+    say,
+    server_names,
+)
+from channels_harness.servers.registry import FOCUS_SERVERS
+
+if TYPE_CHECKING:
+    from channels_harness.report.rows import FanoutRow
 
 NAME = "fanout"
 HELP = "group broadcast deliveries/s and latency per channel layer, server and flavour"
@@ -24,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--layers", default="memory,redis,redis-pubsub", help="comma-separated (default: all 3)"
     )
-    parser.add_argument("--servers", default="daphne,uvicorn", help="(default: daphne,uvicorn)")
+    focus = ",".join(FOCUS_SERVERS)
+    parser.add_argument("--servers", default=focus, help=f"(default: {focus})")
     parser.add_argument("--flavours", default="sync,async", help="(default: sync,async)")
     parser.add_argument(
         "--sizes", default="1,10,100,1000", help="group sizes (default: 1,10,100,1000)"
@@ -42,32 +58,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from rich.console import Console
 
     from channels_harness.experiments.fanout import FanoutPlan, run_fanout
     from channels_harness.servers.redis import LAYERS
-    from channels_harness.servers.registry import get_spec
 
     console = Console()
     check_host(args)
     layers = names(args.layers) or []
-    servers = names(args.servers) or []
-    flavours = names(args.flavours) or []
-    sizes = [int(size) for size in names(args.sizes) or []]
+    sizes = integers(args.sizes, "--sizes")
     if set(layers) - set(LAYERS) or not layers:
-        console.print(f"[red]--layers must be some of {', '.join(LAYERS)}[/]")
-        return 2
+        return refuse(console, f"--layers must be some of {', '.join(LAYERS)}")
     if args.runs < 1 or min(sizes, default=0) < 1 or (args.messages or 1) < 1:
-        console.print("[red]--runs, --sizes and --messages must be at least 1[/]")
-        return 2
-    for name in servers:
-        get_spec(name)
+        return refuse(console, "--runs, --sizes and --messages must be at least 1")
+    servers = server_names(args.servers, default=())
     plan = FanoutPlan(
         layers=layers,
         servers=servers,
-        flavours=flavours,
+        flavours=names(args.flavours) or [],
         group_sizes=sizes,
         messages={size: args.messages for size in sizes} if args.messages else None,
         runs=args.runs,
@@ -78,27 +86,22 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "layers": layers,
         "servers": servers,
-        "flavours": flavours,
+        "flavours": list(plan.flavours),
         "group_sizes": sizes,
         "messages": {size: plan.messages_for(size) for size in sizes},
         "runs": args.runs,
     }
-    run_ = create_run(args, "fanout", options)
-    started = time.monotonic()
-    with run_.recording():
-        rows = run_fanout(run_, plan, lambda text: console.print(text, highlight=False))
-        run_.note(f"fanout took {time.monotonic() - started:.0f} s")
-    for row in rows:
-        console.print(
-            f"{row.layer:13} {row.server:10} {row.flavour:6} x{row.group_size:<5} "
-            f"{row.deliveries_per_s:>9.1f} deliveries/s  p50 {row.p50_ms} ms  "
-            f"p99 {row.p99_ms} ms  lost {row.lost}",
-            highlight=False,
-        )
-    for note in run_.data["notes"]:
-        if note.startswith("Fan-out cost"):
-            console.print(note, highlight=False)
-    for failure in run_.data["failures"]:
-        console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
-    console.print(f"results: {run_.path}", highlight=False)
-    return 1 if run_.data["failures"] or any(row.lost for row in rows) else 0
+    run_, rows = record(
+        console, args, "fanout", options, lambda run: run_fanout(run, plan, say(console))
+    )
+    costs = [note for note in run_.data["notes"] if note.startswith("Fan-out cost")]
+    lost = any(row.lost for row in rows)
+    return conclude(console, run_, [*map(_line, rows), *costs], failed=lost)
+
+
+def _line(row: FanoutRow) -> str:
+    return (
+        f"{row.layer:13} {row.server:10} {row.flavour:6} x{row.group_size:<5} "
+        f"{row.deliveries_per_s:>9.1f} deliveries/s  p50 {row.p50_ms} ms  "
+        f"p99 {row.p99_ms} ms  lost {row.lost}"
+    )

@@ -16,10 +16,19 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import (
+    add_target_arguments,
+    check_host,
+    conclude,
+    integers,
+    record,
+    say,
+    server_names,
+)
 
 if TYPE_CHECKING:
     from channels_harness.experiments.capacity import CapacityPlan
+    from channels_harness.report.model import Run
 
 NAME = "limits"
 HELP = "how many concurrent idle connections each server holds, and what it does at the limit"
@@ -75,12 +84,9 @@ def _bursts(text: str | None) -> tuple[int, ...] | None:
         return ()
     from channels_harness.errors import UsageError
 
-    try:
-        sizes = tuple(int(part) for part in names(text) or [])
-    except ValueError:
-        raise UsageError(f"--bursts takes sizes like 100,1000 or 'none', not {text!r}") from None
+    sizes = tuple(integers(text, "--bursts", "sizes (or 'none')"))
     if any(size < 1 for size in sizes):
-        raise UsageError("burst sizes must be positive")
+        raise UsageError("--bursts sizes must be positive")
     return sizes
 
 
@@ -91,13 +97,11 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
     from channels_harness.experiments.capacity.plan import with_options
     from channels_harness.servers.redis import LAYERS
     from channels_harness.servers.reference import FLAVOURS
-    from channels_harness.servers.registry import SERVERS, get_spec
+    from channels_harness.servers.registry import get_spec
 
     base = QUICK if args.quick else CapacityPlan(max_connections=10_000)
-    servers = names(args.servers) or (
-        None if args.quick else [n for n, s in SERVERS.items() if s.available()]
-    )
-    for name in servers or base.servers:
+    servers = server_names(args.servers, base.servers if args.quick else None)
+    for name in servers:
         spec = get_spec(name)
         if args.backlog is not None:
             spec.with_backlog(args.backlog)
@@ -130,46 +134,46 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-    import time
-
     from rich.console import Console
 
     from channels_harness.experiments.capacity import run_capacity
     from channels_harness.experiments.capacity.kernel import settings
-    from channels_harness.report.rows import AtLimitRow, BurstRow
+    from channels_harness.runtime import pinning
 
     console = Console()
     check_host(args)
     plan = plan_from(args)
+    shown = ("servers", "flavour", "layer", "max_connections", "step", "bursts", "backlog")
     options = {
-        **{k: v for k, v in dataclasses.asdict(plan).items() if k != "redis_url"},
+        **{name: getattr(plan, name) for name in shown},
+        "budget_s": plan.budget_s,
+        "quick": args.quick,
+        "pinning": pinning.choose().describe(),
         "kernel": settings(),
     }
-    run_ = create_run(args, "limits", options)
-    started = time.monotonic()
-    with run_.recording():
-        rows = run_capacity(run_, plan, lambda text: console.print(text, highlight=False))
-        run_.note(f"limits took {time.monotonic() - started:.0f} s")
-    for burst in run_.rows(BurstRow):
-        console.print(
-            f"{burst.server:20} burst {burst.size:>6}: {burst.opened} open in "
-            f"{burst.all_open_s} s, p99 {burst.p99_ms} ms, {burst.retransmitted} retransmitted"
-            f"  {burst.verdict}",
-            highlight=False,
-        )
-    behaviours = {row.server: row for row in run_.rows(AtLimitRow)}
-    for row in rows:
+    run_, _rows = record(
+        console, args, "limits", options, lambda run: run_capacity(run, plan, say(console))
+    )
+    return conclude(console, run_, _lines(run_))
+
+
+def _lines(run: Run) -> list[str]:
+    """One line per burst, then one per server: what it held and how it met its limit."""
+    from channels_harness.report.rows import AtLimitRow, BurstRow, LimitsRow
+
+    lines = [
+        f"{b.server:20} burst {b.size:>6}: {b.opened} open in {b.all_open_s} s, p99 "
+        f"{b.p99_ms} ms, {b.retransmitted} retransmitted  {b.verdict}"
+        for b in run.rows(BurstRow)
+    ]
+    behaviours = {row.server: row for row in run.rows(AtLimitRow)}
+    for row in run.rows(LimitsRow):
         per = row.bytes_per_connection
         at = behaviours.get(row.server)
-        console.print(
+        lines.append(
             f"{row.server:20} held {row.connections_held:>6} of {row.connections_target}"
             f"  {per if per is not None else '-':>8} B/conn  {row.accept_rate}/s  "
             f"limit ({row.limit_side}): {row.limit_reason}"
-            + (f"; at the limit: {at.behaviour}, recovered: {at.recovered}" if at else ""),
-            highlight=False,
+            + (f"; at the limit: {at.behaviour}, recovered: {at.recovered}" if at else "")
         )
-    for failure in run_.data["failures"]:
-        console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
-    console.print(f"results: {run_.path}", highlight=False)
-    return 1 if run_.data["failures"] else 0
+    return lines

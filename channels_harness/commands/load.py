@@ -18,25 +18,61 @@ round-robin over them. Load goes to loopback only unless ``--allow-remote-target
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
+
+from channels_harness.commands._common import (
+    add_results_argument,
+    conclude,
+    create_run,
+    names,
+    progress_bar,
+    refuse,
+)
+from channels_harness.servers.registry import FOCUS_SERVERS
+
+if TYPE_CHECKING:
+    from channels_harness.commands._common import Step
+    from channels_harness.report.model import Run
+    from channels_harness.report.rows import LocustRow
 
 NAME = "load"
 HELP = "run locust headless against each server x flavour and compare"
 
 
-def _names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_load_arguments(parser)
+    _add_scale_arguments(parser)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure every cell this many times, in rounds; the table shows medians (default 1)",
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the raw echo baseline cell (echo, churn, idle)",
+    )
+    parser.add_argument(
+        "--locust-option",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra locust argument, repeatable (e.g. --locust-option=--ws-payload-size=1024)",
+    )
+    add_results_argument(parser)
+
+
+def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """What each cell runs: servers, flavours, scenario, users, duration, generators."""
     from channels_harness.experiments.load.locustproc import FLAVOUR_CLASSES, SCENARIOS
-    from channels_harness.servers.redis import LAYERS
     from channels_harness.servers.registry import RAW_ECHO, SERVERS
 
+    focus = ",".join(FOCUS_SERVERS)
     parser.add_argument(
         "--servers",
-        default="daphne,uvicorn",
-        help=f"comma-separated, of {', '.join([*SERVERS, RAW_ECHO.name])} "
-        "(default: daphne,uvicorn)",
+        default=focus,
+        help=f"comma-separated, of {', '.join([*SERVERS, RAW_ECHO.name])} (default: {focus})",
     )
     parser.add_argument(
         "--flavours",
@@ -52,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="locust generator processes (default 1)"
     )
+
+
+def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    """Scale: locust workers, the channel layer, server processes, remote targets."""
+    from channels_harness.servers.redis import LAYERS
+
     parser.add_argument(
         "--workers",
         type=int,
@@ -80,57 +122,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let locust send load to non-loopback addresses (refused by default)",
     )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        help="measure every cell this many times, in rounds; the table shows medians (default 1)",
-    )
-    parser.add_argument(
-        "--no-baseline",
-        action="store_true",
-        help="skip the raw echo baseline cell (echo, churn, idle)",
-    )
-    parser.add_argument(
-        "--locust-option",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="extra locust argument, repeatable (e.g. --locust-option=--ws-payload-size=1024)",
-    )
-    parser.add_argument("--results", default=None, help="results folder (default: results/)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from rich.console import Console
-    from rich.progress import Progress
 
-    from channels_harness.errors import LocustRunError, RedisUnavailableError
-    from channels_harness.experiments.load.run import check_scale, run_load
-    from channels_harness.experiments.load.table import comparison_table
-    from channels_harness.report.model import Run
-    from channels_harness.runtime.paths import RESULTS_DIR
+    from channels_harness.errors import RedisUnavailableError
+    from channels_harness.report.console import load_comparison as comparison_table
 
     console = Console()
+    problem = _problem(args)
+    if problem:
+        return refuse(console, problem)
+    options = _options(args)
+    run_ = create_run(args, "load", options)
+    try:
+        with run_.recording(), progress_bar(console, "locust") as progress:
+            rows = _measure(run_, args, options, progress)
+    except RedisUnavailableError as exc:
+        console.print(f"[red]{exc}[/]", highlight=False)
+        console.print(f"run left incomplete: {run_.path}", highlight=False)
+        return 2
+    table = comparison_table(rows, title=_title(args))
+    requests = [_failed_requests(row) for row in rows if row.failures]
+    return conclude(
+        console, run_, [table], failure_label="failed cell", after=requests, failed=bool(requests)
+    )
+
+
+def _problem(args: argparse.Namespace) -> str | None:
+    """Why these options cannot work, or None."""
+    from channels_harness.errors import LocustRunError
+    from channels_harness.experiments.load.run import check_scale
+
     if min(args.users, args.duration, args.processes, args.repeat, args.server_processes) < 1:
-        console.print(
-            "[red]--users, --duration, --processes, --repeat and --server-processes "
-            "must be at least 1[/]"
+        return (
+            "--users, --duration, --processes, --repeat and --server-processes must be at least 1"
         )
-        return 2
     if args.workers and args.processes > 1:
-        console.print("[red]--workers and --processes exclude each other: choose one[/]")
-        return 2
+        return "--workers and --processes exclude each other: choose one"
     try:
         check_scale(args.layer, args.server_processes, args.workers)
     except LocustRunError as exc:
-        console.print(f"[red]{exc}[/]", highlight=False)
-        return 2
-    options = {
-        "servers": _names(args.servers),
-        "flavours": _names(args.flavours),
+        return str(exc)
+    return None
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options data.json records."""
+    return {
+        "servers": names(args.servers) or [],
+        "flavours": names(args.flavours) or [],
         "scenario": args.scenario,
         "users": args.users,
         "duration_s": args.duration,
@@ -145,57 +187,46 @@ def run(args: argparse.Namespace) -> int:
         "server_processes": args.server_processes,
         "allow_remote_target": args.allow_remote_target,
     }
-    run = Run.create(
-        Path(args.results) if args.results else RESULTS_DIR, kind="load", options=options
+
+
+def _measure(
+    run: Run, args: argparse.Namespace, options: dict[str, Any], progress: Step
+) -> list[LocustRow]:
+    from channels_harness.experiments.load.run import run_load
+
+    return run_load(
+        run,
+        servers=options["servers"],
+        flavours=options["flavours"],
+        scenario=args.scenario,
+        users=args.users,
+        duration_s=args.duration,
+        processes=args.processes,
+        progress=progress,
+        baseline=options["baseline"],
+        spawn_rate=args.spawn_rate,
+        options=tuple(args.locust_option),
+        repeats=args.repeat,
+        layer=args.layer,
+        redis_url=args.redis_url,
+        server_processes=args.server_processes,
+        workers=args.workers,
+        allow_remote=args.allow_remote_target,
     )
-    try:
-        with run.recording(), Progress(console=console, transient=True) as bar:
-            task = bar.add_task("locust", total=None)
 
-            def progress(description: str, done: int, total: int) -> None:
-                bar.update(task, description=description, completed=done, total=total)
 
-            rows = run_load(
-                run,
-                servers=options["servers"],
-                flavours=options["flavours"],
-                scenario=args.scenario,
-                users=args.users,
-                duration_s=args.duration,
-                processes=args.processes,
-                progress=progress,
-                baseline=options["baseline"],
-                spawn_rate=args.spawn_rate,
-                options=tuple(args.locust_option),
-                repeats=args.repeat,
-                layer=args.layer,
-                redis_url=args.redis_url,
-                server_processes=args.server_processes,
-                workers=args.workers,
-                allow_remote=args.allow_remote_target,
-            )
-    except RedisUnavailableError as exc:
-        console.print(f"[red]{exc}[/]", highlight=False)
-        console.print(f"run left incomplete: {run.path}", highlight=False)
-        return 2
+def _title(args: argparse.Namespace) -> str:
     title = f"locust {args.scenario}, {args.users} users, {args.layer} layer"
     if args.server_processes > 1:
         title += f", {args.server_processes} server processes"
     if args.workers:
         title += f", master + {args.workers} workers"
-    console.print(comparison_table(rows, title=title))
-    failed = run.data["failures"]
-    for failure in failed:
-        console.print(
-            f"[red]failed cell[/] {failure['cell']}: {failure['message']}", highlight=False
-        )
-    for row in rows:
-        if row.failures:
-            errors = "; ".join(f"{e['occurrences']} x {e['error']}" for e in row.errors)
-            console.print(
-                f"[red]{row.failures} failed requests[/] in {row.scenario} "
-                f"{row.server} {row.flavour}: {errors}",
-                highlight=False,
-            )
-    console.print(f"results: {run.path}", highlight=False)
-    return 1 if failed or any(row.failures for row in rows) else 0
+    return title
+
+
+def _failed_requests(row: LocustRow) -> str:
+    errors = "; ".join(f"{e['occurrences']} x {e['error']}" for e in row.errors)
+    return (
+        f"[red]{row.failures} failed requests[/] in {row.scenario} "
+        f"{row.server} {row.flavour}: {errors}"
+    )

@@ -11,8 +11,22 @@ unpinned. Rows go into a new run under results/ (kind "scaling", section
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import (
+    add_target_arguments,
+    check_host,
+    conclude,
+    integers,
+    names,
+    record,
+    refuse,
+    say,
+    server_names,
+)
+
+if TYPE_CHECKING:
+    from channels_harness.report.rows import ScalingRow
 
 NAME = "scaling"
 HELP = "echo msgs/s with 1, 2 and 4 server processes sharing the Redis layer"
@@ -39,27 +53,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from rich.console import Console
 
     from channels_harness.experiments.scaling import PINNINGS, ScalingPlan, run_scaling
     from channels_harness.servers.redis import LAYERS
-    from channels_harness.servers.registry import get_spec
 
     console = Console()
     check_host(args)
-    servers = names(args.servers) or []
-    for name in servers:
-        get_spec(name)
-    counts = [int(n) for n in names(args.processes) or []]
+    servers = server_names(args.servers, default=())
+    counts = integers(args.processes, "--processes")
     pinnings = names(args.pinnings) or []
     if set(pinnings) - set(PINNINGS) or args.layer not in LAYERS:
-        console.print(f"[red]--pinnings of {PINNINGS}, --layer of {LAYERS}[/]")
-        return 2
+        return refuse(console, f"--pinnings of {PINNINGS}, --layer of {LAYERS}")
     if min(counts, default=0) < 1 or args.runs < 1 or args.connections < 1 or args.duration <= 0:
-        console.print("[red]--processes, --runs, --connections, --duration must be positive[/]")
-        return 2
+        return refuse(console, "--processes, --runs, --connections, --duration must be positive")
     plan = ScalingPlan(
         servers=servers,
         flavours=names(args.flavours) or [],
@@ -83,22 +90,16 @@ def run(args: argparse.Namespace) -> int:
         "duration_s": args.duration,
         "runs": args.runs,
     }
-    run_ = create_run(args, "scaling", options)
-    started = time.monotonic()
-    with run_.recording():
-        rows = run_scaling(run_, plan, lambda text: console.print(text, highlight=False))
-        run_.note(f"scaling took {time.monotonic() - started:.0f} s")
-    for row in rows:
-        console.print(
-            f"{row.pinning:12} {row.server:10} x{row.processes} {row.flavour:6} "
-            f"{row.msgs_per_s:>9.1f} msgs/s  spread {row.spread_pct}%  "
-            f"gen-bound {row.generator_bound}",
-            highlight=False,
-        )
-    for note in run_.data["notes"]:
-        if note.startswith("Scaling ("):
-            console.print(note, highlight=False)
-    for failure in run_.data["failures"]:
-        console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
-    console.print(f"results: {run_.path}", highlight=False)
-    return 1 if run_.data["failures"] else 0
+    run_, rows = record(
+        console, args, "scaling", options, lambda run: run_scaling(run, plan, say(console))
+    )
+    growth = [note for note in run_.data["notes"] if note.startswith("Scaling (")]
+    return conclude(console, run_, [*map(_line, rows), *growth])
+
+
+def _line(row: ScalingRow) -> str:
+    return (
+        f"{row.pinning:12} {row.server:10} x{row.processes} {row.flavour:6} "
+        f"{row.msgs_per_s:>9.1f} msgs/s  spread {row.spread_pct}%  "
+        f"gen-bound {row.generator_bound}"
+    )

@@ -11,11 +11,14 @@ import argparse
 import contextlib
 import time
 
+from channels_harness.commands._common import integers
+
 NAME = "serve"
 HELP = "serve the reference app under one server until Ctrl-C"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from channels_harness.servers.redis import LAYERS
     from channels_harness.servers.registry import SERVERS
 
     parser.add_argument(
@@ -25,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpus", default=None, help="pin the server to these cores, e.g. 0 or 0,1")
     parser.add_argument(
         "--layer",
-        choices=("memory", "redis", "redis-pubsub"),
+        choices=LAYERS,
         default="memory",
         help="channel layer of the app (default: memory)",
     )
@@ -37,24 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_cpus(text: str | None) -> frozenset[int] | None:
-    """``"0,1"`` -> ``{0, 1}``; None stays None."""
-    if not text:
-        return None
-    try:
-        return frozenset(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise SystemExit(f"--cpus takes core numbers separated by commas, not {text!r}") from None
-
-
-def endpoint_paths() -> list[str]:
-    """The WebSocket paths of the reference app, for people to copy."""
-    from channels_harness.servers.reference import FLAVOURS
-
-    paths = ["ws/sc/", "ws/ac/"]
-    paths += [f"ws/echo/{flavour}/" for flavour in FLAVOURS]
-    paths += [f"ws/room/lobby/{flavour}/" for flavour in FLAVOURS]
-    paths += ["ws/probe/sync/", "ws/probe/async/"]
-    return paths
+    """``"0,1"`` -> ``{0, 1}``; None stays None; UsageError for anything else."""
+    cores = integers(text, "--cpus", what="core numbers")
+    return frozenset(cores) if cores else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     from channels_harness.servers.process import ServerProcess
     from channels_harness.servers.redis import layer_env, redis_for
+    from channels_harness.servers.reference import endpoint_paths
     from channels_harness.servers.registry import get_spec
 
     console = Console()

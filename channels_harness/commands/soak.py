@@ -12,8 +12,21 @@ a cell failed.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import add_target_arguments, check_host, create_run, names
+from channels_harness.commands._common import (
+    add_target_arguments,
+    check_host,
+    conclude,
+    names,
+    record,
+    refuse,
+    say,
+    server_names,
+)
+
+if TYPE_CHECKING:
+    from channels_harness.report.rows import SoakSummaryRow
 
 NAME = "soak"
 HELP = "steady mixed load for M minutes; RSS, open fds, live consumers and errors over time"
@@ -45,32 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import time
-
     from rich.console import Console
 
     from channels_harness.experiments.soak import SoakPlan, run_soak
-    from channels_harness.servers.redis import LAYERS
-    from channels_harness.servers.reference import FLAVOURS
-    from channels_harness.servers.registry import get_spec
 
     console = Console()
     check_host(args)
-    servers = names(args.servers) or []
+    servers = server_names(args.servers, default=())
     flavours = names(args.flavours) or []
-    for name in servers:
-        get_spec(name)
     sample = args.sample or (5.0 if args.minutes >= 1 else 2.0)
-    bad = set(flavours) - set(FLAVOURS)
-    if args.minutes <= 0 or sample <= 0 or args.echo_rate <= 0 or args.churn_rate <= 0 or bad:
-        console.print(
-            "[red]--minutes, --sample and the rates must be positive; flavours of "
-            f"{', '.join(FLAVOURS)}[/]"
-        )
-        return 2
-    if args.layer not in LAYERS:
-        console.print(f"[red]--layer must be one of {', '.join(LAYERS)}[/]")
-        return 2
+    problem = _problem(args, flavours, sample)
+    if problem:
+        return refuse(console, problem)
     plan = SoakPlan(
         minutes=args.minutes,
         servers=servers,
@@ -92,20 +91,31 @@ def run(args: argparse.Namespace) -> int:
         "churn_rate": args.churn_rate,
         "layer": args.layer,
     }
-    run_ = create_run(args, "soak", options)
-    started = time.monotonic()
-    with run_.recording():
-        summaries = run_soak(run_, plan, lambda text: console.print(text, highlight=False))
-        run_.note(f"soak took {time.monotonic() - started:.0f} s")
-    for row in summaries:
-        console.print(
-            f"{row.server} {row.flavour}: RSS {row.rss_start_bytes} -> "
-            f"{row.rss_end_bytes} ({row.rss_growth_pct}%), fds {row.fds_start} -> "
-            f"{row.fds_end}, errors {row.errors}: {row.verdict}",
-            highlight=False,
-        )
-    for failure in run_.data["failures"]:
-        console.print(f"[red]failed[/] {failure['cell']}: {failure['message']}", highlight=False)
-    console.print(f"results: {run_.path}", highlight=False)
+    run_, summaries = record(
+        console, args, "soak", options, lambda run: run_soak(run, plan, say(console))
+    )
     unstable = any(row.verdict != "stable" for row in summaries)
-    return 1 if run_.data["failures"] or unstable else 0
+    return conclude(console, run_, map(_line, summaries), failed=unstable)
+
+
+def _problem(args: argparse.Namespace, flavours: list[str], sample: float) -> str | None:
+    """Why these options cannot work, or None."""
+    from channels_harness.servers.redis import LAYERS
+    from channels_harness.servers.reference import FLAVOURS
+
+    bad = set(flavours) - set(FLAVOURS)
+    if args.minutes <= 0 or sample <= 0 or args.echo_rate <= 0 or args.churn_rate <= 0 or bad:
+        return (
+            f"--minutes, --sample and the rates must be positive; flavours of {', '.join(FLAVOURS)}"
+        )
+    if args.layer not in LAYERS:
+        return f"--layer must be one of {', '.join(LAYERS)}"
+    return None
+
+
+def _line(row: SoakSummaryRow) -> str:
+    return (
+        f"{row.server} {row.flavour}: RSS {row.rss_start_bytes} -> "
+        f"{row.rss_end_bytes} ({row.rss_growth_pct}%), fds {row.fds_start} -> "
+        f"{row.fds_end}, errors {row.errors}: {row.verdict}"
+    )

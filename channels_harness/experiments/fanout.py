@@ -26,7 +26,8 @@ from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.redis import layer_env, redis_for
-from channels_harness.servers.registry import get_spec
+from channels_harness.servers.reference import room_path
+from channels_harness.servers.registry import FOCUS_SERVERS, get_spec
 
 GENERATOR_MODULE = "channels_harness.generators.engine.fanout"
 # Broadcasts per group size: members x messages stays around 10,000 deliveries.
@@ -39,7 +40,7 @@ class FanoutPlan:
     """Which cells to measure and how much."""
 
     layers: Sequence[str] = ("memory", "redis", "redis-pubsub")
-    servers: Sequence[str] = ("daphne", "uvicorn")
+    servers: Sequence[str] = FOCUS_SERVERS
     flavours: Sequence[str] = ("sync", "async")
     group_sizes: Sequence[int] = (1, 10, 100, 1000)
     messages: dict[int, int] | None = None
@@ -117,7 +118,7 @@ def _cell_rows(
         outcomes = []
         try:
             for _ in range(plan.runs):
-                url = server.ws_url(f"ws/room/fan{next(_rooms)}/{flavour}/")
+                url = server.ws_url(room_path(f"fan{next(_rooms)}", flavour))
                 outcome = measure_once(url, size, messages, plan, cpus)
                 if outcome.connected < size:
                     raise GeneratorError(

@@ -1,13 +1,14 @@
 """Echo throughput against the number of server processes, on the Redis layer.
 
-For each server, process count (1, 2, 4) and pinning, a :class:`~.fleet.Fleet`
-runs with the app on the Redis channel layer (what a multi-process deployment
-needs for groups), and the closed loop measures the echo of each flavour with
-the connections spread over the fleet's sockets (:mod:`.loadgen.spread`; the
-same number of generator processes for every process count, so the generator's
-own cost does not change with it).
+For each server, process count (1, 2, 4) and pinning, a
+:class:`~channels_harness.servers.fleet.Fleet` runs with the app on the Redis
+channel layer (what a multi-process deployment needs for groups), and the
+closed loop measures the echo of each flavour with the connections spread over
+the fleet's sockets (:mod:`channels_harness.generators.engine.spread`; the same
+number of generator processes for every process count, so the generator's own
+cost does not change with it).
 
-Two pinnings, because this machine has 2 cores:
+Two pinnings, for a machine of few cores (the reference machine has 2):
 
 - ``server core``: every server process on the server core, the generator on
   the other one. More processes on one core can only share that core, so
@@ -33,6 +34,7 @@ from channels_harness.runtime import pinning, stats
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.servers.fleet import Fleet
 from channels_harness.servers.redis import layer_env, redis_for
+from channels_harness.servers.reference import echo_path
 from channels_harness.servers.registry import get_spec
 
 PINNINGS = ("server core", "unpinned")
@@ -67,7 +69,7 @@ def _cpus(mode: str) -> tuple[frozenset[int] | None, frozenset[int] | None]:
 
 def measure(fleet: Fleet, flavour: str, plan: ScalingPlan, cpus: frozenset[int] | None) -> Any:
     """One closed-loop run of the echo of ``flavour`` over every socket of ``fleet``."""
-    urls = [check_target(url, plan.allow_remote) for url in fleet.urls(f"ws/echo/{flavour}/")]
+    urls = [check_target(url, plan.allow_remote) for url in fleet.urls(echo_path(flavour))]
     base = LoadConfig(
         url=urls[0],
         mode="closed",

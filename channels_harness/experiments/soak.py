@@ -24,7 +24,6 @@ The verdict is ``stable`` unless one of these flags is raised:
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,15 +33,16 @@ import psutil
 
 from channels_harness.errors import RunError, ServerError
 from channels_harness.experiments.attacks.aftermath import live_consumers
-from channels_harness.generators.engine.soak import SoakLoad
+from channels_harness.generators.engine.soak import SoakCounters, SoakLoad, SoakOutcome
 from channels_harness.generators.launcher import run_generator
 from channels_harness.report.model import Run
 from channels_harness.report.rows import SoakSampleRow, SoakSummaryRow
-from channels_harness.runtime import pinning
+from channels_harness.runtime import pinning, stats
 from channels_harness.runtime.loopback import LOOPBACK, check_target
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.redis import layer_env, redis_for
+from channels_harness.servers.reference import echo_path, room_path
 from channels_harness.servers.registry import get_spec
 
 GENERATOR_MODULE = "channels_harness.generators.engine.soak"
@@ -99,8 +99,8 @@ def verdict(samples: list[SoakSampleRow], fds_start: int | None, after: dict[str
     half = rss[len(rss) // 2 :]
     if len(half) >= 2:
         ends = max(1, min(3, len(half) // 2))
-        head = statistics.median(half[:ends])
-        tail = statistics.median(half[-ends:])
+        head = stats.median(half[:ends])
+        tail = stats.median(half[-ends:])
         if head and (tail - head) / head * 100.0 > RSS_GROWTH_PCT:
             flags.append("rss growing")
     if fds_start is not None and after["fds"] is not None and after["fds"] > fds_start + FD_SLACK:
@@ -123,6 +123,60 @@ def _settle(server: ServerProcess, fds_start: int | None) -> dict[str, Any]:
         time.sleep(0.25)
 
 
+class Sampler:
+    """Called with each counters line of the generator: samples the server at that
+    moment into a ``soak`` row (added to the run, kept in :attr:`samples`) and says so."""
+
+    def __init__(
+        self, run: Run, server: ServerProcess, flavour: str, progress: Callable[[str], None]
+    ) -> None:
+        self.run = run
+        self.server = server
+        self.flavour = flavour
+        self.progress = progress
+        self.samples: list[SoakSampleRow] = []
+        self.previous = SoakCounters(0.0, 0, 0, 0, 0, 0, 0)
+
+    def __call__(self, line: dict[str, Any]) -> None:
+        counters = SoakCounters.from_json(line)
+        span = counters.t_s - self.previous.t_s
+        received = counters.echo_received - self.previous.echo_received
+        row = SoakSampleRow(
+            server=self.server.spec.name,
+            flavour=self.flavour,
+            t_s=counters.t_s,
+            rss_bytes=self.server.rss_bytes(),
+            open_fds=open_fds(self.server),
+            live_consumers=_live(self.server),
+            errors=counters.errors,
+            msgs_per_s=round(received / span, 1) if span > 0 else None,
+            handshakes=counters.handshakes,
+            deliveries=counters.deliveries,
+        )
+        self.previous = counters
+        self.samples.append(row)
+        self.run.add(row)
+        self.progress(
+            f"soak {row.server} {row.flavour} t={row.t_s:.0f}s "
+            f"rss={(row.rss_bytes or 0) / 2**20:.1f} MiB "
+            f"fds={row.open_fds} live={row.live_consumers} errors={row.errors}"
+        )
+
+
+def soak_load(server: ServerProcess, flavour: str, plan: SoakPlan) -> SoakLoad:
+    """What the generator sends to ``server``'s ``flavour`` endpoints (loopback checked)."""
+    return SoakLoad(
+        echo_url=check_target(server.ws_url(echo_path(flavour)), plan.allow_remote),
+        room_url=check_target(server.ws_url(room_path("soak", flavour)), plan.allow_remote),
+        duration_s=plan.duration_s,
+        sample_s=plan.sample_s,
+        echo_rate=plan.echo_rate,
+        churn_rate=plan.churn_rate,
+        room_members=plan.room_members,
+        broadcast_rate=plan.broadcast_rate,
+    )
+
+
 def soak_one(
     run: Run,
     server: ServerProcess,
@@ -132,55 +186,33 @@ def soak_one(
     progress: Callable[[str], None],
 ) -> SoakSummaryRow:
     """Soak one running server with one flavour; rows into ``soak``, the summary returned."""
-    name = server.spec.name
-    load = SoakLoad(
-        echo_url=check_target(server.ws_url(f"ws/echo/{flavour}/"), plan.allow_remote),
-        room_url=check_target(server.ws_url(f"ws/room/soak/{flavour}/"), plan.allow_remote),
-        duration_s=plan.duration_s,
-        sample_s=plan.sample_s,
-        echo_rate=plan.echo_rate,
-        churn_rate=plan.churn_rate,
-        room_members=plan.room_members,
-        broadcast_rate=plan.broadcast_rate,
-    )
+    load = soak_load(server, flavour, plan)
     fds_start = open_fds(server)
-    samples: list[SoakSampleRow] = []
-    previous = {"t_s": 0.0, "echo_received": 0}
-
-    def sample(line: dict[str, Any]) -> None:
-        span = line["t_s"] - previous["t_s"]
-        row = SoakSampleRow(
-            server=name,
-            flavour=flavour,
-            t_s=line["t_s"],
-            rss_bytes=server.rss_bytes(),
-            open_fds=open_fds(server),
-            live_consumers=_live(server),
-            errors=line["errors"],
-            msgs_per_s=round((line["echo_received"] - previous["echo_received"]) / span, 1)
-            if span > 0
-            else None,
-            handshakes=line["handshakes"],
-            deliveries=line["deliveries"],
-        )
-        previous.update(line)
-        samples.append(row)
-        run.add(row)
-        progress(
-            f"soak {name} {flavour} t={row.t_s:.0f}s rss={(row.rss_bytes or 0) / 2**20:.1f} MiB "
-            f"fds={row.open_fds} live={row.live_consumers} errors={row.errors}"
-        )
-
+    sampler = Sampler(run, server, flavour, progress)
     timeout = scaled(plan.duration_s + 60.0)
-    result = run_generator(GENERATOR_MODULE, load.to_json(), cpus, timeout, on_line=sample)
+    result = run_generator(GENERATOR_MODULE, load.to_json(), cpus, timeout, on_line=sampler)
+    outcome = SoakOutcome.from_json(result)
     if not server.running:
-        raise ServerError(f"{name} died during the soak")
-    errors = int(result["errors"]) + int(result["lost_deliveries"])
+        raise ServerError(f"{server.spec.name} died during the soak")
+    errors = outcome.errors + outcome.lost_deliveries
     after = {**_settle(server, fds_start), "errors": errors}
+    return summarize(server.spec.name, flavour, plan, sampler.samples, fds_start, after, outcome)
+
+
+def summarize(
+    server: str,
+    flavour: str,
+    plan: SoakPlan,
+    samples: list[SoakSampleRow],
+    fds_start: int | None,
+    after: dict[str, Any],
+    outcome: SoakOutcome,
+) -> SoakSummaryRow:
+    """The ``soak_summary`` row of one server and flavour, with its :func:`verdict`."""
     rss_start = samples[0].rss_bytes if samples else None
     rss_end = samples[-1].rss_bytes if samples else None
     return SoakSummaryRow(
-        server=name,
+        server=server,
         flavour=flavour,
         minutes=plan.minutes,
         samples=len(samples),
@@ -193,14 +225,14 @@ def soak_one(
         fds_under_load=samples[0].open_fds if samples else None,
         fds_end=after["fds"],
         live_consumers_end=after["live"],
-        errors=errors,
-        error_samples=result["error_samples"],
-        echo_sent=result["echo_sent"],
-        echo_p99_ms=result["echo_p99_ms"],
-        handshakes=result["handshakes"],
-        deliveries=result["deliveries"],
-        lost_deliveries=result["lost_deliveries"],
-        generator_cpu=result["generator_cpu"],
+        errors=after["errors"],
+        error_samples=outcome.error_samples,
+        echo_sent=outcome.echo_sent,
+        echo_p99_ms=outcome.echo_p99_ms,
+        handshakes=outcome.handshakes,
+        deliveries=outcome.deliveries,
+        lost_deliveries=outcome.lost_deliveries,
+        generator_cpu=outcome.generator_cpu,
         verdict=verdict(samples, fds_start, after),
     )
 

@@ -56,6 +56,7 @@ from locust.runners import Runner, WorkerRunner
 
 from channels_harness.errors import TargetRefusedError
 from channels_harness.runtime.loopback import check_target
+from channels_harness.runtime.options import comma_list
 
 HANDSHAKE = "WS-CONNECT"
 MESSAGE = "WS"
@@ -147,8 +148,7 @@ def _add_options(parser: Any) -> None:
 
 def target_hosts(environment: Environment) -> list[str]:
     """The base URLs users connect to: ``--ws-hosts`` if given, else ``--host``."""
-    listed = getattr(environment.parsed_options, "ws_hosts", "") or ""
-    hosts = [part.strip() for part in listed.split(",") if part.strip()]
+    hosts = comma_list(getattr(environment.parsed_options, "ws_hosts", ""))
     if hosts:
         return hosts
     return [environment.host] if environment.host else []
@@ -427,8 +427,7 @@ class WebSocketUser(User):
 
     def base_url(self) -> str:
         """This user's server: ``--ws-hosts`` round-robin by user number, else ``--host``."""
-        listed = str(self.option("ws_hosts", "") or "")
-        hosts = [part.strip() for part in listed.split(",") if part.strip()]
+        hosts = comma_list(self.option("ws_hosts", ""))
         if hosts:
             return hosts[self.number % len(hosts)]
         return self.host or ""

@@ -13,24 +13,18 @@ from dataclasses import dataclass
 
 import psutil
 
+from channels_harness.runtime.procgroup import tree
+
 # A generator process above this share of one core is treated as saturated.
 SATURATED_CPU = 0.90
 # An open-loop run that achieved less than this share of its target rate fell short.
 RATE_SHORTFALL = 0.95
 
 
-def _tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds used so far by ``pid`` and its live descendants."""
     total = 0.0
-    for proc in _tree(pid):
+    for proc in tree(pid):
         with contextlib.suppress(psutil.Error):
             times = proc.cpu_times()
             total += times.user + times.system

@@ -4,8 +4,9 @@ Latencies are recorded in microseconds in an :class:`~hdrh.histogram.HdrHistogra
 (1 us to 60 s, 3 significant figures). Generator processes ship their
 histogram to the parent as text (:func:`encode`), where :func:`merge` adds
 them up. :func:`summarize` turns a histogram into the percentiles the results
-model stores (milliseconds), and :func:`median` / :func:`spread_pct` turn
-repeated runs into one figure and its spread.
+model stores (milliseconds), and :func:`median` (or :func:`median_of_present`,
+which skips runs that measured nothing) and :func:`spread_pct` turn repeated
+runs into one figure and its spread.
 
 No pytest and no locust imports: everything here is plain data.
 """
@@ -100,7 +101,8 @@ def summarize(histogram: HdrHistogram) -> LatencySummary:
 
 def median(values: Sequence[float]) -> float:
     """The median of repeated measurements (0 for none)."""
-    return float(statistics.median(values)) if values else 0.0
+    middle = median_of_present(values)
+    return 0.0 if middle is None else middle
 
 
 def spread_pct(values: Sequence[float]) -> float:
@@ -118,3 +120,9 @@ def ratio(numerator: float, denominator: float) -> float | None:
     if not denominator:
         return None
     return round(numerator / denominator, 2)
+
+
+def median_of_present(values: Sequence[float | None]) -> float | None:
+    """The median of the values that are not None (None when there are none)."""
+    present = [value for value in values if value is not None]
+    return float(statistics.median(present)) if present else None

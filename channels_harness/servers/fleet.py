@@ -6,11 +6,11 @@ them round-robin (:meth:`Fleet.urls`). Every process is a
 :class:`~channels_harness.servers.process.ServerProcess`, so each is reaped on every
 exit path.
 
-Why not ``uvicorn --workers N``: its workers import the application inside
-their event loop, and the reference app's ``asgi.py`` runs its database
-migration at import, which Django refuses there (SynchronousOnlyOperation).
-Separate processes also treat every server alike and make the spread of
-connections exact instead of whatever ``accept`` races give.
+Why separate processes rather than a server's own workers (``uvicorn
+--workers N`` and the like): not every server has them (daphne does not), and
+those that do share one listening port, so how connections spread over the
+workers is up to the kernel and the ``accept`` races. One port per process treats every server
+alike and makes the spread exact.
 """
 
 from __future__ import annotations

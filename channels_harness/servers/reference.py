@@ -21,10 +21,16 @@ def echo_path(flavour: str) -> str:
     return f"ws/echo/{flavour}/"
 
 
+def room_path(room: str, flavour: str) -> str:
+    """The endpoint of ``room`` in ``flavour``: every member gets every member's messages
+    through the channel layer's group."""
+    return f"ws/room/{room}/{flavour}/"
+
+
 def endpoint_paths() -> list[str]:
     """The WebSocket paths of the reference app, for people to copy."""
     paths = ["ws/sc/", "ws/ac/"]
     paths += [echo_path(flavour) for flavour in FLAVOURS]
-    paths += [f"ws/room/lobby/{flavour}/" for flavour in FLAVOURS]
+    paths += [room_path("lobby", flavour) for flavour in FLAVOURS]
     paths += ["ws/probe/sync/", "ws/probe/async/"]
     return paths

@@ -9,6 +9,10 @@ probe flavour. Ids read like ``[uvicorn-wsproto-async]``.
 started once per server and session and restarted when a test left it dead, so
 one crash costs one case, not the rest of the suite. Every server is stopped at
 the end of the session, pass or fail.
+
+``redis_url`` is a Redis server for the Redis channel layers (``HARNESS_REDIS_URL``,
+or a local redis-server for the session); :func:`require_or_skip` skips a test
+whose outside dependency is missing, or fails it under ``HARNESS_REQUIRE_ALL=1``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from channels_harness.runtime.options import comma_list
 from channels_harness.servers.pool import ServerPool
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.reference import FLAVOURS, PROBE_FLAVOURS
@@ -41,20 +46,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def selected_servers(config: pytest.Config) -> list[str]:
     """The server names chosen by ``--servers`` (validated), or every installed one."""
-    text = config.getoption("--servers")
-    if not text:
+    names = comma_list(config.getoption("--servers"))
+    if not names:
         return [name for name, spec in SERVERS.items() if spec.available()]
-    names = [part.strip() for part in text.split(",") if part.strip()]
     for name in names:
         get_spec(name)  # raises with the list of choices
     return names
 
 
 def selected_flavours(config: pytest.Config, allowed: tuple[str, ...] = FLAVOURS) -> list[str]:
-    text = config.getoption("--flavours")
-    if not text:
+    """The flavours chosen by ``--flavours`` (validated) that are in ``allowed``, or all
+    of ``allowed``."""
+    names = comma_list(config.getoption("--flavours"))
+    if not names:
         return list(allowed)
-    names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = set(names) - set(FLAVOURS)
     if unknown:
         raise pytest.UsageError(f"unknown flavour(s) {sorted(unknown)}; choose from {FLAVOURS}")
@@ -65,7 +70,7 @@ def _explicitly_parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
     for marker in metafunc.definition.iter_markers("parametrize"):
         names = marker.args[0]
         if isinstance(names, str):
-            names = [n.strip() for n in names.split(",")]
+            names = comma_list(names)
         if name in names:
             return True
     return False
@@ -90,6 +95,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def server_pool() -> Iterator[ServerPool]:
+    """The session's servers, one per name, all stopped when the session ends."""
     pool = ServerPool()
     try:
         yield pool

@@ -4,7 +4,10 @@ picows connections on uvloop (:mod:`.client`) in a closed loop
 (:mod:`.closed`, peak throughput), an open loop (:mod:`.openloop`, fixed rate,
 latency from the intended send time), a handshake churn (:mod:`.churn`) and
 idle connections (:mod:`.idle`); :func:`run_load` runs any of them in one or
-more pinned generator processes and merges their HdrHistograms.
+more pinned generator processes (:mod:`.worker`) and merges their
+HdrHistograms, and :mod:`.spread` does the same over several targets. The
+fan-out (:mod:`.fanout`) and the soak's mixed load (:mod:`.soak`) are
+programs of their own, run by :mod:`channels_harness.generators.launcher`.
 """
 
 from channels_harness.errors import GeneratorError

@@ -19,7 +19,7 @@ from channels_harness.generators.engine.result import Barrier, LoadConfig, Worke
 from channels_harness.runtime import stats
 
 
-async def _cycle(url: str, timeout: float) -> float:
+async def handshake_cycle(url: str, timeout: float) -> float:
     """One connect-accept-close cycle; returns the opening handshake's seconds."""
     started = perf_counter()
     transport, _listener = await asyncio.wait_for(
@@ -49,7 +49,7 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
         while perf_counter() < deadline and (limit is None or done < limit):
             done += 1
             try:
-                opened = await _cycle(config.url, config.connect_timeout_s)
+                opened = await handshake_cycle(config.url, config.connect_timeout_s)
             except (OSError, picows.WSError, TimeoutError) as exc:
                 counters.error(f"handshake failed: {type(exc).__name__}: {exc}")
                 # A refused connection fails at once: do not spin on it.

@@ -8,7 +8,8 @@ the engine several times faster than a stock asyncio client (see
 :class:`EchoConnection` is one connection whose behaviour is set by a
 :class:`Driver`: the closed loop sends the next message from the reply
 callback, the open loop sends on a schedule and matches replies in order
-(an echo keeps each connection's order).
+(an echo keeps each connection's order). :func:`run_echo` is the frame both
+measure in: open the connections, measure, close them on every exit path.
 """
 
 from __future__ import annotations
@@ -16,10 +17,17 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 import picows
+
+if TYPE_CHECKING:
+    from hdrh.histogram import HdrHistogram
+
+    from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
 
 GENERATOR_NAME = "loadgen/picows"
 
@@ -27,6 +35,8 @@ _PAYLOAD = re.compile(r"^(\d+)(B|KiB|MiB)-(text|bytes)$")
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 * 1024}
 # Replies bigger than picows' default frame limit must still be read whole.
 MAX_FRAME_SIZE = 64 * 1024 * 1024
+# Error messages a result keeps (the count is always complete).
+ERROR_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -58,20 +68,28 @@ def payload(label: str) -> Payload:
     return Payload(label, data, text)
 
 
+class ErrorLog:
+    """Mixin for a dataclass with ``errors`` and ``error_samples`` fields: count an
+    error and keep the first :data:`ERROR_SAMPLES` messages for the report."""
+
+    errors: int
+    error_samples: list[str]
+
+    def error(self, message: str) -> None:
+        """Count one error and keep its message if there are few so far."""
+        self.errors += 1
+        if len(self.error_samples) < ERROR_SAMPLES:
+            self.error_samples.append(message)
+
+
 @dataclass
-class Counters:
+class Counters(ErrorLog):
     """What one generator process counted; every connection adds to the same one."""
 
     sent: int = 0
     received: int = 0
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
-
-    def error(self, message: str) -> None:
-        """Count one error and keep the first few messages for the report."""
-        self.errors += 1
-        if len(self.error_samples) < 5:
-            self.error_samples.append(message)
 
 
 class Driver:
@@ -207,3 +225,41 @@ async def connect_many(
 async def close_all(conns: list[EchoConnection], timeout: float) -> None:
     """Close every connection, waiting at most ``timeout`` s in all."""
     await asyncio.gather(*(conn.close(timeout) for conn in conns))
+
+
+class Measuring(Driver):
+    """A driver that times the replies it sees: ``measured`` of them are in ``histogram``."""
+
+    measured: int
+    histogram: HdrHistogram
+
+
+async def run_echo(
+    config: LoadConfig,
+    driver: Measuring,
+    result: WorkerResult,
+    measure: Callable[[list[EchoConnection], Counters], Awaitable[None]],
+    ready: Barrier | None = None,
+) -> WorkerResult:
+    """Open ``config``'s connections under ``driver``, wait for ``ready``, then await
+    ``measure(conns, counters)`` (skipped when no connection opened); close every
+    connection on every exit path and return ``result`` with the counters, the
+    driver's measured count and its histogram."""
+    counters = Counters()
+    conns = await connect_many(
+        config.url,
+        config.connections,
+        driver,
+        counters,
+        payload(config.payload),
+        config.connect_timeout_s,
+    )
+    result.connected = len(conns)
+    try:
+        if ready is not None:
+            await ready()
+        if conns:
+            await measure(conns, counters)
+    finally:
+        await close_all(conns, config.connect_timeout_s)
+    return result.take(counters, driver.measured, driver.histogram)

@@ -13,18 +13,16 @@ from time import perf_counter
 
 from channels_harness.generators.engine.client import (
     Counters,
-    Driver,
     EchoConnection,
-    close_all,
-    connect_many,
-    payload,
+    Measuring,
+    run_echo,
 )
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
 from channels_harness.runtime import stats
 
 
-class ClosedLoop(Driver):
+class ClosedLoop(Measuring):
     """Ping-pong on every connection until told to stop or a connection's
     ``limit`` of messages is reached."""
 
@@ -64,25 +62,13 @@ class ClosedLoop(Driver):
 
 async def run_closed(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
     """Run one closed-loop measurement in this process and event loop."""
-    counters = Counters()
     loop = ClosedLoop(config.messages)
-    conns = await connect_many(
-        config.url,
-        config.connections,
-        loop,
-        counters,
-        payload(config.payload),
-        config.connect_timeout_s,
-    )
-    result = WorkerResult(mode="closed", connections=config.connections, connected=len(conns))
-    try:
-        if ready is not None:
-            await ready()
-        if conns:
-            await _measure(config, loop, conns, counters, result)
-    finally:
-        await close_all(conns, config.connect_timeout_s)
-    return result.take(counters, loop.measured, loop.histogram)
+    result = WorkerResult(mode="closed", connections=config.connections)
+
+    async def measure(conns: list[EchoConnection], counters: Counters) -> None:
+        await _measure(config, loop, conns, counters, result)
+
+    return await run_echo(config, loop, result, measure, ready)
 
 
 async def _measure(

@@ -10,8 +10,8 @@ default) so the figure is the layer's speed, not its overflow. Deliveries
 still missing once none has come for ``drain_s`` (or past the run's bound)
 are counted as lost.
 
-Run as ``python -m channels_harness.generators.engine.fanout '<config json>'``: it prints
-one ``RESULT <json>`` line (a :class:`FanoutOutcome`).
+Run as ``python -m channels_harness.generators.engine.fanout '<FanoutConfig json>'``: it
+prints one ``RESULT <json>`` line (a :class:`FanoutOutcome`).
 """
 
 from __future__ import annotations
@@ -19,23 +19,23 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from time import perf_counter, perf_counter_ns
-from typing import Any
 
 import picows
 import uvloop
 
-from channels_harness.generators.engine.client import MAX_FRAME_SIZE
+from channels_harness.generators.engine.client import MAX_FRAME_SIZE, ErrorLog
 from channels_harness.generators.engine.idle import raise_nofile_limit
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.runtime import stats
+from channels_harness.runtime.records import Record
 
 RESULT = "RESULT "
 
 
 @dataclass(frozen=True)
-class FanoutConfig:
+class FanoutConfig(Record):
     """One fan-out measurement: ``group_size`` members, ``messages`` broadcasts."""
 
     url: str
@@ -49,17 +49,9 @@ class FanoutConfig:
     # asyncio pool (100 connections) turns a burst of ~100 into HTTP 500s.
     parallel: int = 20
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FanoutConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 @dataclass
-class FanoutOutcome:
+class FanoutOutcome(Record, ErrorLog):
     """What the generator measured: deliveries, their latency and its own CPU."""
 
     group_size: int
@@ -78,19 +70,6 @@ class FanoutOutcome:
     @property
     def deliveries_per_s(self) -> float:
         return self.delivered / self.wall_s if self.wall_s > 0 else 0.0
-
-    def error(self, message: str) -> None:
-        self.errors += 1
-        if len(self.error_samples) < 5:
-            self.error_samples.append(message)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> FanoutOutcome:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 class Room:

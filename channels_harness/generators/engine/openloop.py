@@ -16,11 +16,9 @@ from time import perf_counter
 
 from channels_harness.generators.engine.client import (
     Counters,
-    Driver,
     EchoConnection,
-    close_all,
-    connect_many,
-    payload,
+    Measuring,
+    run_echo,
 )
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
@@ -29,7 +27,7 @@ from channels_harness.runtime import stats
 MIN_SLEEP_S = 0.001
 
 
-class OpenLoop(Driver):
+class OpenLoop(Measuring):
     """Match each reply to its intended send time and record the latency of
     messages due inside the window."""
 
@@ -66,30 +64,13 @@ class OpenLoop(Driver):
 async def run_open(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
     """Run one open-loop measurement at ``config.rate`` in this process."""
     assert config.rate is not None
-    counters = Counters()
     loop = OpenLoop()
-    conns = await connect_many(
-        config.url,
-        config.connections,
-        loop,
-        counters,
-        payload(config.payload),
-        config.connect_timeout_s,
-    )
-    result = WorkerResult(
-        mode="open",
-        connections=config.connections,
-        connected=len(conns),
-        target_rate=config.rate,
-    )
-    try:
-        if ready is not None:
-            await ready()
-        if conns:
-            await _schedule(config, loop, conns, counters, result)
-    finally:
-        await close_all(conns, config.connect_timeout_s)
-    return result.take(counters, loop.measured, loop.histogram)
+    result = WorkerResult(mode="open", connections=config.connections, target_rate=config.rate)
+
+    async def measure(conns: list[EchoConnection], counters: Counters) -> None:
+        await _schedule(config, loop, conns, counters, result)
+
+    return await run_echo(config, loop, result, measure, ready)
 
 
 async def _schedule(

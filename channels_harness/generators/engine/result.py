@@ -8,10 +8,11 @@ histogram inside it encoded by :func:`channels_harness.runtime.stats.encode`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from channels_harness.runtime import stats
+from channels_harness.runtime.records import Record
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -26,7 +27,7 @@ Barrier = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class LoadConfig:
+class LoadConfig(Record):
     """One load run of one generator process.
 
     - ``closed``: ``connections`` ping-pong as fast as the server answers,
@@ -60,17 +61,9 @@ class LoadConfig:
         if self.duration_s <= 0:
             raise ValueError("duration_s must be positive")
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LoadConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
 
 @dataclass
-class WorkerResult:
+class WorkerResult(Record):
     """What one generator process measured.
 
     ``measured`` messages (or handshakes) completed inside the ``window_s``
@@ -111,11 +104,3 @@ class WorkerResult:
         self.measured = measured
         self.histogram = stats.encode(histogram)
         return self
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> WorkerResult:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})

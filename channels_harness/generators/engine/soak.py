@@ -11,9 +11,9 @@ what any server manages:
   ``broadcast_rate`` timestamped messages per second (:mod:`.fanout`).
 
 Every ``sample_s`` while the load runs it prints one JSON line of cumulative
-counters (the parent samples the server at the same moment); after the drain
-it prints ``RESULT <json>``.
-Run as ``python -m channels_harness.generators.engine.soak '<config json>'``.
+counters (a :class:`SoakCounters`; the parent samples the server at the same
+moment); after the drain it prints ``RESULT <json>`` (a :class:`SoakOutcome`).
+Run as ``python -m channels_harness.generators.engine.soak '<SoakLoad json>'``.
 """
 
 from __future__ import annotations
@@ -22,19 +22,26 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field
 from time import perf_counter, perf_counter_ns
 from typing import Any
 
 import picows
 import uvloop
 
-from channels_harness.generators.engine.churn import _cycle
-from channels_harness.generators.engine.client import Counters, close_all, connect_many, payload
+from channels_harness.generators.engine.churn import handshake_cycle
+from channels_harness.generators.engine.client import (
+    Counters,
+    EchoConnection,
+    close_all,
+    connect_many,
+    payload,
+)
 from channels_harness.generators.engine.fanout import (
     RESULT,
     FanoutConfig,
     FanoutOutcome,
+    Member,
     Room,
     join,
     leave,
@@ -42,10 +49,11 @@ from channels_harness.generators.engine.fanout import (
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.generators.engine.openloop import MIN_SLEEP_S, OpenLoop
 from channels_harness.runtime import stats
+from channels_harness.runtime.records import Record
 
 
 @dataclass(frozen=True)
-class SoakLoad:
+class SoakLoad(Record):
     """What the soak generator sends, and for how long."""
 
     echo_url: str
@@ -60,58 +68,176 @@ class SoakLoad:
     connect_timeout_s: float = 10.0
     drain_s: float = 5.0
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SoakLoad:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+@dataclass
+class SoakCounters(Record):
+    """The load's cumulative counters, printed as one JSON line at every sample."""
+
+    t_s: float
+    echo_sent: int
+    echo_received: int
+    handshakes: int
+    broadcasts: int
+    deliveries: int
+    errors: int
+
+
+@dataclass
+class SoakOutcome(SoakCounters):
+    """The final counters and what the drain and the generator's meter add to them."""
+
+    lost_deliveries: int = 0
+    members_joined: int = 0
+    echo_connected: int = 0
+    echo_p50_ms: float = 0.0
+    echo_p99_ms: float = 0.0
+    delivery_p99_ms: float = 0.0
+    error_samples: list[str] = field(default_factory=list)
+    generator_cpu: float = 0.0
+    generator_cpu_wait: float = 0.0
 
 
 class Soak:
-    """The three loads' counters, and the line printed at each sample."""
+    """The three loads, their connections and counters, run as steps:
+    :meth:`connect`, :meth:`hold`, :meth:`drain`, :meth:`close`, :meth:`outcome`."""
 
     def __init__(self, load: SoakLoad) -> None:
         self.load = load
         self.echo = Counters()
         self.driver = OpenLoop()
         self.driver.window_start = 0.0
+        self.conns: list[EchoConnection] = []
+        self.echo_next = 0
         self.churn_ok = 0
-        self.churn_errors = 0
-        self.churn_samples: list[str] = []
+        self.churn_failures = Counters()
         self.broadcasts = int(load.duration_s * load.broadcast_rate) + 1
         self.room = Room(load.room_members, self.broadcasts)
         self.room_outcome = FanoutOutcome(group_size=load.room_members, messages=self.broadcasts)
+        self.members: list[Member] = []
         self.broadcast_sent = 0
         self.started = perf_counter()
 
     @property
     def errors(self) -> int:
-        return self.echo.errors + self.churn_errors + self.room_outcome.errors
+        return self.echo.errors + self.churn_failures.errors + self.room_outcome.errors
 
-    def line(self) -> dict[str, Any]:
-        return {
-            "t_s": round(perf_counter() - self.started, 2),
-            "echo_sent": self.echo.sent,
-            "echo_received": self.echo.received,
-            "handshakes": self.churn_ok,
-            "broadcasts": self.broadcast_sent,
-            "deliveries": self.room.delivered,
-            "errors": self.errors,
-        }
+    def counters(self) -> SoakCounters:
+        """The cumulative counters now."""
+        return SoakCounters(
+            t_s=round(perf_counter() - self.started, 2),
+            echo_sent=self.echo.sent,
+            echo_received=self.echo.received,
+            handshakes=self.churn_ok,
+            broadcasts=self.broadcast_sent,
+            deliveries=self.room.delivered,
+            errors=self.errors,
+        )
+
+    async def connect(self) -> None:
+        """Open the echo connections and join the room's members."""
+        load = self.load
+        self.conns = await connect_many(
+            load.echo_url,
+            load.echo_connections,
+            self.driver,
+            self.echo,
+            payload("32B-text"),
+            load.connect_timeout_s,
+        )
+        room = FanoutConfig(
+            url=load.room_url, group_size=load.room_members, messages=self.broadcasts
+        )
+        self.members = await join(room, self.room, self.room_outcome)
+
+    async def hold(self) -> None:
+        """Run the three loads and the sampling together for ``duration_s``."""
+        load = self.load
+        self.started = perf_counter()
+        stop_at = self.started + load.duration_s
+        await asyncio.gather(
+            self.every(1.0 / load.echo_rate, stop_at, self.send_echo),
+            self.every(1.0 / load.broadcast_rate, stop_at, self.broadcast),
+            self.churn(stop_at),
+            self.every(load.sample_s, stop_at, self.report),
+        )
+
+    async def drain(self) -> None:
+        """Wait (at most ``drain_s`` each) for the echo replies and the room's deliveries;
+        a reply still missing then is an error."""
+        drain_s = self.load.drain_s
+        self.driver.sending_done = True
+        self.driver.check_idle()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.driver.idle), drain_s)
+        except TimeoutError:
+            for conn in self.conns:
+                for _ in conn.pending:
+                    self.echo.error(f"no echo within the {drain_s}s drain")
+        expected = self.broadcast_sent * len(self.members)
+        drain_end = perf_counter() + drain_s
+        while self.room.delivered < expected and perf_counter() < drain_end:
+            await asyncio.sleep(0.05)
+
+    async def close(self) -> None:
+        """Close every echo connection and every room member."""
+        await close_all(self.conns, self.load.connect_timeout_s)
+        await leave(self.members, self.load.connect_timeout_s)
+
+    def outcome(self, cpu_share: float, cpu_wait: float) -> SoakOutcome:
+        """The final counters with latency, losses, error samples and the generator's CPU."""
+        echo = stats.summarize(self.driver.histogram)
+        samples = [
+            *self.echo.error_samples,
+            *self.churn_failures.error_samples,
+            *self.room_outcome.error_samples,
+        ]
+        return SoakOutcome(
+            **self.counters().to_json(),
+            lost_deliveries=self.broadcast_sent * len(self.members) - self.room.delivered,
+            members_joined=len(self.members),
+            echo_connected=len(self.conns),
+            echo_p50_ms=echo.p50_ms,
+            echo_p99_ms=echo.p99_ms,
+            delivery_p99_ms=stats.summarize(self.room.histogram).p99_ms,
+            error_samples=samples[:5],
+            generator_cpu=round(cpu_share, 3),
+            generator_cpu_wait=round(cpu_wait, 3),
+        )
+
+    def send_echo(self) -> None:
+        """Send the next echo message, round-robin over the connections still open."""
+        live = [c for c in self.conns if not c.lost]
+        if not live:
+            self.echo.error("message not sent: no echo connection left")
+            return
+        self.driver.outstanding += 1
+        live[self.echo_next % len(live)].send(perf_counter())
+        self.echo_next += 1
+
+    def broadcast(self) -> None:
+        """Send the next timestamped broadcast from the room's first member."""
+        sender = self.members[0] if self.members else None
+        if sender is None or sender.transport is None:
+            self.room_outcome.error("broadcast not sent: no room member")
+            return
+        stamp = f"{self.broadcast_sent} {perf_counter_ns()}".encode()
+        sender.transport.send(picows.WSMsgType.TEXT, stamp)
+        self.broadcast_sent += 1
+
+    def report(self) -> None:
+        """Print the counters line the parent samples the server by."""
+        print(json.dumps(self.counters().to_json()), flush=True)
 
     async def churn(self, stop_at: float) -> None:
+        """Start a connect-accept-close cycle every ``1 / churn_rate`` s until ``stop_at``."""
         tasks: set[asyncio.Task[None]] = set()
 
         async def cycle() -> None:
             try:
-                await _cycle(self.load.echo_url, self.load.connect_timeout_s)
+                await handshake_cycle(self.load.echo_url, self.load.connect_timeout_s)
                 self.churn_ok += 1
             except (OSError, picows.WSError, TimeoutError) as exc:
-                self.churn_errors += 1
-                if len(self.churn_samples) < 5:
-                    self.churn_samples.append(f"churn: {type(exc).__name__}: {exc}")
+                self.churn_failures.error(f"churn: {type(exc).__name__}: {exc}")
 
         await self.every(1.0 / self.load.churn_rate, stop_at, lambda: _spawn(tasks, cycle()))
         await asyncio.gather(*tasks)
@@ -138,93 +264,24 @@ def _spawn(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None]) -> N
     task.add_done_callback(tasks.discard)
 
 
-async def run_soak(load: SoakLoad) -> dict[str, Any]:
-    """Hold the mixed load for ``duration_s``, printing a counters line every ``sample_s``."""
+async def run_soak(load: SoakLoad) -> SoakOutcome:
+    """Hold the mixed load for ``duration_s``, printing a :class:`SoakCounters` line
+    every ``sample_s``, then drain it, close everything and return the outcome."""
     soak = Soak(load)
-    message = payload("32B-text")
-    conns = await connect_many(
-        load.echo_url,
-        load.echo_connections,
-        soak.driver,
-        soak.echo,
-        message,
-        load.connect_timeout_s,
-    )
-    room_config = FanoutConfig(
-        url=load.room_url, group_size=load.room_members, messages=soak.broadcasts
-    )
-    members = await join(room_config, soak.room, soak.room_outcome)
-    meter = WindowMeter()
-    soak.started = perf_counter()
-    stop_at = soak.started + load.duration_s
-    k = 0
-
-    def send_echo() -> None:
-        nonlocal k
-        live = [c for c in conns if not c.lost]
-        if not live:
-            soak.echo.error("message not sent: no echo connection left")
-            return
-        soak.driver.outstanding += 1
-        live[k % len(live)].send(perf_counter())
-        k += 1
-
-    def broadcast() -> None:
-        sender = members[0] if members else None
-        if sender is None or sender.transport is None:
-            soak.room_outcome.error("broadcast not sent: no room member")
-            return
-        stamp = f"{soak.broadcast_sent} {perf_counter_ns()}".encode()
-        sender.transport.send(picows.WSMsgType.TEXT, stamp)
-        soak.broadcast_sent += 1
-
-    def report() -> None:
-        print(json.dumps(soak.line()), flush=True)
-
     try:
-        await asyncio.gather(
-            soak.every(1.0 / load.echo_rate, stop_at, send_echo),
-            soak.every(1.0 / load.broadcast_rate, stop_at, broadcast),
-            soak.churn(stop_at),
-            soak.every(load.sample_s, stop_at, report),
-        )
-        soak.driver.sending_done = True
-        soak.driver.check_idle()
-        try:
-            await asyncio.wait_for(asyncio.shield(soak.driver.idle), load.drain_s)
-        except TimeoutError:
-            for conn in conns:
-                for _ in conn.pending:
-                    soak.echo.error(f"no echo within the {load.drain_s}s drain")
-        expected = soak.broadcast_sent * len(members)
-        drain_end = perf_counter() + load.drain_s
-        while soak.room.delivered < expected and perf_counter() < drain_end:
-            await asyncio.sleep(0.05)
+        await soak.connect()
+        meter = WindowMeter()
+        await soak.hold()
+        await soak.drain()
     finally:
-        await close_all(conns, load.connect_timeout_s)
-        await leave(members, load.connect_timeout_s)
-    cpu_share, cpu_wait = meter.stop()
-    summary = stats.summarize(soak.driver.histogram)
-    return {
-        **soak.line(),
-        "lost_deliveries": soak.broadcast_sent * len(members) - soak.room.delivered,
-        "members_joined": len(members),
-        "echo_connected": len(conns),
-        "echo_p50_ms": summary.p50_ms,
-        "echo_p99_ms": summary.p99_ms,
-        "delivery_p99_ms": stats.summarize(soak.room.histogram).p99_ms,
-        "error_samples": (
-            soak.echo.error_samples + soak.churn_samples + soak.room_outcome.error_samples
-        )[:5],
-        "generator_cpu": round(cpu_share, 3),
-        "generator_cpu_wait": round(cpu_wait, 3),
-    }
+        await soak.close()
+    return soak.outcome(*meter.stop())
 
 
 def main() -> None:
     load = SoakLoad.from_json(json.loads(sys.argv[1]))
-    result = uvloop.run(run_soak(load))
-    print(RESULT + json.dumps(result), flush=True)
+    outcome = uvloop.run(run_soak(load))
+    print(RESULT + json.dumps(outcome.to_json()), flush=True)
 
 
 if __name__ == "__main__":

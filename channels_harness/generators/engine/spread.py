@@ -34,7 +34,8 @@ def run_spread(
     """Run each config in its own generator process pinned round-robin to ``cpus``
     (unpinned when None), started together; return the merged result.
 
-    Raises :class:`~.driver.GeneratorError` when a process dies or overruns.
+    Raises :class:`~channels_harness.errors.GeneratorError` when a process dies or
+    overruns.
     """
     results, cores = run_parts(configs, cpus)
     total = replace(configs[0], connections=sum(c.connections for c in configs))

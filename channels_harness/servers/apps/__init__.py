@@ -6,6 +6,6 @@ They run inside the server subprocess (whose PYTHONPATH holds ``target_app/``):
 - :mod:`.layers`: the reference app's echo consumers mounted directly, without
   AuthMiddlewareStack or URLRouter.
 
-Each answers any HTTP request with 200 (the launcher's readiness check) and
+Each answers any HTTP request with 200 (ServerProcess's readiness check) and
 completes the lifespan protocol for servers that send it.
 """

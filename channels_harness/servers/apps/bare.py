@@ -27,7 +27,7 @@ async def lifespan(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def http_ok(scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer any HTTP request with ``200 ok`` (the launcher polls /healthz/)."""
+    """Answer any HTTP request with ``200 ok`` (ServerProcess polls /healthz/ until it does)."""
     await send(
         {
             "type": "http.response.start",

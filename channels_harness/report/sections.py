@@ -1,0 +1,570 @@
+"""Every report section's columns, in the order report.md shows them.
+
+Each :class:`~channels_harness.report.columns.Section` here is read by the
+Markdown report, the console tables and the CSV export alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels_harness.report.columns import Column, Section
+from channels_harness.report.loadcells import LoadCell
+from channels_harness.report.rows import (
+    PROFILE_GROUPS,
+    PROFILE_OTHER,
+    AtLimitRow,
+    AttackRow,
+    BlockingRow,
+    BreakdownRow,
+    BurstRow,
+    CapacityPointRow,
+    ConformanceRow,
+    FanoutRow,
+    HandshakeRow,
+    HeadroomRow,
+    LatencyRow,
+    LimitsRow,
+    LocustRow,
+    MemoryRow,
+    ProfileFindingRow,
+    ProfileRow,
+    ScalingRow,
+    SoakSummaryRow,
+    ThroughputRow,
+    VersionChangeRow,
+    VersionRow,
+)
+from channels_harness.report.summary import Deviation
+
+SERVER: Column[Any] = Column("server", "server")
+FLAVOUR: Column[Any] = Column("flavour", "flavour")
+P50: Column[Any] = Column("p50 ms", "p50_ms")
+P99: Column[Any] = Column("p99 ms", "p99_ms")
+P999: Column[Any] = Column("p99.9 ms", "p999_ms")
+MAX: Column[Any] = Column("max ms", "max_ms")
+RUNS: Column[Any] = Column("runs", "runs")
+SPREAD: Column[Any] = Column("spread %", "spread_pct")
+GEN_CPU: Column[Any] = Column("gen CPU", "generator_cpu")
+GEN_BOUND: Column[Any] = Column("gen-bound", "generator_bound")
+MSGS: Column[Any] = Column("msgs/s", "msgs_per_s")
+
+
+def _throughput_order(row: ThroughputRow) -> tuple[str, int, str, str]:
+    return (str(row.payload), int(row.concurrency or 0), row.server, row.flavour)
+
+
+THROUGHPUT = Section(
+    ThroughputRow,
+    "Throughput (closed loop echo)",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("conns", "concurrency"),
+        Column("payload", "payload"),
+        MSGS,
+        SPREAD,
+        RUNS,
+        P50,
+        P99,
+        P999,
+        Column("errors", "errors"),
+        GEN_CPU,
+        GEN_BOUND,
+    ),
+    plots=(("throughput", "throughput"), ("latency percentiles", "latency_percentiles")),
+    footer="A cell marked gen-bound was limited by the load generator, not the server; "
+    "it is never used in the summary.",
+    order=_throughput_order,
+)
+
+LATENCY = Section(
+    LatencyRow,
+    "Latency against load (open loop)",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("target/s", "target_rate"),
+        Column("achieved/s", "achieved_rate"),
+        P50,
+        P99,
+        P999,
+        MAX,
+        GEN_BOUND,
+    ),
+    plots=(("Latency against load (open loop)", "latency_vs_load"),),
+)
+
+HANDSHAKE = Section(
+    HandshakeRow,
+    "Handshakes",
+    (SERVER, FLAVOUR, Column("per second", "handshakes_per_s"), P50, P99, SPREAD, RUNS),
+    plots=(("Handshakes", "handshake"),),
+)
+
+MEMORY = Section(
+    MemoryRow,
+    "Memory per idle connection",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("connections", "connections"),
+        Column("RSS idle", "rss_idle_bytes"),
+        Column("RSS loaded", "rss_loaded_bytes"),
+        Column("bytes/conn", "bytes_per_connection"),
+    ),
+    plots=(("Memory per idle connection", "memory"),),
+)
+
+BREAKDOWN = Section(
+    BreakdownRow,
+    "Layer breakdown",
+    (SERVER, Column("layer", "layer"), Column("µs/msg", "us_per_msg"), MSGS),
+    plots=(("Layer breakdown", "breakdown"),),
+    intro="Each layer adds one piece of the stack to the one before it; the difference "
+    "between two rows is that piece's cost per message.",
+)
+
+
+# Short headers for PROFILE_GROUPS and PROFILE_OTHER, in that order.
+_PROFILE_HEADERS: tuple[str, ...] = ("protocol", "ASGI glue", "Channels", "hops", "Django")
+_PROFILE_HEADERS += ("consumer", "loop/idle", "other")
+
+
+def _share_column(group: str, header: str) -> Column[ProfileRow]:
+    return Column(f"{header} %", "groups", lambda r: round(100 * r.groups.get(group, 0.0), 1))
+
+
+def _profile_order(row: ProfileRow) -> tuple[str, int]:
+    order = ("bare-asgi", "async", "sync")
+    return (row.server, order.index(row.flavour) if row.flavour in order else len(order))
+
+
+PROFILE = Section(
+    ProfileRow,
+    "Where the time goes (py-spy profiles)",
+    (
+        SERVER,
+        FLAVOUR,
+        *(
+            _share_column(group, header)
+            for group, header in zip(
+                (*PROFILE_GROUPS, PROFILE_OTHER), _PROFILE_HEADERS, strict=True
+            )
+        ),
+        Column("attributed %", "attributed_share", lambda r: round(100 * r.attributed_share, 1)),
+        MSGS,
+        Column("server CPU µs/msg", "server_cpu_us_per_msg"),
+        Column("flame graph", "flamegraph", lambda r: f"[svg]({r.flamegraph})"),
+    ),
+    plots=(("Where the time goes", "profile"),),
+    intro="Each cell is the echo cell (closed loop) run again on a fresh server while py-spy "
+    "samples every thread of it; profiling is never on in the measured cells. `bare-asgi` is "
+    "the bare ASGI echo app (no Channels), `async` and `sync` the reference app's consumers. "
+    "Shares are of the samples of the threads that serve: the event loop's thread at every "
+    "sample (its idle time is `loop/idle`), other threads while they are not waiting for work. "
+    "A sample goes to the group of the first frame, from the innermost out, that a rule "
+    "claims, passing over generic helpers (threading, asyncio futures); the README says how.",
+    order=_profile_order,
+)
+
+PROFILE_FINDINGS = Section(
+    ProfileFindingRow,
+    "Where the time goes: the breakdown's open questions",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("hop µs/msg", "part_us_per_msg"),
+        Column("added over bare ASGI µs/msg", "extra_us_per_msg"),
+        Column(
+            "hop share of added", "share", lambda r: None if r.share is None else f"{r.share:.0%}"
+        ),
+    ),
+    intro="Thread time per message from the profiles above (every group but the idle loop). "
+    "For `async` the hop is the per-message database-connection cleanup: AsyncConsumer.dispatch "
+    "awaits aclose_old_connections, a sync_to_async call to the shared executor thread, and "
+    "Django's close_old_connections runs there. For `sync` it is the hops to and from the single "
+    "shared executor thread: SyncToAsync for each handler, AsyncToSync for each send, and the "
+    "thread wake-ups.",
+)
+
+BLOCKING = Section(
+    BlockingRow,
+    "Handlers that do work",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("kind", "kind"),
+        Column("delay ms", "delay_ms"),
+        Column("conns", "concurrency"),
+        MSGS,
+        P50,
+        P99,
+    ),
+    intro="`block` sleeps in the handler's thread (time.sleep); `await` awaits "
+    "(asyncio.sleep, async flavours only).",
+)
+
+LOCUST = Section(
+    LocustRow,
+    "Locust runs",
+    (
+        Column("scenario", "scenario"),
+        SERVER,
+        FLAVOUR,
+        Column("users", "users"),
+        Column("procs", "processes"),
+        MSGS,
+        P50,
+        Column("p95 ms", "p95_ms"),
+        P99,
+        Column("failures", "failures"),
+        GEN_CPU,
+        GEN_BOUND,
+        Column("resolution ms", "resolution_ms"),
+    ),
+    plots=(("Locust runs", "locust"),),
+)
+
+FANOUT = Section(
+    FanoutRow,
+    "Fan-out through the channel layer",
+    (
+        Column("layer", "layer"),
+        SERVER,
+        FLAVOUR,
+        Column("members", "group_size"),
+        Column("messages", "messages"),
+        Column("deliveries/s", "deliveries_per_s"),
+        P50,
+        P99,
+        MAX,
+        Column("lost", "lost"),
+        RUNS,
+        GEN_BOUND,
+    ),
+    plots=(("Fan-out through the channel layer", "fanout"),),
+    intro="One member broadcasts timestamped messages to the room; latency runs from the "
+    "send stamp to each member's receipt on the generator's clock.",
+)
+
+SCALING = Section(
+    ScalingRow,
+    "Throughput against server processes",
+    (
+        Column("pinning", "pinning"),
+        SERVER,
+        Column("layer", "layer"),
+        Column("processes", "processes"),
+        FLAVOUR,
+        MSGS,
+        SPREAD,
+        RUNS,
+        Column("server cores", "server_cpus"),
+        GEN_BOUND,
+    ),
+)
+
+SOAK = Section(
+    SoakSummaryRow,
+    "Soak",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("minutes", "minutes"),
+        Column("RSS start", "rss_start_bytes"),
+        Column("RSS end", "rss_end_bytes"),
+        Column("RSS growth %", "rss_growth_pct"),
+        Column("fds before", "fds_start"),
+        Column("fds after", "fds_end"),
+        Column("errors", "errors"),
+        Column("verdict", "verdict"),
+    ),
+    plots=(("Soak", "soak"),),
+    intro="Samples of RSS, open descriptors and live consumers over time are in data.json "
+    "(section soak); the verdict rule is in the notes below.",
+)
+
+# Runs of the old step method (no limit kind) keep their table as published.
+LIMITS = Section(
+    LimitsRow,
+    "Concurrent idle connections",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("target", "connections_target"),
+        Column("held", "connections_held"),
+        Column("bytes/conn", "bytes_per_connection"),
+        Column("stopped by", "limit_reason"),
+    ),
+    where=lambda row: not row.limit_kind,
+)
+
+CAPACITY_LIMITS = Section(
+    LimitsRow,
+    "Capacity: concurrent idle connections",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("layer", "layer"),
+        Column("target", "connections_target"),
+        Column("held", "connections_held"),
+        Column("bytes/conn", "bytes_per_connection"),
+        Column("conns/s", "accept_rate"),
+        Column("limit", "limit_kind"),
+        Column("whose", "limit_side"),
+        Column("stopped by", "limit_reason"),
+    ),
+    plots=(("Capacity curves", "capacity"),),
+    intro="Idle connections opened at a pace that follows the server, measured at every "
+    "level, until the maximum asked or a limit: `whose` says if it is the server's, the "
+    "machine's or the experiment's own bound (docs/capacity.md says how to read the curves).",
+    where=lambda row: bool(row.limit_kind),
+)
+
+
+def _mib(value: int | None) -> str:
+    return "" if value is None else f"{value / 2**20:.0f}"
+
+
+CAPACITY = Section(
+    CapacityPointRow,
+    "Capacity curves: every level of the climb",
+    (
+        SERVER,
+        Column("held", "connections"),
+        Column("RSS MiB", "rss_bytes", lambda r: _mib(r.rss_bytes)),
+        Column("bytes/conn", "bytes_per_connection"),
+        Column("fds", "open_fds"),
+        Column("conns/s", "accept_rate"),
+        Column("CPU ms/handshake", "server_cpu_ms_per_handshake"),
+        Column("idle CPU", "server_idle_cpu"),
+        Column("ping max ms", "ping_max_ms"),
+        Column("canary p50 ms", "canary_p50_ms"),
+        Column("canary p99 ms", "canary_p99_ms"),
+        Column("failed", "failed"),
+        GEN_CPU,
+    ),
+    footer="idle CPU: the server's share of one core while it held the level with nothing "
+    "opening; ping max: the slowest answer when every held connection was pinged at once.",
+)
+
+BURST = Section(
+    BurstRow,
+    "Burst acceptance",
+    (
+        SERVER,
+        Column("burst", "size"),
+        Column("backlog", "listen_backlog_effective"),
+        Column("opened", "opened"),
+        Column("failed", "failed"),
+        Column("all open s", "all_open_s"),
+        P50,
+        P99,
+        Column("retransmitted", "retransmitted"),
+        Column("verdict", "verdict"),
+    ),
+    intro="Connections started at once on a fresh server. retransmitted: the burst's own "
+    "sockets that had to resend their SYN or request because the listen queue was full "
+    "(the client waits 1 s, 3 s, 7 s...).",
+)
+
+AT_LIMIT = Section(
+    AtLimitRow,
+    "At the limit, and after",
+    (
+        SERVER,
+        Column("limit", "limit_kind"),
+        Column("held", "connections_held"),
+        Column("behaviour", "behaviour"),
+        Column("new opened", "new_opened", lambda r: f"{r.new_opened}/{r.new_attempts}"),
+        Column("held answered", "held_answered"),
+        Column("recovered", "recovered"),
+        Column("consumers after", "live_consumers_after_close"),
+        Column("memory back %", "memory_returned_pct"),
+    ),
+    intro="Where the climb stopped: a few fresh connection attempts and a ping to every "
+    "held connection; then every connection closed and a fresh canary had to echo.",
+)
+
+ATTACKS = Section(
+    AttackRow,
+    "Hostile clients",
+    (
+        SERVER,
+        Column("attack", "attack"),
+        Column("outcome", "outcome"),
+        Column("canary echoed", "canary_ok"),
+        Column("leaked consumers", "leaked_consumers"),
+        Column("detail", "detail"),
+    ),
+    intro="After each attack a fresh client must still get its echo (the canary) and the "
+    "app's live-consumer count must return to zero.",
+)
+
+HEADROOM = Section(
+    HeadroomRow,
+    "Generator headroom",
+    (
+        Column("generator", "generator"),
+        Column("baseline msgs/s", "baseline_msgs_per_s"),
+        Column("best Channels msgs/s", "best_channels_msgs_per_s"),
+        Column("best cell", "best_cell"),
+        Column("ratio", "ratio"),
+        GEN_CPU,
+    ),
+)
+
+
+def _ratio_range(row: VersionRow) -> str:
+    if row.ratio_low is None or row.ratio_high is None:
+        return ""
+    return f"{row.ratio_low:.2f}-{row.ratio_high:.2f}"
+
+
+def _times(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+VERSIONS = Section(
+    VersionRow,
+    "Versions: each stack against the first",
+    (
+        Column("stack", "stack_label"),
+        SERVER,
+        FLAVOUR,
+        MSGS,
+        SPREAD,
+        Column("x first", "ratio", lambda r: _times(r.ratio)),
+        Column("range", "ratio_range", _ratio_range),
+        GEN_BOUND,
+        Column("deviations", "deviations"),
+        Column("changed", "changed"),
+    ),
+    plots=(("Throughput of each stack against the first", "versions"),),
+    intro="Every stack ran in its own environment with the same harness and reference app; "
+    "what a stack does not name is at the version of requirements.lock (each row's `stack` "
+    "in data.json lists them all). msgs/s is the closed-loop echo at the headline cell; "
+    "`x first` is its ratio to the first stack's same cell, `range` the ratio of the slowest "
+    "and fastest runs of each side. `deviations` counts the cases graded FAIL or NON-STRICT, "
+    "`changed` the cases whose grade differs from the first stack's (listed below).",
+)
+
+VERSION_CHANGES = Section(
+    VersionChangeRow,
+    "Versions: conformance grades that changed against the first stack",
+    (
+        Column("stack", "stack_label"),
+        SERVER,
+        Column("case", "case"),
+        Column("clause", "clause"),
+        Column("first stack", "before"),
+        Column("this stack", "after"),
+        Column("flavours", "flavours"),
+        Column("observed", "observed"),
+    ),
+)
+
+# The measurement sections of report.md, after the summary and conformance.
+REPORT_SECTIONS: tuple[Section[Any], ...] = (
+    VERSIONS,
+    VERSION_CHANGES,
+    THROUGHPUT,
+    LATENCY,
+    HANDSHAKE,
+    MEMORY,
+    BREAKDOWN,
+    PROFILE,
+    PROFILE_FINDINGS,
+    BLOCKING,
+    LOCUST,
+    FANOUT,
+    SCALING,
+    SOAK,
+    LIMITS,
+    CAPACITY_LIMITS,
+    CAPACITY,
+    BURST,
+    AT_LIMIT,
+    ATTACKS,
+    HEADROOM,
+)
+
+# Conformance: a server's deviations (one row per case), and the recorded values.
+DEVIATIONS = Section(
+    Deviation,
+    "deviations",
+    (
+        Column("case", "case"),
+        Column("clause", "clause"),
+        Column("grade", "grade"),
+        Column("observed", "observed"),
+        Column("flavours", "flavours"),
+    ),
+)
+INFO = Section(
+    ConformanceRow,
+    "Recorded values (INFO)",
+    (SERVER, Column("case", "case"), Column("clause", "clause"), Column("observed", "observed")),
+)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _generator_cpu(cell: LoadCell) -> str:
+    if cell.generator_cpu is None:
+        return "?"
+    return f"{cell.generator_cpu:.0%}{'!' if cell.generator_bound else ''}"
+
+
+def _rate(cell: LoadCell) -> str:
+    spread = f" ±{cell.spread:.0%}" if cell.repeats > 1 else ""
+    return f"{cell.msgs_per_s:.0f}{spread}"
+
+
+def _server_cpu(cell: LoadCell) -> str:
+    return "?" if cell.server_cpu is None else f"{cell.server_cpu:.0%}"
+
+
+def _dash(value: float | None, template: str = "{:.0f}") -> str:
+    return "-" if value is None else template.format(value)
+
+
+def load_comparison(first: str, churn: bool, memory: bool) -> Section[LoadCell]:
+    """The locust comparison table's columns: ``/first`` names the first server,
+    ``churn`` counts handshakes, ``memory`` adds connections and KB per connection."""
+    columns: list[Column[LoadCell]] = [
+        Column("server flavour", "cell", lambda c: f"{c.server} {c.flavour}"),
+        Column("handshakes/s" if churn else "msgs/s", "msgs_per_s", _rate),
+        Column("p50", "p50_ms", lambda c: _ms(c.p50_ms)),
+        Column("p95", "p95_ms", lambda c: _ms(c.p95_ms)),
+        Column("p99", "p99_ms", lambda c: _ms(c.p99_ms)),
+        Column("fail", "failures", lambda c: str(c.failures)),
+        Column("gen", "generator_cpu", _generator_cpu),
+        Column("srv", "server_cpu", _server_cpu),
+        Column("/sync", "vs_sync", lambda c: _ratio(c.vs_sync)),
+        Column(f"/{first}", "vs_first", lambda c: _ratio(c.vs_first)),
+        Column("/raw", "vs_raw", lambda c: _ratio(c.vs_raw)),
+    ]
+    if memory:
+        columns += [
+            Column(
+                "conns",
+                "connections",
+                lambda c: "-" if c.connections is None else f"{c.connections:.0f}",
+            ),
+            Column(
+                "KB/conn",
+                "rss_per_connection",
+                lambda c: (
+                    "-" if c.rss_per_connection is None else f"{c.rss_per_connection / 1024:.1f}"
+                ),
+            ),
+        ]
+    return Section(LoadCell, "locust load", tuple(columns))
