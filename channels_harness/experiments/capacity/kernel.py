@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from channels_harness.runtime import procgroup
+
 PROC_SYS = Path("/proc/sys")
 # The settings a capacity or burst figure depends on, by their sysctl names.
 SETTINGS = (
@@ -92,17 +94,14 @@ def listen_backlog(port: int) -> int | None:
     """The backlog the kernel gave the listener on ``port`` (``ss``'s Send-Q), or None."""
     if shutil.which("ss") is None:
         return None
+    popen = procgroup.spawn(["ss", "-Hlnt", f"sport = :{port}"], stdout=subprocess.PIPE, text=True)
     try:
-        out = subprocess.run(
-            ["ss", "-Hlnt", f"sport = :{port}"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        ).stdout.split()
-        return int(out[2])
+        out, _ = popen.communicate(timeout=10)
+        return int(out.split()[2])
     except (OSError, subprocess.SubprocessError, IndexError, ValueError):
         return None
+    finally:
+        procgroup.stop_group(popen, grace=1.0)
 
 
 def memory_available() -> int | None:
