@@ -16,12 +16,15 @@ from pathlib import Path
 import pytest
 
 from channels_harness.cli import build_parser
-from channels_harness.errors import UsageError
+from channels_harness.errors import GeneratorError, UsageError
 from channels_harness.experiments.capacity.burst import bursts
 from channels_harness.experiments.capacity.climb import climb
 from channels_harness.experiments.capacity.plan import CapacityPlan
+from channels_harness.generators.engine.hold import MODULE, HoldConfig
+from channels_harness.generators.session import GeneratorSession
 from channels_harness.report.schema import validate
 from channels_harness.runtime import procgroup
+from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess, serving
 from channels_harness.servers.registry import get_spec
 
@@ -207,4 +210,15 @@ def test_no_generator_outlives_a_climb_on_a_server_that_is_gone() -> None:
         outcome = climb(server, SMALL, lambda text: None)
     assert outcome.summary.limit_kind == "died"
     assert outcome.summary.connections_held == 0
+    assert procgroup.live() == groups_before
+
+
+def test_a_generator_that_fails_is_one_clear_error_and_leaves_nothing_behind() -> None:
+    groups_before = procgroup.live()
+    config = HoldConfig(url="ws://127.0.0.1:9/", canary_url="ws://127.0.0.1:9/")
+    with (
+        GeneratorSession(MODULE, config.to_json(), None) as session,
+        pytest.raises(GeneratorError, match=r"(?s)exited .* during 'bogus'.*unknown command"),
+    ):
+        session.call({"op": "bogus"}, timeout_s=scaled(30))
     assert procgroup.live() == groups_before

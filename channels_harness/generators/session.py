@@ -115,7 +115,12 @@ class GeneratorSession:
                 raise self._failure(
                     f"exited (code {popen.returncode}) during {command.get('op')!r}"
                 )
-            message = json.loads(str(line))
+            try:
+                message = json.loads(str(line))
+            except ValueError:
+                continue  # not one of ours (a library printing to stdout)
+            if not isinstance(message, dict):
+                continue
             if "reply" in message:
                 return dict(message["reply"])
             if self.on_progress is not None and "progress" in message:

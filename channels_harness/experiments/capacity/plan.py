@@ -46,7 +46,7 @@ class CapacityPlan:
     fail_limit: int = 20
     # A level opened slower than this (connections per second) ends the climb.
     min_accept_rate: float = 10.0
-    # Seconds of climbing per server at most; None: no bound but the levels'.
+    # Seconds of climbing per server at most.
     budget_s: float = 900.0
     # Server RSS that ends the climb; None: 70 % of the memory available at the start.
     memory_budget_bytes: int | None = None
