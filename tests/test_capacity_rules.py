@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from channels_harness.experiments.capacity.burst import verdict
+from channels_harness.experiments.capacity.holders import merge_open, processes_needed, split
 from channels_harness.experiments.capacity.limit import (
     LevelEvidence,
     Limit,
@@ -24,6 +25,7 @@ from channels_harness.generators.engine.hold import (
 )
 from channels_harness.generators.engine.idle import loopback_sources
 from channels_harness.generators.engine.pacer import Pacer
+from channels_harness.runtime import stats
 
 
 def pacer(rate: float = 100.0) -> Pacer:
@@ -51,6 +53,38 @@ class TestPacer:
         fast, slow = pacer(390), pacer(6)
         assert fast.adjust([0.01], 0, 0.0) == 400
         assert slow.adjust([], 3, 0.0) == 5
+
+
+class TestSeveralGenerators:
+    def test_as_many_processes_as_the_open_file_limit_needs(self) -> None:
+        assert processes_needed(50_024, nofile=20_000) == 3
+        assert processes_needed(10_024, nofile=65_536) == 1
+
+    def test_connections_split_evenly(self) -> None:
+        assert split(10, 3) == [4, 3, 3]
+        assert sum(split(50_000, 3)) == 50_000
+
+    def test_open_reports_merge_counts_and_latency(self) -> None:
+        def report(opened: int, ms: float, stopped: str) -> OpenReport:
+            histogram = stats.new_histogram()
+            for _ in range(opened):
+                stats.record_us(histogram, ms * 1000)
+            return OpenReport(
+                target=opened,
+                held=opened,
+                opened=opened,
+                failed=1,
+                failures={"timeout": 1},
+                stopped=stopped,
+                elapsed_s=2.0,
+                histogram=stats.encode(histogram),
+            )
+
+        merged = merge_open([report(90, 10.0, "target"), report(10, 500.0, "failures")], 100)
+        assert (merged.held, merged.failed, merged.failures) == (100, 2, {"timeout": 2})
+        assert merged.stopped == "failures" and merged.accept_rate == 50.0
+        assert merged.handshake_p50_ms == pytest.approx(10, rel=0.01)
+        assert merged.handshake_max_ms == pytest.approx(500, rel=0.01)
 
 
 def attempts(pattern: str) -> Attempts:

@@ -97,8 +97,10 @@ def test_limits_holds_the_maximum_on_each_server_and_measures_every_level(
     assert {b["listen_backlog"] for b in data["burst"]} == {50, 2048}
 
 
-def test_held_connections_come_from_several_source_addresses() -> None:
-    plan = dataclasses.replace(SMALL, max_connections=120, step=120, sources=3)
+def test_held_connections_come_from_several_source_addresses_and_processes() -> None:
+    plan = dataclasses.replace(
+        SMALL, max_connections=120, step=120, sources=3, generator_processes=2
+    )
     seen: set[str] = set()
     with serving("uvicorn") as server:
 
@@ -109,7 +111,10 @@ def test_held_connections_come_from_several_source_addresses() -> None:
 
         outcome = climb(server, plan, peers)
     assert outcome.summary.connections_held == 120
+    assert outcome.summary.generator_processes == 2
     assert {"127.0.0.2", "127.0.0.3", "127.0.0.4"} <= seen
+    (_idle, level) = outcome.points
+    assert level.ping_answered == 120 and level.canary_errors == 0
 
 
 def test_the_climb_stops_at_the_servers_file_descriptor_limit() -> None:

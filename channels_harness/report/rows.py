@@ -382,6 +382,7 @@ class LimitsRow(Row):
     sources: int | None = None
     generator_cpu_max: float | None = None
     generator_bound: bool = False
+    generator_processes: int = 1
 
 
 @dataclass(kw_only=True)

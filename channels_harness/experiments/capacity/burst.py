@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 from channels_harness.experiments.attacks.aftermath import wait_no_consumers
 from channels_harness.experiments.capacity import kernel
-from channels_harness.experiments.capacity.climb import REPLY_GRACE_S, hold_config
+from channels_harness.experiments.capacity.climb import hold_config
+from channels_harness.experiments.capacity.holders import REPLY_GRACE_S
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.hold import MODULE, BurstReport
 from channels_harness.generators.session import GeneratorSession

@@ -29,18 +29,16 @@ from channels_harness.experiments.attacks.aftermath import (
     wait_no_consumers,
 )
 from channels_harness.experiments.capacity import kernel
+from channels_harness.experiments.capacity.holders import Holders, processes_needed
 from channels_harness.experiments.capacity.limit import LevelEvidence, Limit, behaviour, decide
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.hold import (
-    MODULE,
-    BurstReport,
     CanaryReport,
     HoldConfig,
     OpenReport,
     SweepReport,
 )
 from channels_harness.generators.engine.idle import loopback_sources
-from channels_harness.generators.session import GeneratorSession
 from channels_harness.report.rows import AtLimitRow, CapacityPointRow, LimitsRow
 from channels_harness.runtime.cpu import SATURATED_CPU
 from channels_harness.runtime.loopback import check_target
@@ -49,8 +47,6 @@ from channels_harness.servers.process import ServerProcess
 
 # Limits that make a level's connections count as not held.
 LOST_HOLD = ("died", "dropped", "unresponsive")
-# Seconds a generator command may run past its own bound before it counts as hung.
-REPLY_GRACE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -141,7 +137,7 @@ class Climb:
 
     server: ServerProcess
     plan: CapacityPlan
-    generator: GeneratorSession
+    holders: Holders
     say: Callable[[str], None]
     memory_budget: int | None
     layer: str
@@ -153,17 +149,11 @@ class Climb:
     best: CapacityPointRow | None = None
     last: OpenReport | None = None
 
-    def call(self, command: dict[str, Any], bound_s: float) -> dict[str, Any]:
-        return self.generator.call(command, bound_s + scaled(REPLY_GRACE_S))
-
     def canary(self, messages: int) -> CanaryReport:
-        timeout = scaled(self.plan.canary_timeout_s)
-        reply = self.call({"op": "canary", "messages": messages, "timeout_s": timeout}, timeout)
-        return CanaryReport.from_json(reply)
+        return self.holders.canary(messages, scaled(self.plan.canary_timeout_s))
 
     def sweep(self) -> SweepReport:
-        timeout = scaled(self.plan.ping_timeout_s)
-        return SweepReport.from_json(self.call({"op": "sweep", "timeout_s": timeout}, timeout))
+        return self.holders.sweep(scaled(self.plan.ping_timeout_s))
 
     def point(
         self,
@@ -229,9 +219,7 @@ class Climb:
         """Open up to ``level``, measure, and return the limit it reached (if any)."""
         before = sample(self.server)
         remaining = max(0.0, deadline - time.monotonic())
-        opened = OpenReport.from_json(
-            self.call({"op": "open", "target": level, "deadline_s": remaining}, remaining)
-        )
+        opened = self.holders.open(level, remaining, scaled(self.plan.connect_timeout_s))
         after_opening = sample(self.server)
         time.sleep(self.plan.settle_s)
         samples = LevelSamples(before, after_opening, sample(self.server))
@@ -280,12 +268,7 @@ class Climb:
         probe = held = canary = None
         if limit.side != "experiment" and self.server.running:
             timeout = scaled(self.plan.connect_timeout_s)
-            probe = BurstReport.from_json(
-                self.call(
-                    {"op": "burst", "count": self.plan.probe_connections, "timeout_s": timeout},
-                    timeout,
-                )
-            )
+            probe = self.holders.burst(self.plan.probe_connections, timeout)
             held = self.sweep()
             canary = self.canary(5)
         alive = self.server.running
@@ -326,9 +309,8 @@ class Climb:
 
     def recover(self, row: AtLimitRow) -> None:
         """Close every connection and record how the server recovers into ``row``."""
-        timeout = scaled(self.plan.recovery_wait_s)
         with contextlib.suppress(Exception):
-            self.call({"op": "close", "timeout_s": timeout}, timeout)
+            self.holders.close(scaled(self.plan.recovery_wait_s))
         if not self.server.running:
             row.recovered = False
             row.recovery_detail = f"the server is gone (exit code {_exit_code(self.server)})"
@@ -404,13 +386,17 @@ def climb(
 ) -> ClimbOutcome:
     """Climb ``server`` to its limit or ``plan.max_connections``; every row of it."""
     config = hold_config(server, plan)
+    held_at_most = plan.max_connections + plan.probe_connections + plan.canaries
+    count = plan.generator_processes or processes_needed(
+        held_at_most, resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    )
 
     def on_progress(line: dict[str, Any]) -> None:
         held, rate = line.get("held"), line.get("rate")
         progress(f"capacity {server.spec.name}: opening, {held} held, {rate}/s")
 
-    with GeneratorSession(MODULE, config.to_json(), cpus, on_progress) as generator:
-        state = Climb(server, plan, generator, progress, memory_budget, layer or plan.layer)
+    with Holders(config, count, cpus, on_progress) as holders:
+        state = Climb(server, plan, holders, progress, memory_budget, layer or plan.layer)
         state.baseline()
         limit = state.run_levels()
         live = backlog = None
@@ -421,4 +407,5 @@ def climb(
         at_limit = state.examine(limit)
     summary = state.summary(limit, backlog, len(config.sources))
     summary.live_consumers_at_end = live
+    summary.generator_processes = count
     return ClimbOutcome(summary=summary, points=state.points, at_limit=at_limit)

@@ -98,6 +98,8 @@ class OpenReport(Record):
     handshake_p50_ms: float | None = None
     handshake_p99_ms: float | None = None
     handshake_max_ms: float | None = None
+    # The handshake latencies (stats.encode), for merging several generators' reports.
+    histogram: str = ""
     retransmits: int = 0
     generator_cpu: float | None = None
     generator_wait: float | None = None
@@ -117,6 +119,7 @@ class SweepReport(Record):
     dropped_total: int = 0
     p50_ms: float | None = None
     max_ms: float | None = None
+    histogram: str = ""
     elapsed_s: float = 0.0
 
 
@@ -336,6 +339,7 @@ class Holder:
             handshake_p50_ms=p50,
             handshake_p99_ms=p99,
             handshake_max_ms=top,
+            histogram=stats.encode(attempts.histogram),
             retransmits=attempts.retransmits,
             generator_cpu=round(cpu, 3),
             generator_wait=round(wait, 3),
@@ -369,6 +373,7 @@ class Holder:
             dropped_total=self.dropped,
             p50_ms=summary.p50_ms if summary.count else None,
             max_ms=summary.max_ms if summary.count else None,
+            histogram=stats.encode(histogram),
             elapsed_s=round(perf_counter() - started, 3),
         )
 
