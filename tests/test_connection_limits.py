@@ -200,7 +200,14 @@ def test_a_burst_over_a_tiny_backlog_retransmits_and_a_big_backlog_does_not() ->
 
 @pytest.mark.parametrize(
     "option",
-    ["--bursts=ten", "--max=0", "--layer=postgres", "--flavour=nope", "--backlog=0"],
+    [
+        "--bursts=ten",
+        "--max=0",
+        "--layer=postgres",
+        "--flavour=nope",
+        "--backlog=0",
+        "--generator-processes=0",
+    ],
 )
 def test_bad_options_are_one_clear_error(option: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError):

@@ -70,6 +70,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-rate", type=float, default=None, help="new connections per second at most (2000)"
     )
     parser.add_argument(
+        "--generator-processes",
+        type=int,
+        default=None,
+        help="processes holding the connections (default: as many as the open-file limit needs)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="the small run: daphne, uvicorn to 2000; bursts 100,500",
@@ -110,6 +116,9 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
         "--step must be positive": args.step is not None and args.step < 1,
         "--budget must be positive": args.budget is not None and args.budget <= 0,
         "--max-rate must be positive": args.max_rate is not None and args.max_rate <= 0,
+        "--generator-processes must be positive": (
+            args.generator_processes is not None and args.generator_processes < 1
+        ),
         f"--flavour must be one of {', '.join(FLAVOURS)}": args.flavour not in FLAVOURS,
         f"--layer must be one of {', '.join(LAYERS)}": args.layer not in (None, *LAYERS),
     }
@@ -128,6 +137,7 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
         backlog=args.backlog,
         budget_s=args.budget,
         max_rate=args.max_rate,
+        generator_processes=args.generator_processes,
         host=args.host,
         allow_remote=args.allow_remote_target or None,
     )
