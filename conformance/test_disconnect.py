@@ -7,6 +7,7 @@ its close frame had none; ``reason`` added in spec 2.5) and RFC 6455 5.5.1,
 
 from __future__ import annotations
 
+from channels_harness.experiments.conformance import featuretable
 from channels_harness.experiments.conformance.cases import case
 from channels_harness.experiments.conformance.live import open_echo, open_probe, received
 from channels_harness.experiments.conformance.verdict import Verdict
@@ -46,6 +47,11 @@ def test_client_close_reason_reaches_the_consumer(
     """The reason of the client's close frame is the disconnect event's reason."""
     events = client_closes(server, probe_flavour, 4002, "client leaving")
     reasons = [e.get("reason") for e in events]
+    verdict.feature(
+        featuretable.CLOSE_REASON,
+        "client to app: "
+        + ("delivered" if reasons == ["client leaving"] else f"not delivered ({reasons})"),
+    )
     verdict.must(
         reasons == ["client leaving"],
         expected="disconnect reason 'client leaving'",

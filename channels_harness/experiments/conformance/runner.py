@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from channels_harness.report.model import Run
-from channels_harness.report.rows import ConformanceRow
+from channels_harness.report.rows import ConformanceFeatureRow, ConformanceRow
 from channels_harness.runtime.paths import CONFORMANCE_DIR, PROJECT_DIR
 from channels_harness.runtime.procgroup import spawn, stop_group
 from channels_harness.runtime.timeouts import scaled
@@ -61,7 +61,7 @@ def run_suite(
     """Run the suite into ``run`` and return pytest's exit code (124 on timeout).
 
     The matrix and ``pytest.log`` land in ``run.path / "conformance"``; the
-    rows go to ``run.extend("conformance", rows)``.
+    graded rows and the feature table go into the run as typed rows.
     """
     out = run.path / "conformance"
     out.mkdir(parents=True, exist_ok=True)
@@ -88,6 +88,7 @@ def run_suite(
     if matrix_file.exists():
         document: dict[str, Any] = json.loads(matrix_file.read_text(encoding="utf-8"))
         run.extend([ConformanceRow.from_json(row) for row in document["rows"]])
+        run.extend([ConformanceFeatureRow.from_json(f) for f in document.get("features", [])])
         for name, info in document.get("servers", {}).items():
             if name not in run.data["servers"]:
                 run.record_server(info)
