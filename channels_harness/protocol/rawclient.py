@@ -382,7 +382,8 @@ class RawClient:
         """Read until the server's close frame and its TCP close, or the wait ends.
 
         With ``reply`` the client answers the server's close frame with the
-        same code, as RFC 6455 5.5.1 asks. Data frames on the way are kept.
+        same code, as RFC 6455 5.5.1 asks. Data frames on the way are kept,
+        pongs go to :attr:`pongs`.
         """
         deadline = self._deadline(timeout)
         closing = Closing()
@@ -402,5 +403,7 @@ class RawClient:
             elif frame.opcode == wire.Opcode.PING:
                 with contextlib.suppress(OSError):
                     self.send_frame(wire.Opcode.PONG, frame.payload)
+            elif frame.opcode == wire.Opcode.PONG:
+                self.pongs.append(frame.payload)
             elif frame.opcode in (wire.Opcode.TEXT, wire.Opcode.BINARY, wire.Opcode.CONT):
                 closing.data.append(frame)
