@@ -86,12 +86,7 @@ def run_suite(
         )
     matrix_file = out / "matrix.json"
     if matrix_file.exists():
-        document: dict[str, Any] = json.loads(matrix_file.read_text(encoding="utf-8"))
-        run.extend([ConformanceRow.from_json(row) for row in document["rows"]])
-        run.extend([ConformanceFeatureRow.from_json(f) for f in document.get("features", [])])
-        for name, info in document.get("servers", {}).items():
-            if name not in run.data["servers"]:
-                run.record_server(info)
+        add_matrix(run, matrix_file)
         run.note(f"conformance: pytest exited {code}; matrix in {out.relative_to(run.path)}/")
     elif code != TIMEOUT_EXIT:
         run.fail(
@@ -101,6 +96,17 @@ def run_suite(
             _tail(log_path),
         )
     return code
+
+
+def add_matrix(run: Run, matrix_file: Path) -> None:
+    """Add a matrix.json's graded rows and feature table to ``run`` as typed rows,
+    and record the servers it names."""
+    document: dict[str, Any] = json.loads(matrix_file.read_text(encoding="utf-8"))
+    run.extend([ConformanceRow.from_json(row) for row in document["rows"]])
+    run.extend([ConformanceFeatureRow.from_json(f) for f in document.get("features", [])])
+    for name, info in document.get("servers", {}).items():
+        if name not in run.data["servers"]:
+            run.record_server(info)
 
 
 def _tail(path: Path, lines: int = 40) -> str:
