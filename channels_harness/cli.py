@@ -22,7 +22,7 @@ from channels_harness import commands
 from channels_harness.errors import HarnessError
 from channels_harness.servers.process import live, stop_all
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

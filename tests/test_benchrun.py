@@ -1,16 +1,21 @@
 """run_bench end to end on a small matrix: rows that fit the results schema,
-a failed cell recorded while the matrix goes on, nothing left running."""
+a failed cell recorded while the matrix goes on, nothing left running; the
+presets; and the interleaving every side-by-side comparison relies on."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
 import psutil
 
+from channels_harness.experiments.bench.interleave import interleave
 from channels_harness.experiments.bench.plan import make_plan
 from channels_harness.experiments.bench.run import run_bench
+from channels_harness.experiments.bench.session import BenchSession, CellFailed
+from channels_harness.generators.engine import LoadConfig, LoadResult
 from channels_harness.report.model import Run
 
 SCHEMA = Path(__file__).parent.parent / "channels_harness" / "report" / "schema.json"
@@ -81,3 +86,64 @@ def test_the_presets_choose_what_their_docstring_says() -> None:
     # every concurrency x payload, plus the headline cell (50 connections)
     assert len(full.cells) == 4 * 4 * (4 * 3 + 1)
     assert make_plan("quick", servers, flavours, runs=1).breakdown_runs == 1
+
+
+def _counting_session(tmp_path: Path, steps: list[tuple[str, int, int]]) -> BenchSession:
+    run = Run.create(tmp_path, kind="bench")
+    plan = make_plan("quick", ("uvicorn",), ("async",))
+    return BenchSession(run, plan, 0, lambda text, done, total: steps.append((text, done, total)))
+
+
+def _measuring(calls: list[str], fails: set[tuple[str, int]]) -> Callable[[str], LoadResult]:
+    """A measure function that logs each call and fails member m's run k if (m, k) in fails."""
+
+    def measure(member: str) -> LoadResult:
+        calls.append(member)
+        if (member, calls.count(member)) in fails:
+            raise CellFailed
+        return LoadResult(LoadConfig(url="ws://127.0.0.1:9/"), workers=[])
+
+    return measure
+
+
+def test_interleaving_runs_every_member_once_per_round_and_skips_a_failed_member(
+    tmp_path: Path,
+) -> None:
+    steps: list[tuple[str, int, int]] = []
+    session = _counting_session(tmp_path, steps)
+    calls: list[str] = []
+    done = interleave(
+        session,
+        ["a", "b", "c"],
+        3,
+        lambda member, index: f"{member}{index}",
+        _measuring(calls, {("b", 2)}),
+    )
+    # b fails in round 2 and is not measured again; its round-3 step still counts
+    assert calls == ["a", "b", "c", "a", "b", "c", "a", "c"]
+    # every step reported before (done = k) and after (done = k + 1)
+    expected = [f"{member}{index}" for index in range(3) for member in "abc"]
+    assert steps == [
+        (text, done, 0)
+        for position, text in enumerate(expected)
+        for done in (position, position + 1)
+    ]
+    assert [(member, len(runs)) for member, runs in done.measured()] == [("a", 3), ("c", 3)]
+    assert done.failed == {1} and not done.stopped
+
+
+def test_interleaving_that_needs_every_member_stops_at_the_first_failure(tmp_path: Path) -> None:
+    steps: list[tuple[str, int, int]] = []
+    session = _counting_session(tmp_path, steps)
+    calls: list[str] = []
+    done = interleave(
+        session,
+        ["baseline", "best"],
+        3,
+        lambda member, index: f"{member}{index}",
+        _measuring(calls, {("best", 1)}),
+        stop_at_first_failure=True,
+    )
+    assert calls == ["baseline", "best"]
+    assert session.done == 2 and done.stopped
+    assert done.measured() == [("baseline", done.results[0])]

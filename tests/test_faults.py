@@ -7,6 +7,11 @@ Each time: the affected cell is a failure in data.json with the server's log
 tail, the other cells go on and are kept, the exit code says what happened,
 and no process the run started is left. (SIGINT of ``all --quick --stages
 bench`` is tests/test_report_run.py's.)
+
+And the harness itself SIGKILLed (it cannot clean up) in the middle of a bench
+and of a load cell: the kernel's parent-death signal must still end every
+process it started (servers, generator workers, locust, redis-server), found
+by a mark in their environment wherever they were reparented to.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +35,8 @@ from channels_harness.report.schema import validate
 from channels_harness.runtime.timeouts import scaled
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
+# Every process of one run inherits this variable, set to the run's own mark.
+MARK = "CHANNELS_HARNESS_TEST_RUN"
 
 
 class Harness:
@@ -35,6 +44,7 @@ class Harness:
 
     def __init__(self, args: list[str], results: Path) -> None:
         self.results = results
+        self.mark = uuid.uuid4().hex
         self.log = open(results.parent / f"{results.name}.log", "wb")  # noqa: SIM115
         self.popen = subprocess.Popen(
             [*HARNESS, *args],
@@ -42,7 +52,7 @@ class Harness:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "COLUMNS": "200"},
+            env={**os.environ, "COLUMNS": "200", MARK: self.mark},
         )
         self.seen: dict[int, psutil.Process] = {}
 
@@ -102,12 +112,48 @@ class Harness:
                     left.append(f"{proc.pid} {' '.join(proc.cmdline())[:120]}")
         return left
 
+    def marked(self) -> list[psutil.Process]:
+        """Every live process carrying this run's mark in its environment, wherever
+        it now is in the process tree (the harness itself included)."""
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if proc.environ().get(MARK) == self.mark and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+        return found
+
+    def sigkill(self) -> None:
+        """SIGKILL the harness process alone, as the OOM killer would: it gets no
+        chance to stop what it started."""
+        self.descendants()
+        self.popen.send_signal(signal.SIGKILL)
+        self.popen.wait()
+
+    def left_after(self, timeout: float) -> list[str]:
+        """What of this run is still alive ``timeout`` (scaled) seconds from now, or
+        [] as soon as nothing is."""
+        deadline = time.monotonic() + scaled(timeout)
+        while True:
+            left = {proc.pid: proc for proc in self.marked()}
+            for proc in self.seen.values():
+                with contextlib.suppress(psutil.Error):
+                    if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                        left.setdefault(proc.pid, proc)
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        lines = []
+        for pid, proc in sorted(left.items()):
+            with contextlib.suppress(psutil.Error):
+                lines.append(f"{pid} {' '.join(proc.cmdline())[:120]}")
+        return lines
+
     def kill_all(self) -> None:
         if self.popen.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
-        for proc in self.seen.values():
+        for proc in [*self.seen.values(), *self.marked()]:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         self.log.close()
@@ -243,3 +289,70 @@ def test_ctrl_c_of_all_quick_during_load_exits_130_and_marks_the_run_incomplete(
     assert data["status"] == "incomplete"
     assert not list(run.results.rglob(".tmp-*"))
     assert run.left_running() == []
+
+
+# How long the processes of a SIGKILLed harness may take to follow it.
+ORPHAN_EXIT_S = 20
+
+
+def test_sigkill_of_the_harness_mid_bench_leaves_no_server_or_generator_behind(
+    harness: Callable[..., Harness],
+) -> None:
+    run = harness("bench", "--quick", "--servers", "uvicorn", "--flavours", "async", "--runs", "1")
+
+    def under_load() -> list[psutil.Process]:
+        """The app's uvicorn and the generator worker loading it."""
+        workers = run.find("channels_harness.generators.engine.worker")
+        servers = run.find("-m uvicorn", "refsite.asgi")
+        return [*workers, *servers] if workers and servers else []
+
+    started = run.wait_for("a uvicorn cell under load", under_load)
+    time.sleep(scaled(0.5))
+    run.sigkill()
+    assert run.left_after(ORPHAN_EXIT_S) == [], [p.pid for p in started]
+
+
+NEEDS_REDIS = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
+
+
+@pytest.mark.parametrize(
+    ("scale", "wanted"),
+    [
+        pytest.param(
+            ("--layer", "redis", "--workers", "1"),
+            [("redis-server",), ("locust", "--master"), ("locust", "--worker")],
+            id="redis-master-and-worker",
+            marks=NEEDS_REDIS,
+        ),
+        # locust forks two of these itself: the parent-death signal reaches only
+        # the one the harness started, which must take the others along.
+        pytest.param(("--processes", "2"), [("locust", "--processes")] * 3, id="forked-processes"),
+    ],
+)
+def test_sigkill_of_the_harness_mid_load_leaves_no_server_locust_or_redis_behind(
+    harness: Callable[..., Harness], scale: tuple[str, ...], wanted: list[tuple[str, ...]]
+) -> None:
+    run = harness(
+        "load",
+        "--servers",
+        "uvicorn",
+        "--flavours",
+        "async",
+        "--users",
+        "4",
+        "--duration",
+        "60",
+        "--no-baseline",
+        *scale,
+    )
+    wanted = [("-m uvicorn",), *wanted]
+
+    def all_running() -> list[psutil.Process]:
+        matches = {words: run.find(*words) for words in wanted}
+        found = {proc.pid: proc for procs in matches.values() for proc in procs}
+        return list(found.values()) if all(matches.values()) and len(found) >= len(wanted) else []
+
+    started = run.wait_for(" and ".join(" ".join(words) for words in wanted), all_running)
+    time.sleep(scaled(1.0))
+    run.sigkill()
+    assert run.left_after(ORPHAN_EXIT_S) == [], [p.pid for p in started]

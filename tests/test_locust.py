@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -214,20 +215,34 @@ def test_a_cell_whose_server_dies_is_recorded_as_failed_and_the_run_goes_on(
     run = Run.create(tmp_path, kind="load")
     me = psutil.Process(os.getpid())
 
-    def kill_the_server() -> None:
+    stop = threading.Event()
+
+    def commands() -> list[tuple[int, str]]:
+        found = []
         for child in me.children(recursive=True):
             try:
-                if child.pid != uvicorn.pid and "uvicorn" in " ".join(child.cmdline()):
-                    os.kill(child.pid, signal.SIGKILL)
+                found.append((child.pid, " ".join(child.cmdline())))
             except psutil.Error:
                 continue
+        return found
 
-    killer = threading.Timer(scaled(4.0), kill_the_server)
+    def kill_the_server_once_locust_loads_it() -> None:
+        # Wait for the cell's locust, give it a second of load, then kill the cell's server.
+        while not stop.is_set() and not any("-m locust" in cmd for _, cmd in commands()):
+            time.sleep(0.1)
+        if stop.wait(1.0):
+            return
+        for pid, cmd in commands():
+            if pid != uvicorn.pid and "uvicorn" in cmd:
+                os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_server_once_locust_loads_it, daemon=True)
     killer.start()
     try:
         rows = run_load(run, servers=["uvicorn"], flavours=["async"], users=USERS, duration_s=6)
     finally:
-        killer.cancel()
+        stop.set()
+        killer.join()
     assert [row.server for row in rows] == ["raw-echo"]
     (failure,) = run.data["failures"]
     assert failure["section"] == "locust"

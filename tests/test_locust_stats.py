@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from channels_harness.experiments.load.locuststats import percentile, steady_rate, summarize
-from channels_harness.experiments.load.table import comparison_rows, ratio
+from channels_harness.report.loadcells import load_cells
 from channels_harness.report.rows import LocustRow
+from channels_harness.report.sections import load_comparison
 
 
 def entry(**overrides: Any) -> dict[str, Any]:
@@ -82,22 +83,28 @@ def test_ratios_compare_sync_with_async_and_servers_with_the_first() -> None:
         row("uvicorn", "async", 4500),
         row("raw-echo", "none", 9000),
     ]
-    lines = {line["cell"]: line for line in comparison_rows(rows)}
-    assert lines["daphne async"]["vs sync"] == "2.00x"
-    assert lines["uvicorn async"]["vs sync"] == "3.00x"
-    assert lines["uvicorn async"]["vs first server"] == "2.25x"
-    assert lines["uvicorn sync"]["vs raw"] == "0.17x"
-    assert lines["daphne sync"]["vs sync"] == "-"
-    assert lines["raw-echo none"]["vs raw"] == "-"
-    assert lines["daphne sync"]["generator CPU"] == "95%!"
+    spec = load_comparison("daphne", churn=False, memory=False)
+    lines = {
+        line[0]: dict(zip(spec.headers, line, strict=True)) for line in spec.texts(load_cells(rows))
+    }
+    assert lines["daphne async"]["/sync"] == "2.00x"
+    assert lines["uvicorn async"]["/sync"] == "3.00x"
+    assert lines["uvicorn async"]["/daphne"] == "2.25x"
+    assert lines["uvicorn sync"]["/raw"] == "0.17x"
+    assert lines["daphne sync"]["/sync"] == "-"
+    assert lines["raw-echo none"]["/raw"] == "-"
+    assert lines["daphne sync"]["gen"] == "95%!"
 
 
 def test_a_ratio_without_a_reference_is_a_dash() -> None:
-    assert ratio(5.0, None) == "-"
-    assert ratio(5.0, 0.0) == "-"
+    (cell,) = load_cells([row("uvicorn", "async", 5.0)])
+    assert (cell.vs_sync, cell.vs_first, cell.vs_raw) == (None, None, None)
+    spec = load_comparison("uvicorn", churn=False, memory=False)
+    assert spec.texts([cell])[0][spec.headers.index("/sync")] == "-"
 
 
 def test_repeated_cells_show_the_median_rate_and_its_spread() -> None:
     rows = [row("uvicorn", "async", rate) for rate in (900, 1000, 1300)]
-    (line,) = comparison_rows(rows)
-    assert line["rate"] == "1000 ±20%"
+    spec = load_comparison("uvicorn", churn=False, memory=False)
+    (line,) = spec.texts(load_cells(rows))
+    assert line[1] == "1000 ±20%"

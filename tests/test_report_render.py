@@ -187,7 +187,7 @@ def test_the_verdict_uses_medians_and_the_run_range(run: Run) -> None:
 
 def test_generator_bound_cells_never_make_the_fastest_list(run: Run) -> None:
     fastest = summary.fastest_cells(run.data)
-    assert (fastest[0]["server"], fastest[0]["flavour"]) == ("uvicorn", "async")
+    assert (fastest[0].server, fastest[0].flavour) == ("uvicorn", "async")
 
 
 def test_report_md_leads_with_the_verdict_and_lists_deviations(run: Run) -> None:

@@ -17,6 +17,7 @@ import psutil
 import pytest
 from browser import check_page, chromium_path
 
+from channels_harness.report.lean import BUDGET_BYTES, folder_size
 from channels_harness.report.schema import validate
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.testing.plugin import require_or_skip
@@ -111,9 +112,30 @@ def test_report_compare_shows_each_figure_against_the_spread(two_runs: tuple[Pat
     done = harness("report", str(newer), "--compare", str(older))
     assert done.returncode == 0, done.stderr
     text = (newer / f"compare-{older.name}.md").read_text()
-    assert "| uvicorn async 50 32B-text msgs/s |" in text
-    assert "| uvicorn: async / sync ratio |" in text
-    assert "outside spread" in text
+    assert "| throughput: uvicorn async c=50 32B-text | msgs/s |" in text
+    assert "| handshake: uvicorn async | handshakes/s |" in text
+    assert "do not overlap" in text
+
+
+def test_a_published_run_with_locust_cells_stays_within_its_size_budget(tmp_path: Path) -> None:
+    done = harness(
+        "all",
+        "--quick",
+        "--stages",
+        "load",
+        "--servers",
+        "uvicorn",
+        "--flavours",
+        "async",
+        "--results-dir",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = only_run(tmp_path)
+    assert json.loads((run / "data.json").read_text())["locust"]
+    assert [p.name for p in run.rglob("*.html")] == ["report.html"]
+    assert folder_size(run) <= BUDGET_BYTES
+    assert list(run.rglob("locust.json")), "locust's final statistics are kept"
 
 
 def test_ctrl_c_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path: Path) -> None:

@@ -56,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from channels_harness.experiments.bench.plan import FLAVOURS
     from channels_harness.experiments.bench.run import run_bench
     from channels_harness.report.console import print_summary
     from channels_harness.report.model import Run
     from channels_harness.runtime.paths import RESULTS_DIR
+    from channels_harness.servers.reference import FLAVOURS
     from channels_harness.servers.registry import get_spec
 
     console = Console()

@@ -38,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=2, help="pytest-xdist workers (default 2; 1 = no xdist)"
     )
     parser.add_argument("--results", default=None, help="results folder (default: results/)")
+    parser.add_argument(
+        "--junit",
+        metavar="FILE",
+        default=None,
+        help="also write JUnit XML: one testcase per case and flavour per server "
+        "(unknown deviations fail, known ones and N/A are skipped)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -103,4 +110,10 @@ def run(args: argparse.Namespace) -> int:
     for line in lists:
         console.print(line, highlight=False)
     console.print(f"matrix: {run_.path / 'conformance' / 'matrix.md'}")
+    if args.junit:
+        from channels_harness.report.export import conformance_junit
+        from channels_harness.report.model import write_atomic_bytes
+
+        write_atomic_bytes(Path(args.junit), conformance_junit(run_.data))
+        console.print(f"junit: {args.junit}")
     return code

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     from channels_harness.errors import LocustRunError, RedisUnavailableError
     from channels_harness.experiments.load.run import check_scale, run_load
-    from channels_harness.experiments.load.table import comparison_table
+    from channels_harness.report.console import load_comparison as comparison_table
     from channels_harness.report.model import Run
     from channels_harness.runtime.paths import RESULTS_DIR
 

@@ -1,162 +1,99 @@
-"""The console summary of a benchmark run (rich tables).
+"""Console tables (rich), with the same columns as the report.
 
-Ratios come from :mod:`channels_harness.report.summary` so the console, the
-Markdown and the HTML report say the same thing.
+Every table here takes its columns from a
+:class:`~channels_harness.report.columns.Section`, and every ratio from
+:mod:`channels_harness.report.summary`, so the console, the Markdown and the
+HTML report say the same thing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from channels_harness.report.summary import server_vs_server, sync_vs_async
+from channels_harness.report import sections
+from channels_harness.report.columns import Section
+from channels_harness.report.loadcells import LoadCell, load_cells
+from channels_harness.report.rows import FailureRow, LocustRow, rows_of
+from channels_harness.report.summary import headroom, server_vs_server, sync_vs_async
+
+# What `bench` prints after its run, in this order (ratios and headroom after throughput).
+BENCH_SECTIONS = (
+    sections.BREAKDOWN,
+    sections.LATENCY,
+    sections.HANDSHAKE,
+    sections.MEMORY,
+    sections.BLOCKING,
+)
 
 
-def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i < 2 else "right")
-    for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+def section_table(spec: Section[Any], rows: Sequence[Any], title: str | None = None) -> Table:
+    """``rows`` as a rich table with ``spec``'s columns (first two left-aligned)."""
+    table = Table(title=title or spec.title, title_justify="left")
+    for i, header in enumerate(spec.headers):
+        table.add_column(header, justify="left" if i < 2 else "right")
+    for cells in spec.texts(rows):
+        table.add_row(*cells)
     return table
 
 
+def print_sections(console: Console, data: dict[str, Any], specs: Sequence[Section[Any]]) -> None:
+    """One table per section of ``specs`` that has rows in ``data``."""
+    for spec in specs:
+        rows = spec.rows(data)
+        if rows:
+            console.print(section_table(spec, rows))
+
+
+def print_failures(console: Console, data: dict[str, Any]) -> None:
+    for failure in rows_of(data, FailureRow):
+        console.print(f"[red]failed[/] {failure.section} {failure.cell}: {failure.message}")
+
+
 def print_summary(console: Console, data: dict[str, Any]) -> None:
-    """Throughput, ratios with their spread, headroom, breakdown and the rest."""
-    throughput = [
-        [
-            r["server"],
-            r["flavour"],
-            r["concurrency"],
-            r["payload"],
-            f"{r['msgs_per_s']:,.0f}",
-            f"{r['spread_pct']}%",
-            r["p50_ms"],
-            r["p99_ms"],
-            r["errors"],
-            f"{r['generator_cpu']:.0%}",
-            "yes" if r["generator_bound"] else "no",
-        ]
-        for r in data["throughput"]
-    ]
-    console.print(
-        _table(
-            "Closed-loop throughput (median of runs)",
-            [
-                "server",
-                "flavour",
-                "conns",
-                "payload",
-                "msgs/s",
-                "spread",
-                "p50 ms",
-                "p99 ms",
-                "errors",
-                "gen CPU",
-                "gen-bound",
-            ],
-            throughput,
-        )
-    )
+    """What a benchmark run found: throughput, ratios with their range, headroom,
+    then the other sections and the failed cells."""
+    print_sections(console, data, (sections.THROUGHPUT,))
     ratios = [[r.label, r.text()] for r in sync_vs_async(data) + server_vs_server(data)]
-    console.print(_table("Ratios (median, range over runs)", ["ratio", "value"], ratios))
-    for row in data["headroom"]:
-        verdict = "[green]ok[/]" if row.get("ok") else "[red]below target[/]"
+    table = Table(title="Ratios (median, range over runs)", title_justify="left")
+    table.add_column("ratio")
+    table.add_column("value", justify="right")
+    for label, value in ratios:
+        table.add_row(label, value)
+    console.print(table)
+    room = headroom(data)
+    if room is not None:
+        verdict = "[green]ok[/]" if room.ok else "[red]below target[/]"
         console.print(
-            f"Headroom: raw echo {row['baseline_msgs_per_s']:,.0f} msgs/s / best Channels cell "
-            f"{row['best_channels_msgs_per_s']:,.0f} ({row['best_cell']}) = "
-            f"[bold]{row['ratio']}x[/] {verdict}; generator CPU {row['generator_cpu']:.0%}, "
-            f"{row['generator_msgs_per_cpu_s']:,.0f} msgs per CPU-second"
+            f"Headroom: raw echo {room.baseline_msgs_per_s:,.0f} msgs/s / best Channels cell "
+            f"{room.best_channels_msgs_per_s or 0:,.0f} ({room.best_cell}) = "
+            f"[bold]{room.ratio}x[/] {verdict}; generator CPU {room.generator_cpu or 0:.0%}, "
+            f"{room.generator_msgs_per_cpu_s or 0:,.0f} msgs per CPU-second"
         )
-    if data["breakdown"]:
-        console.print(
-            _table(
-                "Layer breakdown (us per message = 1e6 / msgs/s, 50 conns, 32B text)",
-                ["server", "layer", "us/msg", "msgs/s"],
-                [
-                    [r["server"], r["layer"], r["us_per_msg"], f"{r['msgs_per_s']:,.0f}"]
-                    for r in data["breakdown"]
-                ],
-            )
-        )
-    if data["latency"]:
-        console.print(
-            _table(
-                "Open-loop latency (from intended send time)",
-                ["server", "flavour", "target/s", "achieved/s", "p50", "p99", "p99.9", "max"],
-                [
-                    [
-                        r["server"],
-                        r["flavour"],
-                        r["target_rate"],
-                        r["achieved_rate"],
-                        r["p50_ms"],
-                        r["p99_ms"],
-                        r["p999_ms"],
-                        r["max_ms"],
-                    ]
-                    for r in data["latency"]
-                ],
-            )
-        )
-    if data["handshake"]:
-        console.print(
-            _table(
-                "Handshakes (connect, accept, close)",
-                ["server", "flavour", "per s", "spread", "p50 ms", "p99 ms"],
-                [
-                    [
-                        r["server"],
-                        r["flavour"],
-                        f"{r['handshakes_per_s']:,.0f}",
-                        f"{r['spread_pct']}%",
-                        r["p50_ms"],
-                        r["p99_ms"],
-                    ]
-                    for r in data["handshake"]
-                ],
-            )
-        )
-    if data["memory"]:
-        console.print(
-            _table(
-                "Memory per idle connection",
-                ["server", "flavour", "conns", "RSS idle MiB", "RSS loaded MiB", "bytes/conn"],
-                [
-                    [
-                        r["server"],
-                        r["flavour"],
-                        r["connections"],
-                        f"{r['rss_idle_bytes'] / 2**20:.1f}",
-                        f"{r['rss_loaded_bytes'] / 2**20:.1f}",
-                        f"{r['bytes_per_connection']:,}",
-                    ]
-                    for r in data["memory"]
-                ],
-            )
-        )
-    if data["blocking"]:
-        console.print(
-            _table(
-                "Blocking handlers (50 conns)",
-                ["server", "flavour", "kind", "ms", "msgs/s", "p50 ms", "p99 ms"],
-                [
-                    [
-                        r["server"],
-                        r["flavour"],
-                        r["kind"],
-                        r["delay_ms"],
-                        f"{r['msgs_per_s']:,.0f}",
-                        r["p50_ms"],
-                        r["p99_ms"],
-                    ]
-                    for r in data["blocking"]
-                ],
-            )
-        )
-    for failure in data["failures"]:
-        console.print(
-            f"[red]failed[/] {failure['section']} {failure['cell']}: {failure['message']}"
-        )
+    print_sections(console, data, BENCH_SECTIONS)
+    print_failures(console, data)
+
+
+def load_comparison(rows: Sequence[LocustRow], title: str = "locust load") -> Table:
+    """The comparison table of a locust run (see :mod:`~channels_harness.report.loadcells`)."""
+    cells = load_cells(rows)
+    first = next((c.server for c in cells if c.server != "raw-echo"), "first server")
+    churn = bool(rows) and rows[0].scenario == "churn"
+    memory = any(r.rss_per_connection_bytes is not None for r in rows)
+    spec: Section[LoadCell] = sections.load_comparison(first, churn, memory)
+    caption = (
+        "p50/p95/p99 in ms; gen(erator) and s(e)rv(er) CPU as a share of one core, "
+        "! = generator-bound; /x = rate over x's rate in this run"
+    )
+    if memory:
+        caption += "; KB/conn = server memory growth per open connection"
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, collapse_padding=True)
+    for i, header in enumerate(spec.headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for line in spec.texts(cells):
+        table.add_row(*line)
+    return table

@@ -22,11 +22,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from channels_harness.errors import UsageError
 from channels_harness.report.rows import SECTIONS, FailureRow, R, Row, rows_of
+from channels_harness.report.schema import SCHEMA_VERSION
 from channels_harness.runtime.environment import describe
 from channels_harness.runtime.paths import RESULTS_DIR
-
-SCHEMA_VERSION = 1
 
 
 def _umask() -> int:
@@ -191,3 +191,34 @@ class Run:
             self.finish("incomplete")
             raise
         self.finish("complete")
+
+
+def load_valid(text: str | Path) -> Run:
+    """The run ``text`` names (a folder, its data.json, or a run id under results/),
+    checked against the schema; :class:`~channels_harness.errors.UsageError` with one
+    line saying what is wrong otherwise."""
+    import jsonschema
+
+    from channels_harness.report.schema import validate
+
+    path = Path(text)
+    if path.name == "data.json":
+        path = path.parent
+    if not path.exists() and (RESULTS_DIR / str(text)).exists():
+        path = RESULTS_DIR / str(text)
+    if not (path / "data.json").is_file():
+        raise UsageError(f"{text} is not a run folder (no data.json there)")
+    try:
+        run = Run.load(path)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path / 'data.json'} is not valid JSON: {exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{exc}; re-run it with this version of the harness") from None
+    try:
+        validate(run.data)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the document"
+        raise UsageError(
+            f"{path / 'data.json'} does not match the schema at {where}: {exc.message}"
+        ) from None
+    return run

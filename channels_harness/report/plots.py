@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import matplotlib
 
@@ -18,9 +18,23 @@ import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from channels_harness.report.summary import GRADE_ORDER, headline_cell, headline_rows
+from channels_harness.report.grades import GRADE_ORDER, SEVERITY
+from channels_harness.report.rows import (
+    BreakdownRow,
+    ConformanceRow,
+    FanoutRow,
+    HandshakeRow,
+    LatencyRow,
+    LocustRow,
+    MemoryRow,
+    R,
+    SoakSampleRow,
+    ThroughputRow,
+    rows_of,
+)
+from channels_harness.report.summary import headline_cell, headline_rows
+from channels_harness.servers.reference import FLAVOURS as FLAVOUR_ORDER
 
-FLAVOUR_ORDER = ("sync", "async", "generic-sync", "generic-async")
 GRADE_COLOURS = {
     "PASS": "#4caf50",
     "NON-STRICT": "#ffb300",
@@ -46,20 +60,33 @@ def _flavour_key(flavour: str) -> int:
     return FLAVOUR_ORDER.index(flavour) if flavour in FLAVOUR_ORDER else len(FLAVOUR_ORDER)
 
 
+class _Cell(Protocol):
+    """A row with a server and a flavour (what grouped bars group by)."""
+
+    @property
+    def server(self) -> str: ...
+
+    @property
+    def flavour(self) -> str: ...
+
+
+C = TypeVar("C", bound=_Cell)
+
+
 def _grouped_bars(
-    rows: list[dict[str, Any]],
-    value: Callable[[dict[str, Any]], float],
+    rows: Sequence[C],
+    value: Callable[[C], float],
     title: str,
     ylabel: str,
-    err: Callable[[dict[str, Any]], tuple[float, float]] | None = None,
+    err: Callable[[C], tuple[float, float]] | None = None,
     log: bool = False,
 ) -> bytes | None:
-    """Bars grouped by server, one colour per flavour."""
+    """Bars grouped by server, one colour per flavour (rows have ``server`` and ``flavour``)."""
     if not rows:
         return None
-    servers = sorted({r["server"] for r in rows})
-    flavours = sorted({r["flavour"] for r in rows}, key=_flavour_key)
-    cells = {(r["server"], r["flavour"]): r for r in rows}
+    servers = sorted({r.server for r in rows})
+    flavours = sorted({r.flavour for r in rows}, key=_flavour_key)
+    cells = {(r.server, r.flavour): r for r in rows}
     width = 0.8 / len(flavours)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(servers) + 2), 3.6))
     for i, flavour in enumerate(flavours):
@@ -83,22 +110,22 @@ def _grouped_bars(
     return _svg(fig)
 
 
-def _run_spread(row: dict[str, Any]) -> tuple[float, float]:
-    runs = [float(v) for v in row.get("msgs_per_s_runs") or []]
-    median = float(row["msgs_per_s"])
+def _run_spread(row: ThroughputRow) -> tuple[float, float]:
+    runs = [float(v) for v in row.msgs_per_s_runs or []]
+    median = float(row.msgs_per_s)
     if not runs:
         return 0.0, 0.0
     return max(0.0, median - min(runs)), max(0.0, max(runs) - median)
 
 
 def throughput(data: dict[str, Any]) -> bytes | None:
-    cell = headline_cell(data.get("throughput") or [])
+    cell = headline_cell(rows_of(data, ThroughputRow))
     rows = headline_rows(data)
     if not cell or not rows:
         return None
     return _grouped_bars(
         rows,
-        lambda r: float(r["msgs_per_s"]),
+        lambda r: float(r.msgs_per_s),
         f"Echo throughput, {cell[0]}, {cell[1]} connections (median, bars = run range)",
         "messages per second",
         err=_run_spread,
@@ -106,15 +133,15 @@ def throughput(data: dict[str, Any]) -> bytes | None:
 
 
 def latency_percentiles(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in headline_rows(data) if r.get("p50_ms") is not None]
+    rows = [r for r in headline_rows(data) if r.p50_ms is not None]
     if not rows:
         return None
-    labels = [f"{r['server']}\n{r['flavour']}" for r in rows]
+    labels = [f"{r.server}\n{r.flavour}" for r in rows]
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(rows) + 2), 3.8))
     for key, marker in (("p50_ms", "o"), ("p99_ms", "s"), ("p999_ms", "^")):
         ax.plot(
             range(len(rows)),
-            [r.get(key) or float("nan") for r in rows],
+            [getattr(r, key) or float("nan") for r in rows],
             marker,
             label=key.removesuffix("_ms").replace("p999", "p99.9"),
         )
@@ -128,11 +155,11 @@ def latency_percentiles(data: dict[str, Any]) -> bytes | None:
 
 
 def _lines(
-    rows: list[dict[str, Any]],
-    series_of: Callable[[dict[str, Any]], str],
-    order: Callable[[dict[str, Any]], float],
-    x: Callable[[dict[str, Any]], float],
-    y: Callable[[dict[str, Any]], float],
+    rows: Sequence[R],
+    series_of: Callable[[R], str],
+    order: Callable[[R], float],
+    x: Callable[[R], float],
+    y: Callable[[R], float],
     labels: tuple[str, str, str],
     log: str,
 ) -> bytes | None:
@@ -140,7 +167,7 @@ def _lines(
     ``labels`` are (x label, y label, title); ``log`` names the log axes ("x", "y", "xy")."""
     if not rows:
         return None
-    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    series: dict[str, list[R]] = defaultdict(list)
     for row in rows:
         series[series_of(row)].append(row)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -161,11 +188,11 @@ def _lines(
 
 def latency_vs_load(data: dict[str, Any]) -> bytes | None:
     return _lines(
-        data.get("latency") or [],
-        lambda r: f"{r['server']} {r['flavour']}",
-        lambda r: float(r["target_rate"]),
-        lambda r: float(r["achieved_rate"]),
-        lambda r: float(r["p99_ms"]),
+        rows_of(data, LatencyRow),
+        lambda r: f"{r.server} {r.flavour}",
+        lambda r: float(r.target_rate),
+        lambda r: float(r.achieved_rate),
+        lambda r: float(r.p99_ms or "nan"),
         (
             "achieved messages per second (open loop)",
             "p99 latency from intended send, ms",
@@ -176,63 +203,68 @@ def latency_vs_load(data: dict[str, Any]) -> bytes | None:
 
 
 def handshakes(data: dict[str, Any]) -> bytes | None:
-    rows = data.get("handshake") or []
+    rows = rows_of(data, HandshakeRow)
     return _grouped_bars(
         rows,
-        lambda r: float(r["handshakes_per_s"]),
+        lambda r: float(r.handshakes_per_s),
         "Handshake rate (connect, accept, close)",
         "handshakes per second",
     )
 
 
 def memory(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in data.get("memory") or [] if r.get("bytes_per_connection") is not None]
+    rows = [r for r in rows_of(data, MemoryRow) if r.bytes_per_connection is not None]
     return _grouped_bars(
         rows,
-        lambda r: float(r["bytes_per_connection"]) / 1024,
+        lambda r: float(r.bytes_per_connection or 0) / 1024,
         "Server memory per idle connection",
         "KiB per connection",
     )
 
 
 def breakdown(data: dict[str, Any]) -> bytes | None:
-    rows = data.get("breakdown") or []
+    rows = rows_of(data, BreakdownRow)
     if not rows:
         return None
-    servers = sorted({r["server"] for r in rows})
+    servers = sorted({r.server for r in rows})
     layers: list[str] = []
     for row in rows:
-        if row["layer"] not in layers:
-            layers.append(row["layer"])
-    fig, axes = plt.subplots(1, len(servers), figsize=(4.2 * len(servers), 3.6), squeeze=False)
+        if row.layer not in layers:
+            layers.append(row.layer)
+    # One shared y axis: every panel has a row per layer (empty where not measured), and
+    # only the first panel carries the layer names, so no label lies over another panel.
+    fig, axes = plt.subplots(
+        1,
+        len(servers),
+        figsize=(3.0 * len(servers) + 3.4, 3.6),
+        squeeze=False,
+        sharex=True,
+        sharey=True,
+    )
     for ax, server in zip(axes[0], servers, strict=True):
-        cells = {r["layer"]: float(r["us_per_msg"]) for r in rows if r["server"] == server}
-        shown = [layer for layer in layers if layer in cells]
-        ax.barh(range(len(shown)), [cells[layer] for layer in shown], color="#5c6bc0")
-        ax.set_yticks(range(len(shown)), shown, fontsize=7)
-        ax.invert_yaxis()
+        cells = {r.layer: float(r.us_per_msg) for r in rows if r.server == server}
+        ax.barh(range(len(layers)), [cells.get(layer, 0.0) for layer in layers], color="#5c6bc0")
         ax.set_xlabel("µs per message (server core)")
         ax.set_title(server)
         ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(layers)), layers, fontsize=7)
+    axes[0][0].invert_yaxis()
     fig.suptitle("Where the time goes, layer by layer")
     return _svg(fig)
 
 
-# A case's cell shows the worst grade any flavour got on that server.
-_SEVERITY = {"FAIL": 4, "NON-STRICT": 3, "PASS": 2, "INFO": 1, "N/A": 0}
-
-
 def conformance_grid(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in data.get("conformance") or [] if r.get("grade") in _SEVERITY]
+    rows = [r for r in rows_of(data, ConformanceRow) if r.grade in SEVERITY]
     if not rows:
         return None
-    servers = sorted({r["server"] for r in rows})
-    cases = sorted({r["case"] for r in rows})
+    servers = sorted({r.server for r in rows})
+    cases = sorted({r.case for r in rows})
+    # A case's cell shows the worst grade any flavour got on that server.
     worst: dict[tuple[str, str], str] = {}
     for row in rows:
-        key = (row["case"], row["server"])
-        if key not in worst or _SEVERITY[row["grade"]] > _SEVERITY[worst[key]]:
-            worst[key] = row["grade"]
+        key = (row.case, row.server)
+        if key not in worst or SEVERITY[row.grade] > SEVERITY[worst[key]]:
+            worst[key] = row.grade
     index = {grade: i for i, grade in enumerate(GRADE_ORDER)}
     grid = [
         [
@@ -263,10 +295,10 @@ def conformance_grid(data: dict[str, Any]) -> bytes | None:
 
 
 def locust_throughput(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in data.get("locust") or [] if r.get("scenario") == "echo"]
+    rows = [r for r in rows_of(data, LocustRow) if r.scenario == "echo"]
     return _grouped_bars(
         rows,
-        lambda r: float(r["msgs_per_s"]),
+        lambda r: float(r.msgs_per_s),
         "Locust echo scenario (requests per second)",
         "messages per second",
     )
@@ -274,28 +306,28 @@ def locust_throughput(data: dict[str, Any]) -> bytes | None:
 
 def fanout(data: dict[str, Any]) -> bytes | None:
     return _lines(
-        data.get("fanout") or [],
-        lambda r: f"{r['server']} {r['flavour']} {r['layer']}",
-        lambda r: int(r["group_size"]),
-        lambda r: int(r["group_size"]),
-        lambda r: float(r["deliveries_per_s"]),
+        rows_of(data, FanoutRow),
+        lambda r: f"{r.server} {r.flavour} {r.layer}",
+        lambda r: int(r.group_size),
+        lambda r: int(r.group_size),
+        lambda r: float(r.deliveries_per_s),
         ("group size (members)", "deliveries per second", "Fan-out through the channel layer"),
         log="x",
     )
 
 
 def soak(data: dict[str, Any]) -> bytes | None:
-    rows = data.get("soak") or []
+    rows = rows_of(data, SoakSampleRow)
     if not rows:
         return None
-    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    series: dict[str, list[SoakSampleRow]] = defaultdict(list)
     for row in rows:
-        series[f"{row['server']} {row['flavour']}"].append(row)
+        series[f"{row.server} {row.flavour}"].append(row)
     fig, (rss_ax, fds_ax) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
     for label, points in sorted(series.items()):
-        times = [float(p["t_s"]) for p in points]
-        rss_ax.plot(times, [(p["rss_bytes"] or 0) / 2**20 for p in points], label=label)
-        fds_ax.plot(times, [p["open_fds"] or 0 for p in points], label=label)
+        times = [float(p.t_s) for p in points]
+        rss_ax.plot(times, [(p.rss_bytes or 0) / 2**20 for p in points], label=label)
+        fds_ax.plot(times, [p.open_fds or 0 for p in points], label=label)
     rss_ax.set_ylabel("server RSS (MiB)")
     fds_ax.set_ylabel("open file descriptors")
     fds_ax.set_xlabel("seconds into the soak")

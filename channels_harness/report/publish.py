@@ -7,11 +7,14 @@ from pathlib import Path
 
 from channels_harness.report import html as htmlpage
 from channels_harness.report import index, markdown, plots
+from channels_harness.report.lean import slim
 from channels_harness.report.model import Run, write_atomic, write_atomic_bytes
 
 
-def publish(run: Run) -> dict[str, Path]:
-    """Write the plots, report.md and report.html of ``run`` and refresh the index.
+def publish(run: Run, keep_raw: bool = False) -> dict[str, Path]:
+    """Write the plots, report.md and report.html of ``run``, slim the folder
+    (:func:`~channels_harness.report.lean.slim`, unless ``keep_raw``) and refresh
+    the index.
 
     Returns the paths written. Each file is written atomically, so a reader (or
     a crash) never sees half of one.
@@ -29,5 +32,9 @@ def publish(run: Run) -> dict[str, Path]:
     page = htmlpage.render(text, drawn, title=f"Channels harness run {data['run_id']}")
     write_atomic(run.path / "report.html", page)
     written["report.html"] = run.path / "report.html"
+    if not keep_raw:
+        slimmed = slim(run.path)
+        if slimmed.over_budget:
+            written["over budget"] = run.path
     written["index"] = index.write(run.path.parent)
     return written

@@ -83,6 +83,9 @@ class ThroughputRow(Row):
     generator_bound: bool
     server_cpus: list[int] | None = None
     generator_cpus: list[int] | None = None
+    # The 95% confidence interval of msgs_per_s, and each run's p99.
+    ci95: list[float] | None = None
+    p99_ms_runs: list[float] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -116,6 +119,7 @@ class HandshakeRow(Row):
     concurrency: int | None = None
     handshakes_per_s: float
     handshakes_per_s_runs: list[float] = field(default_factory=list)
+    ci95: list[float] | None = None
     p50_ms: float | None = None
     p99_ms: float | None = None
     runs: int = 1

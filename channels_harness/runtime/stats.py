@@ -118,3 +118,9 @@ def ratio(numerator: float, denominator: float) -> float | None:
     if not denominator:
         return None
     return round(numerator / denominator, 2)
+
+
+def median_of_present(values: Sequence[float | None]) -> float | None:
+    """The median of the values that are not None (None when there are none)."""
+    present = [value for value in values if value is not None]
+    return float(statistics.median(present)) if present else None

@@ -13,13 +13,12 @@ from collections.abc import Callable, Sequence
 from channels_harness.experiments.fanout import FanoutPlan, run_fanout
 from channels_harness.experiments.scaling import ScalingPlan, run_scaling
 from channels_harness.report.model import Run
-
-STEP_SERVERS = ("daphne", "uvicorn")
+from channels_harness.servers.registry import FOCUS_SERVERS
 
 
 def plans(matrix: str, servers: Sequence[str]) -> tuple[FanoutPlan | None, ScalingPlan | None]:
     """The fan-out and scaling plans of ``matrix`` for the chosen servers (None: no step)."""
-    chosen = tuple(name for name in STEP_SERVERS if name in servers) or tuple(servers[:1])
+    chosen = tuple(name for name in FOCUS_SERVERS if name in servers) or tuple(servers[:1])
     if matrix == "standard":
         return (
             FanoutPlan(layers=("memory", "redis"), servers=chosen, flavours=("async",), runs=1),

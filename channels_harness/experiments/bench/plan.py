@@ -1,27 +1,30 @@
 """What a benchmark run measures: the matrix presets and how long they take.
 
-The issue's whole matrix (every server x 4 flavours x 4 concurrencies x 3
-payloads, 3 runs each, plus latency, handshakes, memory, breakdown and
-blocking) takes far more than 15 minutes on a 2-core machine, so there are
-three presets, chosen with ``--matrix``:
+The whole matrix (every server x 4 flavours x 4 concurrencies x 3 payloads,
+3 runs each, plus latency, handshakes, memory, breakdown and blocking) takes
+far more than 15 minutes on a 2-core machine, so there are three presets,
+chosen with ``--matrix``:
 
 - ``quick`` (under 2 minutes): daphne and uvicorn, 4 flavours, 50 connections,
   32 B text, 3 short runs; headroom, handshakes, one open-loop latency cell,
   one layer breakdown (uvicorn, one run per layer).
 - ``standard`` (the default, under 15 minutes): every server x 4 flavours at
-  50 connections and 32 B text; for daphne and uvicorn the concurrency sweep
+  50 connections and 32 B text; for the focus servers (daphne and uvicorn,
+  :data:`~channels_harness.servers.registry.FOCUS_SERVERS`) the concurrency sweep
   (1, 10, 100, 1000) and the payload sweep (4 KiB, 64 KiB bytes) for sync and
   async; open-loop latency, handshakes and memory per idle connection per
   server; breakdown for daphne and uvicorn; blocking handlers for daphne and
   uvicorn.
-- ``full``: the issue's whole matrix for every server (about an hour).
+- ``full``: the whole matrix for every server (about an hour).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-FLAVOURS = ("sync", "async", "generic-sync", "generic-async")
+from channels_harness.servers.reference import FLAVOURS
+from channels_harness.servers.registry import FOCUS_SERVERS
+
 MATRICES = ("quick", "standard", "full")
 HEADLINE_CONCURRENCY = 50
 HEADLINE_PAYLOAD = "32B-text"
@@ -35,6 +38,11 @@ class Cell:
     flavour: str
     concurrency: int
     payload: str
+
+    @property
+    def label(self) -> str:
+        """The cell as progress and the headroom row name it: ``uvicorn async c=50 32B-text``."""
+        return f"{self.server} {self.flavour} c={self.concurrency} {self.payload}"
 
 
 @dataclass(frozen=True)
@@ -120,6 +128,71 @@ def _pick(wanted: tuple[str, ...], chosen: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(name for name in wanted if name in chosen)
 
 
+def _quick(servers: tuple[str, ...], flavours: tuple[str, ...], pair: tuple[str, ...]) -> BenchPlan:
+    focus = servers[:2]
+    return BenchPlan(
+        matrix="quick",
+        servers=focus,
+        flavours=flavours,
+        cells=_dedupe(_headline(focus, flavours)),
+        duration_s=1.5,
+        warmup_s=0.3,
+        latency_cells=tuple((focus[-1], flavour) for flavour in pair[-1:]),
+        latency_shares=(0.5,),
+        latency_duration_s=2.0,
+        handshake_flavours=pair,
+        handshake_runs=1,
+        handshake_duration_s=1.0,
+        breakdown_servers=focus[-1:],
+        breakdown_runs=1,
+    )
+
+
+def _standard(
+    servers: tuple[str, ...], flavours: tuple[str, ...], pair: tuple[str, ...]
+) -> BenchPlan:
+    focus = _pick(FOCUS_SERVERS, servers) or servers[:2]
+    cells = _headline(servers, flavours)
+    cells += _sweeps(focus, pair, (1, 10, 100, 1000), (HEADLINE_PAYLOAD,))
+    cells += _sweeps(focus, pair, (HEADLINE_CONCURRENCY,), ("4KiB-bytes", "64KiB-bytes"))
+    return BenchPlan(
+        matrix="standard",
+        servers=servers,
+        flavours=flavours,
+        cells=_dedupe(cells),
+        duration_s=1.5,
+        warmup_s=0.3,
+        latency_cells=tuple((s, f) for s in focus for f in pair),
+        latency_duration_s=2.0,
+        handshake_duration_s=1.0,
+        blocking_duration_s=1.5,
+        handshake_flavours=pair,
+        memory_flavours=pair,
+        breakdown_servers=focus,
+        blocking_servers=focus,
+    )
+
+
+def _full(servers: tuple[str, ...], flavours: tuple[str, ...], pair: tuple[str, ...]) -> BenchPlan:
+    cells = _sweeps(
+        servers, flavours, (1, 10, 100, 1000), (HEADLINE_PAYLOAD, "4KiB-bytes", "64KiB-bytes")
+    )
+    return BenchPlan(
+        matrix="full",
+        servers=servers,
+        flavours=flavours,
+        cells=_dedupe(_headline(servers, flavours) + cells),
+        latency_cells=tuple((s, f) for s in servers for f in flavours),
+        handshake_flavours=flavours,
+        memory_flavours=flavours,
+        breakdown_servers=servers,
+        blocking_servers=servers,
+    )
+
+
+_PRESETS = {"quick": _quick, "standard": _standard, "full": _full}
+
+
 def make_plan(
     matrix: str,
     servers: tuple[str, ...],
@@ -127,64 +200,12 @@ def make_plan(
     runs: int | None = None,
     generator_processes: int = 1,
 ) -> BenchPlan:
-    """The preset ``matrix`` restricted to ``servers`` and ``flavours``."""
+    """The preset ``matrix`` restricted to ``servers`` and ``flavours``; ``runs``
+    (if given) sets the throughput runs and caps the handshake and breakdown runs."""
     if matrix not in MATRICES:
         raise ValueError(f"matrix {matrix!r} is not one of {MATRICES}")
     pair = _pick(("sync", "async"), flavours) or flavours[:2]
-    if matrix == "quick":
-        focus = servers[:2]
-        plan = BenchPlan(
-            matrix=matrix,
-            servers=focus,
-            flavours=flavours,
-            cells=_dedupe(_headline(focus, flavours)),
-            duration_s=1.5,
-            warmup_s=0.3,
-            latency_cells=tuple((focus[-1], flavour) for flavour in pair[-1:]),
-            latency_shares=(0.5,),
-            latency_duration_s=2.0,
-            handshake_flavours=pair,
-            handshake_runs=1,
-            handshake_duration_s=1.0,
-            breakdown_servers=focus[-1:],
-            breakdown_runs=1,
-        )
-    elif matrix == "standard":
-        focus = _pick(("daphne", "uvicorn"), servers) or servers[:2]
-        cells = _headline(servers, flavours)
-        cells += _sweeps(focus, pair, (1, 10, 100, 1000), (HEADLINE_PAYLOAD,))
-        cells += _sweeps(focus, pair, (HEADLINE_CONCURRENCY,), ("4KiB-bytes", "64KiB-bytes"))
-        plan = BenchPlan(
-            matrix=matrix,
-            servers=servers,
-            flavours=flavours,
-            cells=_dedupe(cells),
-            duration_s=1.5,
-            warmup_s=0.3,
-            latency_cells=tuple((s, f) for s in focus for f in pair),
-            latency_duration_s=2.0,
-            handshake_duration_s=1.0,
-            blocking_duration_s=1.5,
-            handshake_flavours=pair,
-            memory_flavours=pair,
-            breakdown_servers=focus,
-            blocking_servers=focus,
-        )
-    else:
-        cells = _sweeps(
-            servers, flavours, (1, 10, 100, 1000), (HEADLINE_PAYLOAD, "4KiB-bytes", "64KiB-bytes")
-        )
-        plan = BenchPlan(
-            matrix=matrix,
-            servers=servers,
-            flavours=flavours,
-            cells=_dedupe(_headline(servers, flavours) + cells),
-            latency_cells=tuple((s, f) for s in servers for f in flavours),
-            handshake_flavours=flavours,
-            memory_flavours=flavours,
-            breakdown_servers=servers,
-            blocking_servers=servers,
-        )
+    plan = _PRESETS[matrix](servers, flavours, pair)
     if runs is None:
         return replace(plan, generator_processes=generator_processes)
     return replace(

@@ -293,14 +293,7 @@ def run_locust(
     targets = hosts or (host,)
     for target in targets:
         check_target(target, allow_remote=allow_remote)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    for stale in [Path(f"{prefix}.json"), *prefix.parent.glob(f"{prefix.name}_harness*.json")]:
-        stale.unlink(missing_ok=True)
-    extra = list(options)
-    if len(targets) > 1:
-        extra += ["--ws-hosts", ",".join(targets)]
-    if allow_remote:
-        extra.append("--ws-allow-remote-target")
+    _clear_outputs(prefix)
     master_port = free_port() if workers else None
     command = locust_command(
         host=targets[0],
@@ -311,7 +304,7 @@ def run_locust(
         duration_s=duration_s,
         processes=processes,
         prefix=prefix,
-        options=tuple(extra),
+        options=_target_options(options, targets, allow_remote),
         master_port=master_port,
         workers=workers,
     )
@@ -320,9 +313,60 @@ def run_locust(
         for _ in range(workers)
         if master_port is not None
     ]
+    window = _Window([], dict(watch or {}))
+    master, worker_pids = _run_processes(
+        command,
+        worker_commands,
+        prefix=prefix,
+        cpus=cpus,
+        window=window,
+        duration_s=duration_s,
+        ramp_s=users / (spawn_rate or users),
+    )
+    return _result(
+        prefix,
+        command,
+        master,
+        window=window,
+        worker_commands=worker_commands,
+        worker_pids=worker_pids,
+    )
+
+
+def _clear_outputs(prefix: Path) -> None:
+    """Create ``prefix``'s folder and remove what an earlier run left under ``prefix``."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [Path(f"{prefix}.json"), *prefix.parent.glob(f"{prefix.name}_harness*.json")]:
+        stale.unlink(missing_ok=True)
+
+
+def _target_options(
+    options: tuple[str, ...], targets: tuple[str, ...], allow_remote: bool
+) -> tuple[str, ...]:
+    """``options`` plus the ``--ws-*`` options for several targets or a remote one."""
+    extra = list(options)
+    if len(targets) > 1:
+        extra += ["--ws-hosts", ",".join(targets)]
+    if allow_remote:
+        extra.append("--ws-allow-remote-target")
+    return tuple(extra)
+
+
+def _run_processes(
+    command: list[str],
+    worker_commands: list[list[str]],
+    *,
+    prefix: Path,
+    cpus: frozenset[int] | None,
+    window: _Window,
+    duration_s: int,
+    ramp_s: float,
+) -> tuple[subprocess.Popen[Any], list[int]]:
+    """Start the locust command (and its workers) pinned to ``cpus``, measure the
+    steady ``window``, wait for the end; return the exited master and the worker
+    pids. Every process started is stopped and reaped, whatever happens."""
     log_path = Path(f"{prefix}.log")
     started: list[subprocess.Popen[Any]] = []
-    window = _Window([], dict(watch or {}))
     try:
         with open(log_path, "wb") as log:
             master = procgroup.spawn(
@@ -341,7 +385,7 @@ def run_locust(
                     )
                 )
         window.leaders = [popen.pid for popen in started]
-        _follow(master, log_path, window, duration_s, ramp_s=users / (spawn_rate or users))
+        _follow(master, log_path, window, duration_s, ramp_s=ramp_s)
         if master.returncode is not None and master.returncode >= 0:
             for worker in started[1:]:
                 # They quit on the master's word, after sending their last statistics.
@@ -350,6 +394,22 @@ def run_locust(
     finally:
         for popen in reversed(started):
             procgroup.stop_group(popen, grace=5.0 if popen.poll() is None else 1.0)
+    return master, [popen.pid for popen in started[1:]]
+
+
+def _result(
+    prefix: Path,
+    command: list[str],
+    master: subprocess.Popen[Any],
+    *,
+    window: _Window,
+    worker_commands: list[list[str]],
+    worker_pids: list[int],
+) -> LocustResult:
+    """What locust wrote under ``prefix`` (statistics, the harness's report, the
+    workers' reports) with the CPU ``window`` measured; :class:`LocustRunError`
+    with the log tail when it wrote no statistics."""
+    log_path = Path(f"{prefix}.log")
     result_file = Path(f"{prefix}.json")
     if not result_file.exists():
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
@@ -378,7 +438,7 @@ def run_locust(
         watched_rss=window.watched_rss,
         worker_reports=worker_reports,
         worker_commands=worker_commands,
-        worker_pids=[popen.pid for popen in started[1:]],
+        worker_pids=worker_pids,
     )
 
 

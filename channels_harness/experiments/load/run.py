@@ -19,9 +19,11 @@ a master with that many worker processes.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from channels_harness.errors import LocustRunError, RunError, ServerError
 from channels_harness.experiments.load.locustproc import (
@@ -191,42 +193,24 @@ def run_cell(
         "server_processes": server_processes,
         "workers": workers,
     }
-    name = (
-        f"{scenario}-{server}-{flavour}-{layer}-s{server_processes}"
-        f"-u{users}-p{processes}-w{workers}-r{repeat}"
+    prefix = run.path / SECTION / _cell_name(cell, processes) / "locust"
+    locust = functools.partial(
+        run_locust,
+        scenario=scenario,
+        flavour="async" if baseline else flavour,
+        users=users,
+        duration_s=duration_s,
+        prefix=prefix,
+        processes=processes,
+        workers=workers,
+        spawn_rate=spawn_rate,
+        cpus=layout.generator,
+        options=(*options, "--ws-path", "/") if baseline else options,
+        allow_remote=allow_remote,
     )
-    prefix = run.path / SECTION / name / "locust"
-    if baseline:
-        options = (*options, "--ws-path", "/")
     servers = Fleet(spec, server_processes, layer_env(layer, redis_url), layout.server)
     try:
-        with servers:
-            members = servers.members
-            for member in members:
-                run.record_server(member.info())
-            watch = {_watch_name(i, len(members)): p.pid for i, p in enumerate(members)}
-            rss_before = sum(member.rss_bytes() for member in members)
-            hosts = tuple(f"ws://{member.host}:{member.port}" for member in members)
-            result = run_locust(
-                host=hosts[0],
-                hosts=hosts if len(hosts) > 1 else (),
-                scenario=scenario,
-                flavour="async" if baseline else flavour,
-                users=users,
-                duration_s=duration_s,
-                prefix=prefix,
-                processes=processes,
-                workers=workers,
-                spawn_rate=spawn_rate,
-                cpus=layout.generator,
-                options=options,
-                watch={name: pid for name, pid in watch.items() if pid is not None},
-                allow_remote=allow_remote,
-            )
-            for member in members:
-                code = member.popen.poll() if member.popen is not None else None
-                if code is not None:
-                    raise ServerError(f"{server} exited during the run (code {code})")
+        result, rss_before = _measure(run, servers, locust)
     except RunError as exc:
         run.fail(SECTION, cell, str(exc), servers.log_tail())
         return None
@@ -243,19 +227,86 @@ def run_cell(
         server_processes=server_processes,
         workers=workers,
     )
+    _add_cell_facts(row, repeat=repeat, output=prefix.relative_to(run.path))
+    _add_idle_memory(row, result, rss_before)
+    run.add(row)
+    return row
+
+
+def _cell_name(cell: dict[str, Any], processes: int) -> str:
+    """The folder name of one cell's locust files."""
+    return (
+        f"{cell['scenario']}-{cell['server']}-{cell['flavour']}-{cell['layer']}"
+        f"-s{cell['server_processes']}-u{cell['users']}-p{processes}-w{cell['workers']}"
+        f"-r{cell['repeat']}"
+    )
+
+
+def _measure(
+    run: Run, servers: Fleet, locust: Callable[..., LocustResult]
+) -> tuple[LocustResult, int]:
+    """Start ``servers`` (recorded in ``run``), run ``locust`` against them watching
+    their CPU, stop them; return locust's result and the servers' resident memory
+    before the load. :class:`ServerError` when a server exited during the run."""
+    with servers:
+        members = servers.members
+        for member in members:
+            run.record_server(member.info())
+        watch = {_watch_name(i, len(members)): p.pid for i, p in enumerate(members)}
+        rss_before = sum(member.rss_bytes() for member in members)
+        hosts = tuple(f"ws://{member.host}:{member.port}" for member in members)
+        result: LocustResult = locust(
+            host=hosts[0],
+            hosts=hosts if len(hosts) > 1 else (),
+            watch={name: pid for name, pid in watch.items() if pid is not None},
+        )
+        for member in members:
+            code = member.popen.poll() if member.popen is not None else None
+            if code is not None:
+                raise ServerError(f"{servers.spec.name} exited during the run (code {code})")
+    return result, rss_before
+
+
+def _add_cell_facts(row: LocustRow, *, repeat: int, output: Path) -> None:
+    """The repeat number, the machine's load and where locust's files are."""
     row.repeat = repeat
     # Other work on the machine shows here (locust and the server add about 2).
     row.machine_load_1m = round(os.getloadavg()[0], 2)
-    row.output = str(Path(prefix).relative_to(run.path))
+    row.output = str(output)
+
+
+def _add_idle_memory(row: LocustRow, result: LocustResult, rss_before: int) -> None:
+    """For the idle scenario: the servers' memory before and with the connections
+    open at the end of the window, and the growth per connection."""
     rss = [size for key, size in result.watched_rss.items() if key.startswith("server")]
     held = sum(rss) if rss else None
-    if scenario == "idle" and row.handshakes and held is not None:
+    if row.scenario == "idle" and row.handshakes and held is not None:
         # Connections still open at the end of the window, over the server's growth.
         row.server_rss_idle_bytes = rss_before
         row.server_rss_bytes = held
         row.rss_per_connection_bytes = round((held - rss_before) / row.handshakes)
-    run.add(row)
-    return row
+
+
+def _cells(
+    servers: Sequence[str], flavours: Sequence[str], scenario: str, baseline: bool
+) -> list[tuple[str, str]]:
+    """The (server, flavour) cells of a run, the raw echo baseline last when asked
+    for (by name, or by ``baseline`` for a scenario it can serve); a clear error
+    for an unknown scenario, flavour or server."""
+    if scenario not in SCENARIOS:
+        raise LocustRunError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    for flavour in flavours:
+        user_class(scenario, flavour)
+    for server in servers:
+        get_spec(server)
+    cells = [
+        (server, flavour) for server in servers if server != RAW_ECHO.name for flavour in flavours
+    ]
+    if RAW_ECHO.name in servers or (baseline and scenario in BASELINE_SCENARIOS):
+        if scenario not in BASELINE_SCENARIOS:
+            raise LocustRunError(f"the raw echo server has no rooms: it cannot run {scenario}")
+        cells.append((RAW_ECHO.name, BASELINE_FLAVOUR))
+    return cells
 
 
 def run_load(
@@ -286,20 +337,8 @@ def run_load(
     ``redis_url`` (which must answer), else a local redis-server started here.
     """
     check_scale(layer, server_processes, workers)
-    if scenario not in SCENARIOS:
-        raise LocustRunError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
-    for flavour in flavours:
-        user_class(scenario, flavour)
-    for server in servers:
-        get_spec(server)
+    cells = _cells(servers, flavours, scenario, baseline)
     layout = pinning.choose()
-    cells = [
-        (server, flavour) for server in servers if server != RAW_ECHO.name for flavour in flavours
-    ]
-    if RAW_ECHO.name in servers or (baseline and scenario in BASELINE_SCENARIOS):
-        if scenario not in BASELINE_SCENARIOS:
-            raise LocustRunError(f"the raw echo server has no rooms: it cannot run {scenario}")
-        cells.append((RAW_ECHO.name, BASELINE_FLAVOUR))
     if layout.pinned:
         run.note(
             f"locust {scenario}: servers pinned to cores {_cpus(layout.server)}, "

@@ -1,7 +1,8 @@
 """Run a load with one or more generator processes and merge what they measured.
 
-Each process is ``python -m channels_harness.generators.engine.worker`` in its own
-session, pinned to one of the generator cores; all of them open their
+Each process is ``python -m channels_harness.generators.engine.worker``, started
+by :func:`channels_harness.runtime.procgroup.spawn` in its own session and
+pinned to one of the generator cores; all of them open their
 connections first and start measuring together. Their HdrHistograms are
 merged here. Every process is killed and reaped on every exit path.
 """
@@ -12,13 +13,12 @@ import contextlib
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
@@ -28,10 +28,12 @@ from channels_harness.errors import GeneratorError
 from channels_harness.generators.engine.client import GENERATOR_NAME
 from channels_harness.generators.engine.result import LoadConfig, WorkerResult
 from channels_harness.generators.engine.worker import GO, READY, RESULT
-from channels_harness.runtime import cpu, stats
+from channels_harness.runtime import cpu, procgroup, stats
 from channels_harness.runtime.timeouts import scaled
 
 STARTUP_S = 30.0
+# How long a worker may take to exit on SIGTERM before it gets SIGKILL.
+_STOP_GRACE_S = 2.0
 
 
 @dataclass
@@ -145,22 +147,26 @@ def split(config: LoadConfig, processes: int) -> list[LoadConfig]:
 
 
 class _Worker:
-    """One worker subprocess and a thread that queues its stdout lines."""
+    """One worker subprocess (started by :func:`procgroup.spawn`) and a thread
+    that queues its stdout lines."""
 
     def __init__(self, config: LoadConfig, core: int | None) -> None:
         self.stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 (closed in kill)
-        self.popen = subprocess.Popen(
+        self.popen = procgroup.spawn(
             [sys.executable, "-m", "channels_harness.generators.engine.worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
-            start_new_session=True,
-            preexec_fn=_pin(core),
+            cpus=frozenset({core}) if core is not None else None,
         )
-        self.lines: queue.Queue[str | None] = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-        self.send(json.dumps(config.to_json()))
+        try:
+            self.lines: queue.Queue[str | None] = queue.Queue()
+            self.reader = threading.Thread(target=self._read, daemon=True)
+            self.reader.start()
+            self.send(json.dumps(config.to_json()))
+        except BaseException:
+            self.kill()
+            raise
 
     def _read(self) -> None:
         assert self.popen.stdout is not None
@@ -199,28 +205,10 @@ class _Worker:
         return f"\n{text[-2000:]}" if text else ""
 
     def kill(self) -> None:
-        """Kill the worker's whole session and reap it."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        for pipe in (self.popen.stdin, self.popen.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
+        """Stop the worker's whole session and reap it (a worker that already
+        printed its result has exited; one that hangs gets SIGKILL after a grace)."""
+        procgroup.stop_group(self.popen, grace=_STOP_GRACE_S)
         self.stderr.close()
-
-
-def _pin(core: int | None) -> Callable[[], None] | None:
-    if core is None:
-        return None
-
-    def pin() -> None:
-        os.sched_setaffinity(0, {core})
-
-    return pin
 
 
 def run_parts(

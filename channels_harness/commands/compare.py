@@ -1,0 +1,90 @@
+"""Compare two runs cell by cell and fail on regressions: the CI gate.
+
+OLD and NEW are run folders (their data.json is enough). Every cell present in
+both is compared: throughput, handshakes per second, latency percentiles,
+memory per connection, locust rates and each conformance grade. Exit 1 when a
+threshold is crossed: a throughput or handshake cell fell by more than
+``--max-drop`` percent, or a p99 rose by more than ``--max-p99-rise`` percent,
+and in both cases the two runs' intervals (95% CI, else the range of their
+repeated runs) do not overlap; or a conformance grade got worse (unless
+``--allow-conformance-change``). Exit 2 for unusable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "compare"
+HELP = "compare two runs cell by cell; exit 1 on a regression (a CI gate)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("old", help="the baseline run folder (or its data.json)")
+    parser.add_argument("new", help="the run to judge (folder or data.json)")
+    parser.add_argument(
+        "--max-drop",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="fail when a throughput or handshake cell fell by more than PCT percent "
+        "beyond the runs' spread",
+    )
+    parser.add_argument(
+        "--max-p99-rise",
+        type=float,
+        default=None,
+        metavar="PCT",
+        help="fail when a p99 latency rose by more than PCT percent beyond the runs' spread",
+    )
+    parser.add_argument(
+        "--allow-conformance-change",
+        action="store_true",
+        help="do not fail when a conformance grade got worse (still listed)",
+    )
+    parser.add_argument("--markdown", metavar="FILE", help="also write the comparison as Markdown")
+    parser.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    parser.add_argument(
+        "--junit", metavar="FILE", help="also write JUnit XML (one testcase per compared cell)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from channels_harness.errors import UsageError
+    from channels_harness.report import compare_output
+    from channels_harness.report.compare import Thresholds, compare
+    from channels_harness.report.model import load_valid, write_atomic, write_atomic_bytes
+
+    for name in ("max_drop", "max_p99_rise"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise UsageError(
+                f"--{name.replace('_', '-')} takes a percentage of 0 or more, not {value}"
+            )
+    old, new = load_valid(args.old), load_valid(args.new)
+    limits = Thresholds(args.max_drop, args.max_p99_rise, args.allow_conformance_change)
+    result = compare(old.data, new.data, limits)
+    if not result.changes:
+        raise UsageError(
+            f"{old.path} and {new.path} have no cell in common: nothing to compare "
+            "(were they run with the same servers and presets?)"
+        )
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(compare_output.to_table(result))
+    for regression in result.regressions:
+        console.print(
+            f"[red]regression[/] {regression.name}: {regression.regression}", highlight=False
+        )
+    if args.markdown:
+        write_atomic(Path(args.markdown), compare_output.to_markdown(result))
+    if args.json:
+        write_atomic(Path(args.json), json.dumps(compare_output.to_json(result), indent=1) + "\n")
+    if args.junit:
+        write_atomic_bytes(Path(args.junit), compare_output.to_junit(result))
+    return 1 if result.regressions else 0

@@ -1,0 +1,351 @@
+"""Every report section's columns, in the order report.md shows them.
+
+Each :class:`~channels_harness.report.columns.Section` here is read by the
+Markdown report, the console tables and the CSV export alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels_harness.report.columns import Column, Section
+from channels_harness.report.loadcells import LoadCell
+from channels_harness.report.rows import (
+    AttackRow,
+    BlockingRow,
+    BreakdownRow,
+    ConformanceRow,
+    FanoutRow,
+    HandshakeRow,
+    HeadroomRow,
+    LatencyRow,
+    LimitsRow,
+    LocustRow,
+    MemoryRow,
+    ScalingRow,
+    SoakSummaryRow,
+    ThroughputRow,
+)
+from channels_harness.report.summary import Deviation
+
+SERVER: Column[Any] = Column("server", "server")
+FLAVOUR: Column[Any] = Column("flavour", "flavour")
+P50: Column[Any] = Column("p50 ms", "p50_ms")
+P99: Column[Any] = Column("p99 ms", "p99_ms")
+P999: Column[Any] = Column("p99.9 ms", "p999_ms")
+MAX: Column[Any] = Column("max ms", "max_ms")
+RUNS: Column[Any] = Column("runs", "runs")
+SPREAD: Column[Any] = Column("spread %", "spread_pct")
+GEN_CPU: Column[Any] = Column("gen CPU", "generator_cpu")
+GEN_BOUND: Column[Any] = Column("gen-bound", "generator_bound")
+MSGS: Column[Any] = Column("msgs/s", "msgs_per_s")
+
+
+def _throughput_order(row: ThroughputRow) -> tuple[str, int, str, str]:
+    return (str(row.payload), int(row.concurrency or 0), row.server, row.flavour)
+
+
+THROUGHPUT = Section(
+    ThroughputRow,
+    "Throughput (closed loop echo)",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("conns", "concurrency"),
+        Column("payload", "payload"),
+        MSGS,
+        SPREAD,
+        RUNS,
+        P50,
+        P99,
+        P999,
+        Column("errors", "errors"),
+        GEN_CPU,
+        GEN_BOUND,
+    ),
+    plots=(("throughput", "throughput"), ("latency percentiles", "latency_percentiles")),
+    footer="A cell marked gen-bound was limited by the load generator, not the server; "
+    "it is never used in the summary.",
+    order=_throughput_order,
+)
+
+LATENCY = Section(
+    LatencyRow,
+    "Latency against load (open loop)",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("target/s", "target_rate"),
+        Column("achieved/s", "achieved_rate"),
+        P50,
+        P99,
+        P999,
+        MAX,
+        GEN_BOUND,
+    ),
+    plots=(("Latency against load (open loop)", "latency_vs_load"),),
+)
+
+HANDSHAKE = Section(
+    HandshakeRow,
+    "Handshakes",
+    (SERVER, FLAVOUR, Column("per second", "handshakes_per_s"), P50, P99, SPREAD, RUNS),
+    plots=(("Handshakes", "handshake"),),
+)
+
+MEMORY = Section(
+    MemoryRow,
+    "Memory per idle connection",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("connections", "connections"),
+        Column("RSS idle", "rss_idle_bytes"),
+        Column("RSS loaded", "rss_loaded_bytes"),
+        Column("bytes/conn", "bytes_per_connection"),
+    ),
+    plots=(("Memory per idle connection", "memory"),),
+)
+
+BREAKDOWN = Section(
+    BreakdownRow,
+    "Layer breakdown",
+    (SERVER, Column("layer", "layer"), Column("µs/msg", "us_per_msg"), MSGS),
+    plots=(("Layer breakdown", "breakdown"),),
+    intro="Each layer adds one piece of the stack to the one before it; the difference "
+    "between two rows is that piece's cost per message.",
+)
+
+BLOCKING = Section(
+    BlockingRow,
+    "Handlers that do work",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("kind", "kind"),
+        Column("delay ms", "delay_ms"),
+        Column("conns", "concurrency"),
+        MSGS,
+        P50,
+        P99,
+    ),
+    intro="`block` sleeps in the handler's thread (time.sleep); `await` awaits "
+    "(asyncio.sleep, async flavours only).",
+)
+
+LOCUST = Section(
+    LocustRow,
+    "Locust runs",
+    (
+        Column("scenario", "scenario"),
+        SERVER,
+        FLAVOUR,
+        Column("users", "users"),
+        Column("procs", "processes"),
+        MSGS,
+        P50,
+        Column("p95 ms", "p95_ms"),
+        P99,
+        Column("failures", "failures"),
+        GEN_CPU,
+        GEN_BOUND,
+        Column("resolution ms", "resolution_ms"),
+    ),
+    plots=(("Locust runs", "locust"),),
+)
+
+FANOUT = Section(
+    FanoutRow,
+    "Fan-out through the channel layer",
+    (
+        Column("layer", "layer"),
+        SERVER,
+        FLAVOUR,
+        Column("members", "group_size"),
+        Column("messages", "messages"),
+        Column("deliveries/s", "deliveries_per_s"),
+        P50,
+        P99,
+        MAX,
+        Column("lost", "lost"),
+        RUNS,
+        GEN_BOUND,
+    ),
+    plots=(("Fan-out through the channel layer", "fanout"),),
+    intro="One member broadcasts timestamped messages to the room; latency runs from the "
+    "send stamp to each member's receipt on the generator's clock.",
+)
+
+SCALING = Section(
+    ScalingRow,
+    "Throughput against server processes",
+    (
+        Column("pinning", "pinning"),
+        SERVER,
+        Column("layer", "layer"),
+        Column("processes", "processes"),
+        FLAVOUR,
+        MSGS,
+        SPREAD,
+        RUNS,
+        Column("server cores", "server_cpus"),
+        GEN_BOUND,
+    ),
+)
+
+SOAK = Section(
+    SoakSummaryRow,
+    "Soak",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("minutes", "minutes"),
+        Column("RSS start", "rss_start_bytes"),
+        Column("RSS end", "rss_end_bytes"),
+        Column("RSS growth %", "rss_growth_pct"),
+        Column("fds before", "fds_start"),
+        Column("fds after", "fds_end"),
+        Column("errors", "errors"),
+        Column("verdict", "verdict"),
+    ),
+    plots=(("Soak", "soak"),),
+    intro="Samples of RSS, open descriptors and live consumers over time are in data.json "
+    "(section soak); the verdict rule is in the notes below.",
+)
+
+LIMITS = Section(
+    LimitsRow,
+    "Concurrent idle connections",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("target", "connections_target"),
+        Column("held", "connections_held"),
+        Column("bytes/conn", "bytes_per_connection"),
+        Column("stopped by", "limit_reason"),
+    ),
+)
+
+ATTACKS = Section(
+    AttackRow,
+    "Hostile clients",
+    (
+        SERVER,
+        Column("attack", "attack"),
+        Column("outcome", "outcome"),
+        Column("canary echoed", "canary_ok"),
+        Column("leaked consumers", "leaked_consumers"),
+        Column("detail", "detail"),
+    ),
+    intro="After each attack a fresh client must still get its echo (the canary) and the "
+    "app's live-consumer count must return to zero.",
+)
+
+HEADROOM = Section(
+    HeadroomRow,
+    "Generator headroom",
+    (
+        Column("generator", "generator"),
+        Column("baseline msgs/s", "baseline_msgs_per_s"),
+        Column("best Channels msgs/s", "best_channels_msgs_per_s"),
+        Column("best cell", "best_cell"),
+        Column("ratio", "ratio"),
+        GEN_CPU,
+    ),
+)
+
+# The measurement sections of report.md, after the summary and conformance.
+REPORT_SECTIONS: tuple[Section[Any], ...] = (
+    THROUGHPUT,
+    LATENCY,
+    HANDSHAKE,
+    MEMORY,
+    BREAKDOWN,
+    BLOCKING,
+    LOCUST,
+    FANOUT,
+    SCALING,
+    SOAK,
+    LIMITS,
+    ATTACKS,
+    HEADROOM,
+)
+
+# Conformance: a server's deviations (one row per case), and the recorded values.
+DEVIATIONS = Section(
+    Deviation,
+    "deviations",
+    (
+        Column("case", "case"),
+        Column("clause", "clause"),
+        Column("grade", "grade"),
+        Column("observed", "observed"),
+        Column("flavours", "flavours"),
+    ),
+)
+INFO = Section(
+    ConformanceRow,
+    "Recorded values (INFO)",
+    (SERVER, Column("case", "case"), Column("clause", "clause"), Column("observed", "observed")),
+)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _generator_cpu(cell: LoadCell) -> str:
+    if cell.generator_cpu is None:
+        return "?"
+    return f"{cell.generator_cpu:.0%}{'!' if cell.generator_bound else ''}"
+
+
+def _rate(cell: LoadCell) -> str:
+    spread = f" ±{cell.spread:.0%}" if cell.repeats > 1 else ""
+    return f"{cell.msgs_per_s:.0f}{spread}"
+
+
+def _server_cpu(cell: LoadCell) -> str:
+    return "?" if cell.server_cpu is None else f"{cell.server_cpu:.0%}"
+
+
+def _dash(value: float | None, template: str = "{:.0f}") -> str:
+    return "-" if value is None else template.format(value)
+
+
+def load_comparison(first: str, churn: bool, memory: bool) -> Section[LoadCell]:
+    """The locust comparison table's columns: ``/first`` names the first server,
+    ``churn`` counts handshakes, ``memory`` adds connections and KB per connection."""
+    columns: list[Column[LoadCell]] = [
+        Column("server flavour", "cell", lambda c: f"{c.server} {c.flavour}"),
+        Column("handshakes/s" if churn else "msgs/s", "msgs_per_s", _rate),
+        Column("p50", "p50_ms", lambda c: _ms(c.p50_ms)),
+        Column("p95", "p95_ms", lambda c: _ms(c.p95_ms)),
+        Column("p99", "p99_ms", lambda c: _ms(c.p99_ms)),
+        Column("fail", "failures", lambda c: str(c.failures)),
+        Column("gen", "generator_cpu", _generator_cpu),
+        Column("srv", "server_cpu", _server_cpu),
+        Column("/sync", "vs_sync", lambda c: _ratio(c.vs_sync)),
+        Column(f"/{first}", "vs_first", lambda c: _ratio(c.vs_first)),
+        Column("/raw", "vs_raw", lambda c: _ratio(c.vs_raw)),
+    ]
+    if memory:
+        columns += [
+            Column(
+                "conns",
+                "connections",
+                lambda c: "-" if c.connections is None else f"{c.connections:.0f}",
+            ),
+            Column(
+                "KB/conn",
+                "rss_per_connection",
+                lambda c: (
+                    "-" if c.rss_per_connection is None else f"{c.rss_per_connection / 1024:.1f}"
+                ),
+            ),
+        ]
+    return Section(LoadCell, "locust load", tuple(columns))
