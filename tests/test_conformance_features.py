@@ -95,3 +95,40 @@ def test_a_run_carries_features_and_what_n_a_cases_would_be(tmp_path: Path) -> N
     assert len(run.rows(ConformanceRow)) == len(document["rows"])
     table = run.rows(ConformanceFeatureRow)
     assert {f.server for f in table} == {"daphne"} and len(table) == len(document["features"])
+
+
+def test_report_shows_features_first_and_what_n_a_would_be(tmp_path: Path) -> None:
+    """report.md: the feature table opens the conformance section, deviating N/A rows get
+    their own table, and compression rows their section."""
+    from channels_harness.report import export, markdown
+    from channels_harness.report.rows import CompressionRow
+
+    run = Run.create(tmp_path, kind="all")
+    base = {"clause": "c", "title": "t", "area": "a", "expected": "e"}
+    run.extend(
+        [
+            ConformanceRow(
+                case="test_x", server="s1", flavour="-", grade="PASS", observed="o", **base
+            ),
+            ConformanceRow(
+                case="test_y", server="s2", flavour="sync", grade="N/A", would_be="FAIL",
+                observed="needs 2.3; ran anyway: close 4002", **base,
+            ),
+            ConformanceFeatureRow(server="s1", feature="permessage-deflate", value="agreed: x"),
+            ConformanceFeatureRow(server="s2", feature="permessage-deflate", value="declined"),
+            CompressionRow(
+                server="s1", flavour="async", payload="chat", payload_bytes=1024,
+                compression="permessage-deflate", messages=10, runs=1, msgs_per_s=5.0,
+                wire_bytes_per_msg=300.0, wire_bytes_ratio=0.15,
+            ),
+        ]
+    )  # fmt: skip
+    text = markdown.render(run.data)
+    conformance = text[text.index("## Conformance") :]
+    assert conformance.index("### Features (as observed)") < conformance.index("conformance grid")
+    assert "| permessage-deflate | agreed: x | declined |" in conformance
+    assert "| s2 | test_y | N/A (would be FAIL) | needs 2.3; ran anyway: close 4002 |" in text
+    assert "## permessage-deflate (echo with and without compression)" in text
+    names = dict(export.tables(run.data))
+    assert "conformance_features.csv" in names and "compression.csv" in names
+    assert b"N/A (would be FAIL)" in export.conformance_junit(run.data)
