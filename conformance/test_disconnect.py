@@ -294,7 +294,9 @@ def test_every_valid_close_code_gets_a_close_reply(server: ServerProcess, verdic
     verdict.should(
         not other,
         expected="each reply echoes the code (or says 1000)",
-        observed=f"replies {other}" if other else f"replies {sorted(set(replies.values()))}",
+        observed=f"replies {other}"
+        if other
+        else f"replies {sorted(set(map(str, replies.values())))}",
     )
 
 

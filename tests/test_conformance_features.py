@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from channels_harness.experiments.conformance import featuretable
 from channels_harness.experiments.conformance.grades import Grade
@@ -104,7 +105,7 @@ def test_report_shows_features_first_and_what_n_a_would_be(tmp_path: Path) -> No
     from channels_harness.report.rows import CompressionRow
 
     run = Run.create(tmp_path, kind="all")
-    base = {"clause": "c", "title": "t", "area": "a", "expected": "e"}
+    base: dict[str, Any] = {"clause": "c", "title": "t", "area": "a", "expected": "e"}
     run.extend(
         [
             ConformanceRow(
