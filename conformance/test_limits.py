@@ -14,6 +14,7 @@ from channels_harness.experiments.conformance.live import open_echo
 from channels_harness.experiments.conformance.verdict import Verdict
 from channels_harness.protocol import wire
 from channels_harness.protocol.wire import Opcode
+from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 
 MIB = 1 << 20
@@ -121,19 +122,19 @@ def test_message_size_limit_is_recorded(server: ServerProcess, verdict: Verdict)
 @case("RFC 6455 5.5.2, 5.5.3", late=True)
 def test_keepalive_pings_are_recorded(server: ServerProcess, verdict: Verdict) -> None:
     """The pings an idle connection gets, and what becomes of one that never answers them."""
-    watch = keepalive.watch_for(server)
-    watch.wait()
-    interval, timeout = watch.interval(), watch.timeout()
-    verdict.feature(featuretable.KEEPALIVE_INTERVAL, interval)
-    verdict.feature(featuretable.KEEPALIVE_TIMEOUT, timeout)
-    verdict.info(f"{interval}; a client that never answers: {timeout}")
-    answering = watch.answering
+    wait = keepalive.WATCH_S + scaled(60.0)
+    found = keepalive.findings(server.spec.name, keepalive.watch_dir(), wait)
+    if found is None or found["error"]:
+        why = f"the watch failed: {found['error']}" if found else f"no findings within {wait:.0f} s"
+        verdict.must(False, expected="the keepalive watch reports", observed=why)
+        return
+    verdict.feature(featuretable.KEEPALIVE_INTERVAL, found["interval"])
+    verdict.feature(featuretable.KEEPALIVE_TIMEOUT, found["timeout"])
+    verdict.info(f"{found['interval']}; a client that never answers: {found['timeout']}")
     verdict.should(
-        answering.ended_at is None,
+        found["answering_closed"] is None,
         expected="a client that answers every ping stays connected",
-        observed="still open"
-        if answering.ended_at is None
-        else f"closed after {answering.ended_at:.0f} s: {answering.ending}",
+        observed=found["answering_closed"] or "still open",
     )
 
 

@@ -12,7 +12,9 @@ matrix at the end of the session.
 
 from __future__ import annotations
 
-import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,7 @@ DEFAULT_OUT = RESULTS_DIR / "conformance"
 _verdict_key = pytest.StashKey["_CaseRun"]()
 _written_key = pytest.StashKey[list[Path]]()
 _deviations_key = pytest.StashKey[Deviations]()
+_keepalive_dir_key = pytest.StashKey[Path]()
 # Reports reach pytest_runtest_logreport without the config; one session per process.
 _session_rows: dict[str, dict[str, Any]] = {}
 
@@ -82,6 +85,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[_deviations_key] = Deviations.load()
     _session_rows.clear()
+    if not hasattr(config, "workerinput") or not os.environ.get(keepalive.DIR_VARIABLE):
+        # The controller (or a lone process) makes the folder; xdist workers inherit it.
+        folder = tempfile.mkdtemp(prefix="channels-harness-keepalive-")
+        os.environ[keepalive.DIR_VARIABLE] = folder
+        config.stash[_keepalive_dir_key] = Path(folder)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -108,7 +116,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session", autouse=True)
-def keepalive_watches(request: pytest.FixtureRequest, server_pool: ServerPool) -> None:
+def keepalive_watches(request: pytest.FixtureRequest) -> None:
     """Start the keepalive watch of every server a ``late`` case of this session reads,
     at the start, so that the watches have seen enough by the time those cases run."""
     names = {
@@ -117,8 +125,7 @@ def keepalive_watches(request: pytest.FixtureRequest, server_pool: ServerPool) -
         if (info := case_info(item)) is not None and info.late
     }
     for name in sorted(names - {"-"}):
-        with contextlib.suppress(OSError, ValueError):
-            keepalive.watch_for(server_pool.get(name))
+        keepalive.claim(name, keepalive.watch_dir())
 
 
 @pytest.fixture
@@ -263,6 +270,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the matrix once, from the controller (not from xdist workers)."""
     keepalive.stop_all()
     config = session.config
+    folder = config.stash.get(_keepalive_dir_key, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     if hasattr(config, "workerinput") or not _session_rows:
         return
     out = Path(config.getoption("--conformance-out"))
