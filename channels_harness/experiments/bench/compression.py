@@ -283,7 +283,7 @@ def measure_compression(
 
 
 @contextlib.contextmanager
-def _client_on(cpus: frozenset[int] | None) -> Iterator[None]:
+def pinned_client(cpus: frozenset[int] | None) -> Iterator[None]:
     """Pin this process (the client) to ``cpus`` for the block, then restore."""
     if not cpus:
         yield
@@ -307,7 +307,7 @@ def run_compression(
     and add its rows to ``run``; a server that declines deflate gets a note."""
     cores = pinning.choose()
     for name in servers:
-        with serving(name, cpus=cores.server) as server, _client_on(cores.generator):
+        with serving(name, cpus=cores.server) as server, pinned_client(cores.generator):
             rows = measure_compression(server, flavour, config)
         if rows:
             run.extend(rows)
