@@ -24,7 +24,13 @@ from channels_harness.report.rows import (
     rows_of,
     unstacked,
 )
-from channels_harness.report.sections import DEVIATIONS, INFO, REPORT_SECTIONS
+from channels_harness.report.sections import (
+    DEVIATIONS,
+    INFO,
+    NOT_APPLICABLE_RAN,
+    REPORT_SECTIONS,
+    feature_table,
+)
 
 __all__ = ["fmt", "render", "table", "verdict"]
 
@@ -193,6 +199,17 @@ def verdict(data: Data) -> str:
     return "\n".join(lines)
 
 
+def _first_per_case(rows: Sequence[ConformanceRow]) -> list[ConformanceRow]:
+    """One row per (server, case): the first flavour's."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for row in rows:
+        if (row.server, row.case) not in seen:
+            seen.add((row.server, row.case))
+            kept.append(row)
+    return kept
+
+
 def conformance(data: Data) -> str:
     rows = unstacked(data, ConformanceRow)
     if not rows:
@@ -202,20 +219,27 @@ def conformance(data: Data) -> str:
         "",
         f"{len(rows)} graded results ({len({r.case for r in rows})} cases). Grades: PASS, "
         "NON-STRICT (a SHOULD missed), FAIL (a MUST broken), INFO (a recorded value), "
-        "N/A (the server does not advertise what the case needs).",
-        "",
-        "![conformance grid](plots/conformance.svg)",
+        "N/A (the server does not advertise what the case needs"
+        + (
+            '; "N/A (would be FAIL)" when the case ran anyway and deviated).'
+            if any(row.would_be for row in rows)
+            else ")."
+        ),
         "",
     ]
+    servers, features = summary.feature_lines(data)
+    if features:
+        spec = feature_table(servers)
+        lines += [f"### {spec.title}", "", section_table(spec, features), ""]
+    lines += ["![conformance grid](plots/conformance.svg)", ""]
     for server, found in summary.deviations(data).items():
         ordered = sorted(found, key=lambda r: (r.grade != "FAIL", r.case))
         lines += [f"### {server}: {DEVIATIONS.title}", "", section_table(DEVIATIONS, ordered), ""]
-    seen: set[tuple[str, str]] = set()
-    info = []
-    for row in rows:
-        if row.grade == "INFO" and (row.server, row.case) not in seen:
-            seen.add((row.server, row.case))
-            info.append(row)
+    hidden = _first_per_case(NOT_APPLICABLE_RAN.rows(data))
+    if hidden:
+        lines += [f"### {NOT_APPLICABLE_RAN.title}", "", section_table(NOT_APPLICABLE_RAN, hidden)]
+        lines.append("")
+    info = _first_per_case([row for row in rows if row.grade == "INFO"])
     if info:
         lines += [f"### {INFO.title}", "", section_table(INFO, info), ""]
     return "\n".join(lines)

@@ -59,6 +59,8 @@ class ConformanceRow(Row):
     observed: str
     known_deviation: bool = False
     stack: dict[str, str] | None = None
+    # For an N/A case that ran anyway: the grade its checks earned ("" otherwise).
+    would_be: str = ""
 
 
 @dataclass(kw_only=True)
@@ -485,6 +487,47 @@ class VersionChangeRow(Row):
     observed: str = ""
 
 
+@dataclass(kw_only=True)
+class ConformanceFeatureRow(Row):
+    """What the conformance suite observed of one feature of one server (the feature table)."""
+
+    SECTION: ClassVar[str] = "conformance_features"
+    server: str
+    feature: str
+    value: str
+    cases: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class CompressionRow(Row):
+    """Echo round trips with permessage-deflate on or off, measured in one run.
+
+    ``compression`` is ``off`` or the extension the server agreed to. The
+    ratios compare this row with the ``off`` row of the same server, flavour
+    and payload, run for run (paired); ``client_cpu_us_per_msg`` is what the
+    client itself spent, compression included.
+    """
+
+    SECTION: ClassVar[str] = "compression"
+    server: str
+    flavour: str
+    payload: str
+    payload_bytes: int
+    compression: str
+    client: str = ""
+    messages: int
+    runs: int
+    msgs_per_s: float
+    msgs_per_s_runs: list[float] = field(default_factory=list)
+    wire_bytes_per_msg: float
+    wire_bytes_sent: int = 0
+    wire_bytes_received: int = 0
+    client_cpu_us_per_msg: float | None = None
+    msgs_per_s_ratio: float | None = None
+    wire_bytes_ratio: float | None = None
+    errors: int = 0
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     ConformanceRow,
     ThroughputRow,
@@ -506,6 +549,8 @@ ROW_TYPES: tuple[type[Row], ...] = (
     VersionChangeRow,
     ProfileRow,
     ProfileFindingRow,
+    ConformanceFeatureRow,
+    CompressionRow,
 )
 
 # The row sections of data.json, in the order the document lists them.

@@ -6,9 +6,11 @@ Markdown report, the console tables and the CSV export alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from channels_harness.report.columns import Column, Section
+from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.loadcells import LoadCell
 from channels_harness.report.rows import (
     PROFILE_GROUPS,
@@ -16,6 +18,7 @@ from channels_harness.report.rows import (
     AttackRow,
     BlockingRow,
     BreakdownRow,
+    CompressionRow,
     ConformanceRow,
     FanoutRow,
     HandshakeRow,
@@ -32,7 +35,7 @@ from channels_harness.report.rows import (
     VersionChangeRow,
     VersionRow,
 )
-from channels_harness.report.summary import Deviation
+from channels_harness.report.summary import Deviation, FeatureLine
 
 SERVER: Column[Any] = Column("server", "server")
 FLAVOUR: Column[Any] = Column("flavour", "flavour")
@@ -200,6 +203,29 @@ BLOCKING = Section(
     ),
     intro="`block` sleeps in the handler's thread (time.sleep); `await` awaits "
     "(asyncio.sleep, async flavours only).",
+)
+
+COMPRESSION = Section(
+    CompressionRow,
+    "permessage-deflate (echo with and without compression)",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("payload", "payload"),
+        Column("compression", "compression"),
+        MSGS,
+        Column("msgs/s vs off", "msgs_per_s_ratio"),
+        Column("wire bytes/msg", "wire_bytes_per_msg"),
+        Column("bytes vs off", "wire_bytes_ratio"),
+        Column("client µs/msg", "client_cpu_us_per_msg"),
+        RUNS,
+        Column("errors", "errors"),
+    ),
+    intro="Closed-loop echo over a few connections, deflate off and on, runs interleaved and "
+    "ratios paired run by run. Wire bytes count both directions after the handshake, frame "
+    "headers included. The client is websockets' sans-I/O protocol in Python: its CPU per "
+    "message (compression included) is shown so its share of the slowdown can be told from "
+    "the server's. Servers that decline deflate are not measured.",
 )
 
 LOCUST = Section(
@@ -385,6 +411,7 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     PROFILE,
     PROFILE_FINDINGS,
     BLOCKING,
+    COMPRESSION,
     LOCUST,
     FANOUT,
     SCALING,
@@ -411,6 +438,35 @@ INFO = Section(
     "Recorded values (INFO)",
     (SERVER, Column("case", "case"), Column("clause", "clause"), Column("observed", "observed")),
 )
+
+
+def _would_be(row: ConformanceRow) -> str:
+    return f"N/A (would be {row.would_be})"
+
+
+# N/A cases that ran anyway and deviated: nothing hides behind N/A.
+NOT_APPLICABLE_RAN = Section(
+    ConformanceRow,
+    "Not applicable, but deviated when run anyway",
+    (
+        SERVER,
+        Column("case", "case"),
+        Column("grade", "would_be", _would_be),
+        Column("observed", "observed"),
+    ),
+    where=lambda row: row.grade == "N/A" and row.would_be in DEVIATING_GRADES,
+)
+
+
+def _observed_on(server: str) -> Callable[[FeatureLine], str]:
+    return lambda line: line.values.get(server, "-")
+
+
+def feature_table(servers: Sequence[str]) -> Section[FeatureLine]:
+    """The conformance feature table's columns: the feature, then one per server."""
+    columns = [Column[FeatureLine]("feature", "feature")]
+    columns += [Column(server, server, _observed_on(server)) for server in servers]
+    return Section(FeatureLine, "Features (as observed)", tuple(columns))
 
 
 def _ratio(value: float | None) -> str:

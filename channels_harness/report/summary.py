@@ -15,10 +15,12 @@ from typing import Any, ClassVar
 
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.rows import (
+    ConformanceFeatureRow,
     ConformanceRow,
     HeadroomRow,
     Row,
     ThroughputRow,
+    rows_of,
     unstacked,
 )
 
@@ -183,6 +185,25 @@ def deviations(data: Data) -> dict[str, list[Deviation]]:
         ]
         for server, cases in sorted(kept.items())
     }
+
+
+@dataclass(kw_only=True)
+class FeatureLine(Row):
+    """One line of the feature table: a feature and what each server showed of it."""
+
+    SECTION: ClassVar[str] = ""
+    feature: str
+    values: dict[str, str]
+
+
+def feature_lines(data: Data) -> tuple[list[str], list[FeatureLine]]:
+    """The servers of the conformance feature table, and one line per feature."""
+    rows = rows_of(data, ConformanceFeatureRow)
+    servers = list(dict.fromkeys(row.server for row in rows))
+    by_feature: dict[str, dict[str, str]] = {}
+    for row in rows:
+        by_feature.setdefault(row.feature, {})[row.server] = row.value
+    return servers, [FeatureLine(feature=f, values=v) for f, v in by_feature.items()]
 
 
 def grade_counts(data: Data) -> dict[str, Counter[str]]:
