@@ -41,9 +41,9 @@ def pytest_command(
     if workers > 1:
         command += ["-n", str(workers)]
     if servers:
-        command += ["--servers", ",".join(servers)]
+        command += ["--channels-servers", ",".join(servers)]
     if flavours:
-        command += ["--flavours", ",".join(flavours)]
+        command += ["--channels-flavours", ",".join(flavours)]
     if strict:
         command.append("--strict-spec")
     return command
