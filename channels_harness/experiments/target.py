@@ -193,7 +193,10 @@ def first_round_trip(url: str, traffic: Traffic, wait: float = REPLY_WAIT_S) -> 
                 "(to the sender, or to a group it joined)?"
             ) from None
         except Exception as exc:  # the server closed the connection
-            raise ReplyError(f"no reply to {message[:60]!r} on {url}: {exc}") from None
+            raise ReplyError(
+                f"the server closed the connection instead of replying to {message[:60]!r} "
+                f"on {url} ({exc}); check --message against what the consumer expects"
+            ) from None
         data = reply.encode() if isinstance(reply, str) else reply
         problem = traffic.mismatch(data)
         if problem is not None:

@@ -87,9 +87,18 @@ class RemoteServer:
         except OSError:
             return False
 
-    pid: None = None
-    popen: None = None
-    startup_s: None = None
+    @property
+    def pid(self) -> None:
+        """Not known: the process is not the harness's."""
+        return None
+
+    @property
+    def popen(self) -> None:
+        return None
+
+    @property
+    def startup_s(self) -> None:
+        return None
 
     @property
     def tls(self) -> bool:
