@@ -194,6 +194,13 @@ def with_cookie(traffic: Traffic, cookie: str) -> Traffic:
     )
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Keep the login form's redirect (and its cookies) instead of following it."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 def login_cookie(
     base_url: str, login_path: str, credentials: str, *, insecure: bool = False
 ) -> str:
@@ -209,7 +216,10 @@ def login_cookie(
         raise UsageError("--login takes USER:PASSWORD, for example --login alice:secret")
     url = urllib.parse.urljoin(base_url, login_path)
     jar = http.cookiejar.CookieJar()
-    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPCookieProcessor(jar)]
+    handlers: list[urllib.request.BaseHandler] = [
+        urllib.request.HTTPCookieProcessor(jar),
+        _NoRedirect(),
+    ]
     context = Traffic(insecure=insecure).ssl_context()
     if context is not None:
         handlers.append(urllib.request.HTTPSHandler(context=context))
@@ -227,7 +237,8 @@ def login_cookie(
         request = urllib.request.Request(url, data=form, headers={"Referer": url})
         opener.open(request, timeout=scaled(10.0)).read()
     except urllib.error.HTTPError as exc:
-        raise UsageError(f"logging in at {url} failed: HTTP {exc.code} {exc.reason}") from None
+        if not 300 <= exc.code < 400:  # a successful login redirects
+            raise UsageError(f"logging in at {url} failed: HTTP {exc.code} {exc.reason}") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"logging in at {url} failed: {exc}") from None
     cookies = {c.name: c.value for c in jar}
