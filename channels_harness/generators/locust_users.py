@@ -58,6 +58,7 @@ import time
 from typing import Any, ClassVar, NoReturn
 
 import gevent
+import gevent.lock
 import locust.stats
 import websocket
 from gevent.greenlet import Greenlet
@@ -190,11 +191,18 @@ def _add_app_options(group: Any) -> None:
 
 
 _traffic: dict[int, Traffic] = {}
+# One login per process: the users that start meanwhile wait for its cookie.
+_traffic_lock = gevent.lock.BoundedSemaphore()
 
 
 def traffic_of(environment: Environment, base_url: str) -> Traffic:
     """The handshake and messages the ``--ws-*`` options describe, built (and the
     ``--ws-login`` cookie fetched from ``base_url``) once per process."""
+    with _traffic_lock:
+        return _build_traffic(environment, base_url)
+
+
+def _build_traffic(environment: Environment, base_url: str) -> Traffic:
     options = environment.parsed_options
     key = id(options)
     if key in _traffic:
