@@ -265,3 +265,19 @@ def test_bad_input_is_one_line_exit_2_and_nothing_left(
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert expected in " ".join(done.stderr.split()), done.stderr
     assert not _leftovers(str(chat)), "a server was left running"
+
+
+def test_conformance_url_runs_the_wire_cases_on_a_running_echo(
+    cli: object, uvicorn: ServerProcess, tmp_path: Path, run_data: object
+) -> None:
+    url = uvicorn.ws_url("/ws/echo/async/")
+    done = cli(  # type: ignore[operator]
+        "conformance", "--url", url, "--workers", "1", "--results", str(tmp_path), timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = run_data(tmp_path)["conformance"]  # type: ignore[operator]
+    assert len(rows) > 20
+    assert {row["server"] for row in rows} == {"url"}
+    assert not [row for row in rows if "probe" in row["case"]]
+    log = next(tmp_path.glob("*/conformance/pytest.log")).read_text()
+    assert "N/A: needs the reference app's probe consumer" in log

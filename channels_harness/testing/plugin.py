@@ -24,7 +24,12 @@ The repository's own suites use the same plugin: ``server_name`` (or
 ``server``) runs once per server of ``--channels-servers`` (default: every
 installed server), ``flavour`` once per consumer flavour of
 ``--channels-flavours``, ``probe_flavour`` once per probe flavour; ``server``
-is the reference app under that server. ``redis_url`` is a Redis server for
+is the reference app under that server. With ``--channels-url ws://.../PATH``
+(what ``channels-harness conformance --url`` passes) ``server`` is that
+running server instead, loaded only through its echo endpoint at PATH:
+``server_name`` and ``flavour`` are ``url``, and the cases that need the
+reference app's probe consumer (or the features it reads) are skipped as N/A.
+``redis_url`` is a Redis server for
 the Redis channel layers (``HARNESS_REDIS_URL``, or a local redis-server for
 the session); :func:`require_or_skip` skips a test whose outside dependency is
 missing, or fails it under ``HARNESS_REQUIRE_ALL=1``. Every server is stopped
@@ -33,9 +38,11 @@ at the end of the session, pass or fail.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,6 +52,7 @@ from channels_harness.servers.pool import ServerPool
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.reference import FLAVOURS, PROBE_FLAVOURS
 from channels_harness.servers.registry import FOCUS_SERVERS, SERVERS, get_spec
+from channels_harness.servers.remote import REMOTE_NAME, RemoteServer
 from channels_harness.servers.userapp import Readiness, check_app
 
 # (option, ini key, help); the option's value wins over the ini key.
@@ -67,6 +75,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for option, ini, text in OPTIONS:
         group.addoption(option, dest=ini, default=None, help=text)
         parser.addini(ini, text)
+    group.addoption(
+        "--channels-url",
+        dest="channels_url",
+        default=None,
+        help="conformance: a running server's echo endpoint, ws://HOST:PORT/PATH",
+    )
     group.addoption(
         "--channels-flavours",
         dest="channels_flavours",
@@ -133,10 +147,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if wanted("channels_server_name"):
         names = _servers(metafunc, FOCUS_SERVERS)
         metafunc.parametrize("channels_server_name", names, ids=names, scope="session")
+    remote = metafunc.config.getoption("channels_url", None)
     if wanted("server_name"):
-        metafunc.parametrize("server_name", _servers(metafunc, None), scope="session")
+        names = [REMOTE_NAME] if remote else _servers(metafunc, None)
+        metafunc.parametrize("server_name", names, scope="session")
     if wanted("flavour"):
-        metafunc.parametrize("flavour", selected_flavours(metafunc.config))
+        flavours = [REMOTE_NAME] if remote else selected_flavours(metafunc.config)
+        metafunc.parametrize("flavour", flavours)
     if wanted("probe_flavour"):
         metafunc.parametrize("probe_flavour", selected_flavours(metafunc.config, PROBE_FLAVOURS))
 
@@ -215,9 +232,59 @@ def server_pool() -> Iterator[ServerPool]:
 
 
 @pytest.fixture
-def server(server_pool: ServerPool, server_name: str) -> ServerProcess:
-    """The running reference-app server for this test's ``server_name``."""
+def server(
+    server_pool: ServerPool, server_name: str, pytestconfig: pytest.Config
+) -> ServerProcess | RemoteServer:
+    """The running reference-app server for this test's ``server_name`` (the running
+    server of ``--channels-url``, checked to accept connections, when given)."""
+    url = pytestconfig.getoption("channels_url", None)
+    if url:
+        try:
+            return RemoteServer(url).start()
+        except HarnessError as exc:
+            pytest.fail(str(exc), pytrace=False)
     return server_pool.get(server_name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--channels-url``: skip, as N/A, every case that needs the reference app's
+    probe consumer (there is none behind a running server's echo endpoint)."""
+    if not config.getoption("channels_url", None):
+        return
+    skip = pytest.mark.skip(reason="N/A: needs the reference app's probe consumer (--url)")
+    for item in items:
+        if _needs_probe(item):
+            item.add_marker(skip)
+
+
+def _needs_probe(item: pytest.Item) -> bool:
+    """Whether a case talks to the probe consumer: it takes ``probe_flavour`` or
+    ``features``, grades by spec version or extension, or (within two calls) uses the
+    probe client's helpers."""
+    if {"probe_flavour", "features"} & set(getattr(item, "fixturenames", ())):
+        return True
+    marker = item.get_closest_marker("conformance_case")
+    if marker is not None and (marker.kwargs.get("min_spec") or marker.kwargs.get("extension")):
+        return True
+    function = getattr(item, "function", None)
+    return function is not None and _mentions_probe(function, 2)
+
+
+def _mentions_probe(function: Any, depth: int) -> bool:
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return False
+    if any("probe" in name or name in ("received", "record") for name in code.co_names):
+        return True
+    if depth == 0:
+        return False
+    module = function.__globals__
+    return any(
+        inspect.isfunction(module.get(name))
+        and module[name].__module__ == function.__module__
+        and _mentions_probe(module[name], depth - 1)
+        for name in code.co_names
+    )
 
 
 def require_or_skip(what: str, reason: str) -> None:
