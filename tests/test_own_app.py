@@ -281,3 +281,40 @@ def test_conformance_url_runs_the_wire_cases_on_a_running_echo(
     assert not [row for row in rows if "probe" in row["case"]]
     log = next(tmp_path.glob("*/conformance/pytest.log")).read_text()
     assert "N/A: needs the reference app's probe consumer" in log
+
+
+def test_locust_offers_the_class_picker_from_the_project_root() -> None:
+    import time
+    import urllib.request
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        "locustfiles/",
+        "--host",
+        "ws://127.0.0.1:9",
+        "--web-host",
+        "127.0.0.1",
+        "--web-port",
+        str(port),
+    ]
+    with subprocess.Popen(
+        command, cwd=CHECKOUT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as proc:
+        try:
+            page = ""
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not page:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                        page = reply.read().decode()
+                except OSError:
+                    time.sleep(0.3)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    assert '"show_userclass_picker": true' in page
+    assert '"AppUser"' in page and '"EchoAsyncUser"' in page
