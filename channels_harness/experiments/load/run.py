@@ -223,17 +223,7 @@ def run_cell(
         options=(*options, "--ws-path", "/") if baseline else (*options, *app_options(target)),
         allow_remote=allow_remote,
     )
-    servers: Fleet | RemoteServer
-    if target is not None and target.url is not None:
-        servers = RemoteServer(target.url)
-    else:
-        servers = Fleet(
-            get_spec(server),
-            server_processes,
-            layer_env(layer, redis_url),
-            layout.server,
-            server_options=target.server_options() if target is not None else {},
-        )
+    servers = _servers(server, server_processes, layer_env(layer, redis_url), layout, target)
     try:
         result, rss_before = _measure(run, servers, locust, target)
     except RunError as exc:
@@ -256,6 +246,21 @@ def run_cell(
     _add_idle_memory(row, result, rss_before)
     run.add(row)
     return row
+
+
+def _servers(
+    name: str,
+    processes: int,
+    env: dict[str, str],
+    layout: pinning.Pinning,
+    target: Target | None,
+) -> Fleet | RemoteServer:
+    """What one cell loads: ``processes`` of server ``name`` (with ``target``'s app, if
+    any) on the server cores, or the running server at ``target``'s URL."""
+    if target is not None and target.url is not None:
+        return RemoteServer(target.url)
+    options = target.server_options() if target is not None else {}
+    return Fleet(get_spec(name), processes, env, layout.server, server_options=options)
 
 
 def _cell_name(cell: dict[str, Any], processes: int) -> str:
