@@ -6,9 +6,10 @@ a check that ``--app`` names an ASGI application, and when it is ready.
   path): what a server needs to run (``PATH``, ``HOME``, the locale, the
   temporary folder), ``--app-dir`` on ``PYTHONPATH`` and ``--settings`` as
   ``DJANGO_SETTINGS_MODULE`` when given.
-- :func:`check_app`: imports ``--app`` once in that environment, in a
-  subprocess, and raises :class:`~channels_harness.errors.AppError` with the
-  problem and the fix before any server starts.
+- :func:`check_app`: imports ``--app`` once in that environment, in a child
+  process (:func:`~channels_harness.runtime.procgroup.spawn`), and raises
+  :class:`~channels_harness.errors.AppError` with the problem and the fix
+  before any server starts.
 - :class:`Readiness`: the port accepting, then a completed WebSocket handshake
   at the load's path, or an HTTP answer on ``--ready-path``; an app that
   answers the handshake with an HTTP error is "ready but refusing"
@@ -30,6 +31,7 @@ from pathlib import Path
 from channels_harness.errors import AppError, HandshakeRefusedError
 from channels_harness.protocol.rawclient import PeerClosed, RawClient
 from channels_harness.protocol.traffic import Traffic
+from channels_harness.runtime import procgroup
 from channels_harness.runtime.timeouts import scaled
 
 # What a server process needs from the caller's environment, and nothing else.
@@ -74,15 +76,19 @@ def check_app(app: str, app_dir: Path, settings: str | None) -> None:
     if not app_dir.is_dir():
         raise AppError(f"--app-dir {app_dir} is not a folder; give the folder that holds manage.py")
     try:
-        done = subprocess.run(
+        popen = procgroup.spawn(
             [sys.executable, "-c", _CHECK, app],
             cwd=app_dir,
             env=server_environment(app_dir, settings),
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
-            timeout=scaled(60.0),
         )
-        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        try:
+            out, _ = popen.communicate(timeout=scaled(60.0))
+        finally:
+            procgroup.stop_group(popen, grace=1.0)
+        answer = json.loads(out.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
         raise AppError(f"--app {app}: could not check it: {exc}") from None
     if answer["error"] is None:
