@@ -9,6 +9,12 @@ ratios and the generator's headroom over the best Channels cell.
 ``--quick`` takes under 2 minutes; the default ``standard`` matrix under 15;
 ``--matrix full`` measures every server, flavour, payload and concurrency
 (about an hour on 2 cores).
+
+With ``--app`` (your ASGI app, under each of ``--servers``, default daphne and
+uvicorn) or ``--url`` (a server that is already running) it measures your
+WebSocket path (``--path``) with your messages instead: closed-loop msgs/s
+with p50/p99, open-loop latency at half that peak, and handshakes/s
+(:mod:`channels_harness.experiments.appbench`).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from channels_harness.commands._common import (
+    add_app_arguments,
     add_results_argument,
     conclude,
     known_servers,
@@ -24,6 +31,7 @@ from channels_harness.commands._common import (
     progress_bar,
     record,
     refuse,
+    target_from_args,
     wide_console,
 )
 from channels_harness.servers.registry import FOCUS_SERVERS
@@ -31,6 +39,7 @@ from channels_harness.servers.registry import FOCUS_SERVERS
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
 
 NAME = "bench"
@@ -67,6 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "of their own (about 15 s per server and flavour)",
     )
     add_results_argument(parser)
+    add_app_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +86,9 @@ def run(args: argparse.Namespace) -> int:
     console = wide_console()
     if (args.runs is not None and args.runs < 1) or args.processes < 1:
         return refuse(console, "--runs and --processes must be at least 1")
+    target = target_from_args(args)
+    if target.own:
+        return _bench_own(console, args, target)
     servers = known_servers(args.servers)
     flavours = names(args.flavours)
     unknown = set(flavours or ()) - set(FLAVOURS)
@@ -124,3 +137,31 @@ def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool 
             from channels_harness.experiments.profile import measure_profiles
 
             measure_profiles(run, run.data["options"]["bench"]["servers"], progress=progress)
+
+
+def _bench_own(console: Console, args: argparse.Namespace, target: Target) -> int:
+    """``bench --app`` / ``bench --url``: your path measured per server (or at the URL)."""
+    import dataclasses
+
+    from channels_harness.experiments.appbench import QUICK, AppBenchPlan, run_app_bench
+    from channels_harness.report.console import print_summary
+
+    if args.flavours or args.matrix:
+        return refuse(console, "--flavours and --matrix are the reference app's; leave them out")
+    plan = QUICK if args.quick else AppBenchPlan()
+    servers = known_servers(args.servers)
+    plan = dataclasses.replace(
+        plan,
+        servers=tuple(servers) if servers else plan.servers,
+        runs=args.runs or plan.runs,
+        generator_processes=args.processes,
+    )
+    options = {"quick": args.quick, **target.describe(), **dataclasses.asdict(plan)}
+
+    def measure(run: Run) -> None:
+        with progress_bar(console, "bench") as progress:
+            run_app_bench(run, target, plan, progress)
+
+    run_, _ = record(console, args, "bench", options, measure)
+    print_summary(console, run_.data)
+    return conclude(console, run_, list_failures=False, failed=bool(run_.data["failures"]))

@@ -38,6 +38,7 @@ from channels_harness.runtime.paths import TARGET_APP_DIR
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.reference import DEFAULT_APP, DEFAULT_SETTINGS, HEALTH_PATH
 from channels_harness.servers.registry import ServerSpec, get_spec
+from channels_harness.servers.userapp import Readiness, server_environment
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -90,6 +91,14 @@ class ServerProcess:
     Use as a context manager (or call :meth:`start` and :meth:`stop`); the
     group is terminated and reaped on every exit path, including exceptions and
     Ctrl-C. ``cpus`` pins the server (and its children) to those cores.
+
+    The reference app (``app_dir`` is ``target_app/``) runs in the harness's
+    environment and is ready when ``GET /healthz/`` answers. Any other app
+    (the user's) runs in a clean environment
+    (:func:`~channels_harness.servers.userapp.server_environment`: ``app_dir``
+    on its path and as its working directory, ``settings`` as
+    ``DJANGO_SETTINGS_MODULE`` when given, then ``env``) and is ready as its
+    ``readiness`` says (default: the port accepting and an HTTP answer on ``/``).
     """
 
     spec: ServerSpec
@@ -102,6 +111,8 @@ class ServerProcess:
     startup_timeout: float = 30.0
     app_dir: Path = TARGET_APP_DIR
     log_path: Path | None = None
+    settings: str | None = None
+    readiness: Readiness | None = None
 
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     startup_s: float | None = field(default=None, init=False)
@@ -168,13 +179,7 @@ class ServerProcess:
             self.log_path = Path(name)
             self._own_log = True
         command = self.spec.command(self.app, self.host, port, self.extra_args)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(self.app_dir), env.get("PYTHONPATH", "")) if p
-        )
-        env.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
-        env["PYTHONUNBUFFERED"] = "1"
-        env.update(self.env)
+        env = self.environment()
         self._command = command
         started = time.monotonic()
         with open(self.log_path, "ab") as log:
@@ -195,6 +200,37 @@ class ServerProcess:
             raise
         self.startup_s = time.monotonic() - started
 
+    @property
+    def reference_app(self) -> bool:
+        """Whether this server runs the reference app (else the user's own)."""
+        return self.app_dir.resolve() == TARGET_APP_DIR.resolve()
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment (see the class doc)."""
+        if self.reference_app:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(self.app_dir), env.get("PYTHONPATH", "")) if p
+            )
+            env.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
+            if self.settings:
+                env["DJANGO_SETTINGS_MODULE"] = self.settings
+        else:
+            env = server_environment(self.app_dir, self.settings)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.env)
+        return env
+
+    def _ready(self, port: int) -> bool:
+        if self.readiness is None and self.reference_app:
+            return _answers(self.host, port, self.spec.health)
+        return (self.readiness or Readiness()).ready(self.host, port)
+
+    def _waited_for(self) -> str:
+        if self.readiness is None and self.reference_app:
+            return f"GET {HEALTH_PATH}" if self.spec.health == "http" else "a TCP connection"
+        return (self.readiness or Readiness()).describe()
+
     def _wait_ready(self, port: int) -> None:
         deadline = time.monotonic() + scaled(self.startup_timeout)
         assert self.popen is not None
@@ -206,11 +242,11 @@ class ServerProcess:
                     f"{self.host}:{port}\ncommand: {' '.join(self._command)}\n"
                     f"log tail:\n{self.log_tail()}"
                 )
-            if _answers(self.host, port, self.spec.health):
+            if self._ready(port):
                 return
             if time.monotonic() > deadline:
                 raise ServerStartError(
-                    f"{self.spec.name} did not answer GET {HEALTH_PATH} on {self.host}:{port} "
+                    f"{self.spec.name} did not answer ({self._waited_for()}) on {self.host}:{port} "
                     f"within {scaled(self.startup_timeout):.0f}s\n"
                     f"command: {' '.join(self._command)}\nlog tail:\n{self.log_tail()}"
                 )
@@ -253,6 +289,16 @@ class ServerProcess:
         """The command line the server runs (or ran) with."""
         return list(getattr(self, "_command", []))
 
+    @property
+    def name(self) -> str:
+        """The server's name in the registry (``daphne``, ``uvicorn``, ...)."""
+        return self.spec.name
+
+    @property
+    def version(self) -> str:
+        """The installed version of the server."""
+        return self.spec.version()
+
     def ws_url(self, path: str = "/") -> str:
         return f"ws://{self.host}:{self.port}/{path.lstrip('/')}"
 
@@ -288,6 +334,8 @@ class ServerProcess:
             **self.spec.describe(),
             "command": self.command,
             "app": self.app,
+            **({} if self.reference_app else {"app_dir": str(self.app_dir)}),
+            **({"settings": self.settings} if self.settings else {}),
             "port": self.port,
             "cpus": sorted(self.cpus) if self.cpus else None,
             "startup_s": round(self.startup_s, 3) if self.startup_s is not None else None,

@@ -12,6 +12,7 @@ from channels_harness.protocol.rawclient import Closing, PeerClosed, RawClient
 from channels_harness.protocol.wire import Frame, Opcode
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.remote import RemoteServer
 
 CANARY_TEXT = "canary"
 
@@ -27,8 +28,10 @@ def echo_path(flavour: str) -> str:
 
 
 def open_echo(server: ServerProcess, flavour: str = "async", **options: Any) -> RawClient:
-    """A connected client on the echo endpoint of ``flavour``; raises if refused."""
-    conn = client(server, echo_path(flavour), **options)
+    """A connected client on the echo endpoint of ``flavour`` (a running server's own
+    echo path, for ``--url``); raises if refused."""
+    path = server.path if isinstance(server, RemoteServer) else echo_path(flavour)
+    conn = client(server, path, **options)
     try:
         response = conn.connect()
     except BaseException:

@@ -34,16 +34,20 @@ def pytest_command(
     flavours: Sequence[str] | None,
     strict: bool,
     workers: int,
+    url: str | None = None,
 ) -> list[str]:
-    """The pytest command line for the suite writing its matrix into ``out``."""
-    command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q"]
+    """The pytest command line for the suite writing its matrix into ``out`` (against
+    the running server's echo endpoint at ``url`` when given)."""
+    command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q", "-p", "no:cacheprovider"]
+    if url:
+        command += ["--channels-url", url]
     command += ["--conformance-out", str(out)]
     if workers > 1:
         command += ["-n", str(workers)]
     if servers:
-        command += ["--servers", ",".join(servers)]
+        command += ["--channels-servers", ",".join(servers)]
     if flavours:
-        command += ["--flavours", ",".join(flavours)]
+        command += ["--channels-flavours", ",".join(flavours)]
     if strict:
         command.append("--strict-spec")
     return command
@@ -57,6 +61,7 @@ def run_suite(
     strict: bool = False,
     workers: int = 2,
     timeout: float = SUITE_TIMEOUT_S,
+    url: str | None = None,
 ) -> int:
     """Run the suite into ``run`` and return pytest's exit code (124 on timeout).
 
@@ -66,7 +71,7 @@ def run_suite(
     out = run.path / "conformance"
     out.mkdir(parents=True, exist_ok=True)
     command = pytest_command(
-        out, servers=servers, flavours=flavours, strict=strict, workers=workers
+        out, servers=servers, flavours=flavours, strict=strict, workers=workers, url=url
     )
     log_path = out / "pytest.log"
     with open(log_path, "wb") as log:
