@@ -156,8 +156,12 @@ def test_the_engine_sends_the_users_messages(chat_server: ServerProcess) -> None
 
 def test_a_shared_room_counts_other_members_messages_apart(chat_server: ServerProcess) -> None:
     traffic = build_traffic(messages=[HI], origin=ORIGIN)
+    # An open loop at a low rate: most of the time a member waits for nothing, so the
+    # other members' messages, broadcast to it, arrive unsolicited.
     config = LoadConfig(
         url=chat_server.ws_url("/ws/chat/shared/"),
+        mode="open",
+        rate=30.0,
         connections=3,
         duration_s=1.0,
         warmup_s=0.2,
