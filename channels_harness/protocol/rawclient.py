@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -19,6 +20,8 @@ from channels_harness.protocol import wire
 from channels_harness.runtime.timeouts import scaled
 
 MAX_ERROR_BODY = 64 * 1024
+# A non-blocking TLS socket's "not yet": retry, like BlockingIOError on plain TCP.
+_TLS_WANTS = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class PeerClosed(ConnectionError):
@@ -72,7 +75,9 @@ class RawClient:
     """One WebSocket connection driven frame by frame.
 
     ``connect()`` sends the upgrade request and reads the response;
-    ``response`` keeps it (101 or an HTTP error with its body).
+    ``response`` keeps it (101 or an HTTP error with its body). With an
+    ``ssl_context`` the connection runs over TLS (wss://), checked against
+    ``host`` as the server name.
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class RawClient:
         key: str | None = "",
         version: str = "13",
         timeout: float = 2.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -99,6 +105,7 @@ class RawClient:
         self.response: wire.HandshakeResponse | None = None
         self._buffer = bytearray()
         self.pongs: list[bytes] = []
+        self.ssl_context = ssl_context
 
     def __enter__(self) -> RawClient:
         return self
@@ -122,6 +129,8 @@ class RawClient:
         """
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            self.sock = self.ssl_context.wrap_socket(self.sock, server_hostname=self.host)
         request = wire.handshake_request(
             f"{self.host}:{self.port}",
             self.path,
@@ -213,6 +222,8 @@ class RawClient:
                 if readable:
                     try:
                         chunk = self.sock.recv(256 * 1024)
+                    except _TLS_WANTS:
+                        continue
                     except OSError as exc:
                         return f"{type(exc).__name__} while sending"
                     if not chunk:
@@ -221,7 +232,7 @@ class RawClient:
                 if writable:
                     try:
                         view = view[self.sock.send(view[: 256 * 1024]) :]
-                    except BlockingIOError:
+                    except (BlockingIOError, *_TLS_WANTS):
                         continue
                     except OSError as exc:
                         return f"{type(exc).__name__} while sending"

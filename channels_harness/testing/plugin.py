@@ -8,7 +8,7 @@ probe flavour. Ids read like ``[uvicorn-wsproto-async]``.
 ``server`` is a running :class:`~channels_harness.servers.process.ServerProcess`,
 started once per server and session and restarted when a test left it dead, so
 one crash costs one case, not the rest of the suite. Every server is stopped at
-the end of the session, pass or fail.
+the end of the session, pass or fail. With ``--tls`` every server serves wss://.
 
 ``redis_url`` is a Redis server for the Redis channel layers (``HARNESS_REDIS_URL``,
 or a local redis-server for the session); :func:`require_or_skip` skips a test
@@ -41,6 +41,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--flavours",
         default=os.environ.get("HARNESS_FLAVOURS", ""),
         help=f"comma-separated consumer flavours (default: all of {', '.join(FLAVOURS)})",
+    )
+    group.addoption(
+        "--tls",
+        action="store_true",
+        default=False,
+        help="run every server over TLS (wss://, https://) with certificates made at start",
     )
 
 
@@ -94,9 +100,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def server_pool() -> Iterator[ServerPool]:
-    """The session's servers, one per name, all stopped when the session ends."""
-    pool = ServerPool()
+def server_pool(request: pytest.FixtureRequest) -> Iterator[ServerPool]:
+    """The session's servers, one per name (over TLS with ``--tls``), all stopped
+    when the session ends."""
+    pool = ServerPool(tls=bool(request.config.getoption("--tls")))
     try:
         yield pool
     finally:
