@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 import picows
+
+from channels_harness.runtime import tls
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -177,19 +180,28 @@ class EchoConnection(picows.WSListener):
                 transport.disconnect()
 
 
+def client_ssl_context(ca_file: str | None) -> ssl.SSLContext | None:
+    """The TLS context for wss:// connections: trusting the authority in
+    ``ca_file`` only (None: picows' default, the system's authorities)."""
+    return tls.client_context(ca_file) if ca_file else None
+
+
 async def connect(
     url: str,
     driver: Driver,
     counters: Counters,
     message: Payload,
     timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> EchoConnection | None:
-    """Open one connection; on failure count an error and return None."""
+    """Open one connection (over TLS for wss://, trusting ``ssl_context``); on
+    failure count an error and return None."""
     try:
         _transport, listener = await asyncio.wait_for(
             picows.ws_connect(
                 lambda: EchoConnection(driver, counters, message),
                 url,
+                ssl_context=ssl_context,
                 websocket_handshake_timeout=timeout,
                 max_frame_size=MAX_FRAME_SIZE,
             ),
@@ -210,13 +222,15 @@ async def connect_many(
     message: Payload,
     timeout: float,
     parallel: int = 100,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> list[EchoConnection]:
-    """Open ``count`` connections, at most ``parallel`` handshakes at a time."""
+    """Open ``count`` connections, at most ``parallel`` handshakes at a time
+    (over TLS for wss://, trusting ``ssl_context``)."""
     gate = asyncio.Semaphore(parallel)
 
     async def one() -> EchoConnection | None:
         async with gate:
-            return await connect(url, driver, counters, message, timeout)
+            return await connect(url, driver, counters, message, timeout, ssl_context)
 
     opened = await asyncio.gather(*(one() for _ in range(count)))
     return [conn for conn in opened if conn is not None]
@@ -253,6 +267,7 @@ async def run_echo(
         counters,
         payload(config.payload),
         config.connect_timeout_s,
+        ssl_context=client_ssl_context(config.ca_file),
     )
     result.connected = len(conns)
     try:
