@@ -153,7 +153,8 @@ def _trust(data: Data) -> list[str]:
     if unstable:
         lines += [
             f"**Unstable cells** ({len(unstable)}): their 95% interval stayed wider than "
-            "the target after every run the budget allowed, so no verdict rests on them: "
+            "the target after every run the budget allowed, so their own figures are no "
+            "verdict (a ratio's verdict rests on its own paired interval): "
             + ", ".join(unstable)
             + ".",
             "",
