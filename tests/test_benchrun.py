@@ -94,7 +94,7 @@ def test_the_presets_choose_what_their_docstring_says() -> None:
     quick = make_plan("quick", servers, flavours)
     assert quick.servers == ("daphne", "uvicorn") and len(quick.cells) == 8
     assert not any(cell.tls for cell in quick.cells) and not quick.tls_handshakes
-    assert (quick.runs, quick.max_runs) == (5, 8)
+    assert (quick.runs, quick.max_runs, quick.handshake_rounds) == (5, 6, Rounds(3, 3))
     standard = make_plan("standard", servers, flavours)
     # headline x 4 flavours, focus sweeps for sync and async, then sync and async over TLS
     assert len(standard.cells) == 4 * 4 + 2 * 2 * 4 + 2 * 2 * 2 + 4 * 2
@@ -112,6 +112,7 @@ def test_the_presets_choose_what_their_docstring_says() -> None:
     assert len(full.cells) == 4 * 4 * (4 * 3 + 1) + 4 * 4
     fixed = make_plan("quick", servers, flavours, runs=1)
     assert (fixed.runs, fixed.max_runs, fixed.breakdown_runs, fixed.headroom_runs) == (1, 1, 1, 1)
+    assert fixed.handshake_rounds == Rounds(1, 1)
     assert make_plan("quick", servers, flavours, runs=3, max_runs=6).rounds == Rounds(3, 6)
     with_tls = make_plan("quick", servers, flavours, tls=True)
     assert [c.label for c in with_tls.cells if c.tls] == [

@@ -38,7 +38,8 @@ class _Member(NamedTuple):
 def step_count(plan: BenchPlan) -> int:
     """Progress steps: one per run of every server's handshake measurements, at
     the most runs the plan allows."""
-    return sum(len(plan.handshake_members(name)) for name in plan.servers) * plan.max_runs
+    members = sum(len(plan.handshake_members(name)) for name in plan.servers)
+    return members * plan.handshake_max_runs
 
 
 def measure_handshakes(session: BenchSession, live: LiveServer) -> None:
@@ -52,7 +53,7 @@ def measure_handshakes(session: BenchSession, live: LiveServer) -> None:
             lives[True] = servers.enter_context(session.live_server(live.name, tls=True))
 
         def describe(member: _Member, index: int) -> str:
-            return f"{live.name} {member.label} handshakes {plan.rounds.describe(index)}"
+            return f"{live.name} {member.label} handshakes {plan.handshake_rounds.describe(index)}"
 
         def measure(member: _Member) -> LoadResult:
             return session.load(
@@ -68,7 +69,7 @@ def measure_handshakes(session: BenchSession, live: LiveServer) -> None:
         done = repeat_until_settled(
             session,
             members,
-            plan.rounds,
+            plan.handshake_rounds,
             describe,
             measure,
             lambda runs: settled(runs, plan.target_ci_pct),

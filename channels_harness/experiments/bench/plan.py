@@ -6,8 +6,9 @@ far more than 15 minutes on a 2-core machine, so there are three presets,
 chosen with ``--matrix``:
 
 - ``quick`` (a few minutes): daphne and uvicorn, 4 flavours, 50 connections,
-  32 B text, short runs; headroom, handshakes, one open-loop latency cell,
-  one layer breakdown (uvicorn, one run per layer). No TLS unless asked.
+  32 B text, short runs (5 to 6 rounds); headroom, handshakes (3 rounds), one
+  open-loop latency cell, one layer breakdown (uvicorn, one run per layer).
+  No TLS unless asked.
 - ``standard`` (the default, under 15 minutes): every server x 4 flavours at
   50 connections and 32 B text, and sync and async over TLS; for the focus
   servers (daphne and uvicorn,
@@ -83,7 +84,7 @@ class BenchPlan:
     servers: tuple[str, ...]
     flavours: tuple[str, ...]
     cells: tuple[Cell, ...]
-    # throughput and handshakes: at least `runs` rounds, at most `max_runs`
+    # throughput: at least `runs` rounds, at most `max_runs`
     runs: int = 5
     max_runs: int = 10
     target_ci_pct: float = TARGET_HALF_WIDTH_PCT
@@ -97,6 +98,8 @@ class BenchPlan:
     handshake_flavours: tuple[str, ...] = ("sync", "async")
     handshake_concurrency: int = 10
     handshake_duration_s: float = 1.5
+    handshake_runs: int = 5
+    handshake_max_runs: int = 10
     # handshakes over TLS too (for the servers that can serve it)
     tls_handshakes: bool = False
     headroom_runs: int = 3
@@ -110,8 +113,13 @@ class BenchPlan:
 
     @property
     def rounds(self) -> Rounds:
-        """The rounds of throughput cells and handshakes."""
+        """The rounds of throughput cells."""
         return Rounds(self.runs, self.max_runs)
+
+    @property
+    def handshake_rounds(self) -> Rounds:
+        """The rounds of handshake measurements."""
+        return Rounds(self.handshake_runs, self.handshake_max_runs)
 
     def handshake_members(self, server: str) -> list[tuple[str, bool]]:
         """(flavour, over TLS) of every handshake measurement of ``server``."""
@@ -137,6 +145,8 @@ class BenchPlan:
             "latency_cells": [list(c) for c in self.latency_cells],
             "latency_shares": list(self.latency_shares),
             "handshake_flavours": list(self.handshake_flavours),
+            "handshake_runs": self.handshake_runs,
+            "handshake_max_runs": self.handshake_max_runs,
             "tls_handshakes": self.tls_handshakes,
             "memory_flavours": list(self.memory_flavours),
             "memory_connections": self.memory_connections,
@@ -194,7 +204,7 @@ def _quick(servers: tuple[str, ...], flavours: tuple[str, ...], pair: tuple[str,
         servers=focus,
         flavours=flavours,
         cells=_dedupe(_headline(focus, flavours)),
-        max_runs=8,
+        max_runs=6,
         duration_s=1.5,
         warmup_s=0.3,
         latency_cells=tuple((focus[-1], flavour) for flavour in pair[-1:]),
@@ -202,6 +212,8 @@ def _quick(servers: tuple[str, ...], flavours: tuple[str, ...], pair: tuple[str,
         latency_duration_s=2.0,
         handshake_flavours=pair,
         handshake_duration_s=1.0,
+        handshake_runs=3,
+        handshake_max_runs=3,
         breakdown_servers=focus[-1:],
         breakdown_runs=1,
     )
@@ -275,10 +287,11 @@ def make_plan(
 ) -> BenchPlan:
     """The preset ``matrix`` restricted to ``servers`` and ``flavours``.
 
-    ``runs`` (if given) sets the least rounds of throughput cells and handshakes
-    and caps the breakdown and headroom runs; ``max_runs`` the most (default:
-    the preset's, or exactly ``runs`` when only that is given). ``tls`` adds or
-    removes the TLS cells and handshakes (default: the preset's choice).
+    ``runs`` (if given) sets the least rounds of throughput cells and caps the
+    handshake, breakdown and headroom runs; ``max_runs`` the most rounds of
+    throughput cells and handshakes (default: the preset's, or exactly ``runs``
+    when only that is given). ``tls`` adds or removes the TLS cells and
+    handshakes (default: the preset's choice).
     """
     if matrix not in MATRICES:
         raise ValueError(f"matrix {matrix!r} is not one of {MATRICES}")
@@ -293,9 +306,15 @@ def make_plan(
             plan,
             runs=runs,
             max_runs=runs,
+            handshake_runs=min(runs, plan.handshake_runs),
+            handshake_max_runs=min(runs, plan.handshake_runs),
             breakdown_runs=min(runs, plan.breakdown_runs),
             headroom_runs=min(runs, plan.headroom_runs),
         )
     if max_runs is not None:
-        plan = replace(plan, max_runs=max(max_runs, plan.runs))
+        plan = replace(
+            plan,
+            max_runs=max(max_runs, plan.runs),
+            handshake_max_runs=max(max_runs, plan.handshake_runs),
+        )
     return plan
