@@ -96,6 +96,8 @@ def test_the_presets_choose_what_their_docstring_says() -> None:
     assert not any(cell.tls for cell in quick.cells) and not quick.tls_handshakes
     assert (quick.runs, quick.max_runs, quick.handshake_rounds) == (5, 6, Rounds(3, 3))
     standard = make_plan("standard", servers, flavours)
+    assert standard.rounds == Rounds(5, 6) and standard.handshake_rounds == Rounds(3, 5)
+    assert standard.rounds_for(Cell("daphne", "sync", 1000, "32B-text")) == Rounds(3, 3)
     # headline x 4 flavours, focus sweeps for sync and async, then sync and async over TLS
     assert len(standard.cells) == 4 * 4 + 2 * 2 * 4 + 2 * 2 * 2 + 4 * 2
     assert {(c.server, c.flavour) for c in standard.cells if c.tls} == {

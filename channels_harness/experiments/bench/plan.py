@@ -9,18 +9,18 @@ chosen with ``--matrix``:
   32 B text, short runs (5 to 6 rounds); headroom, handshakes (3 rounds), one
   open-loop latency cell, one layer breakdown (uvicorn, one run per layer).
   No TLS unless asked.
-- ``standard`` (the default, under 15 minutes): every server x 4 flavours at
-  50 connections and 32 B text, and sync and async over TLS; for the focus
-  servers (daphne and uvicorn,
-  :data:`~channels_harness.servers.registry.FOCUS_SERVERS`) the concurrency sweep
-  (1, 10, 100, 1000) and the payload sweep (4 KiB, 64 KiB bytes) for sync and
-  async; open-loop latency, handshakes (plain and TLS) and memory per idle
-  connection per server; breakdown for daphne and uvicorn; blocking handlers
-  for daphne and uvicorn.
+- ``standard`` (the default, about 15 minutes): every server x 4 flavours at
+  50 connections and 32 B text, and sync and async over TLS (5 to 6 rounds of
+  1 s); for the focus servers (daphne and uvicorn,
+  :data:`~channels_harness.servers.registry.FOCUS_SERVERS`) the concurrency
+  sweep (1, 10, 100, 1000) and the payload sweep (4 KiB, 64 KiB bytes) for
+  sync and async (3 rounds); open-loop latency, handshakes (plain and TLS, 3
+  to 5 rounds) and memory per idle connection per server; breakdown for
+  daphne and uvicorn; blocking handlers for daphne and uvicorn.
 - ``full``: the whole matrix for every server (about an hour).
 
 Throughput cells and handshakes repeat adaptively (:class:`Rounds`): at least
-``runs`` interleaved rounds, then more, up to ``max_runs``, until every
+their minimum of interleaved rounds, then more, up to their budget, until every
 cell's 95% confidence interval reaches at most
 :data:`~channels_harness.runtime.confidence.TARGET_HALF_WIDTH_PCT` percent from
 its median; a cell that never gets there is stored as unstable.
@@ -84,9 +84,12 @@ class BenchPlan:
     servers: tuple[str, ...]
     flavours: tuple[str, ...]
     cells: tuple[Cell, ...]
-    # throughput: at least `runs` rounds, at most `max_runs`
+    # throughput at the headline cell: at least `runs` rounds, at most `max_runs`;
+    # the other concurrencies and payloads (the sweeps): `sweep_runs` to `sweep_max_runs`
     runs: int = 5
     max_runs: int = 10
+    sweep_runs: int = 3
+    sweep_max_runs: int = 3
     target_ci_pct: float = TARGET_HALF_WIDTH_PCT
     duration_s: float = 2.0
     warmup_s: float = 0.5
@@ -113,8 +116,15 @@ class BenchPlan:
 
     @property
     def rounds(self) -> Rounds:
-        """The rounds of throughput cells."""
+        """The rounds of the headline throughput cells."""
         return Rounds(self.runs, self.max_runs)
+
+    def rounds_for(self, cell: Cell) -> Rounds:
+        """The rounds of ``cell``: the headline's, or the sweeps' for other
+        concurrencies and payloads."""
+        if (cell.concurrency, cell.payload) == (HEADLINE_CONCURRENCY, HEADLINE_PAYLOAD):
+            return self.rounds
+        return Rounds(self.sweep_runs, self.sweep_max_runs)
 
     @property
     def handshake_rounds(self) -> Rounds:
@@ -138,6 +148,8 @@ class BenchPlan:
             "payloads": sorted({c.payload for c in self.cells}),
             "runs": self.runs,
             "max_runs": self.max_runs,
+            "sweep_runs": self.sweep_runs,
+            "sweep_max_runs": self.sweep_max_runs,
             "target_ci_pct": self.target_ci_pct,
             "duration_s": self.duration_s,
             "warmup_s": self.warmup_s,
@@ -232,11 +244,14 @@ def _standard(
         servers=servers,
         flavours=flavours,
         cells=_dedupe(cells),
-        duration_s=1.5,
+        max_runs=6,
+        duration_s=1.0,
         warmup_s=0.3,
         latency_cells=tuple((s, f) for s in focus for f in pair),
         latency_duration_s=2.0,
         handshake_duration_s=1.0,
+        handshake_runs=3,
+        handshake_max_runs=5,
         blocking_duration_s=1.5,
         handshake_flavours=pair,
         tls_handshakes=True,
@@ -287,10 +302,10 @@ def make_plan(
 ) -> BenchPlan:
     """The preset ``matrix`` restricted to ``servers`` and ``flavours``.
 
-    ``runs`` (if given) sets the least rounds of throughput cells and caps the
-    handshake, breakdown and headroom runs; ``max_runs`` the most rounds of
-    throughput cells and handshakes (default: the preset's, or exactly ``runs``
-    when only that is given). ``tls`` adds or removes the TLS cells and
+    ``runs`` (if given) sets the least rounds of the headline throughput cells
+    and caps the sweeps', handshake, breakdown and headroom runs; ``max_runs``
+    the most rounds of throughput cells and handshakes (default: the preset's,
+    or exactly ``runs`` when only that is given). ``tls`` adds or removes the TLS cells and
     handshakes (default: the preset's choice).
     """
     if matrix not in MATRICES:
@@ -306,6 +321,8 @@ def make_plan(
             plan,
             runs=runs,
             max_runs=runs,
+            sweep_runs=min(runs, plan.sweep_runs),
+            sweep_max_runs=min(runs, plan.sweep_runs),
             handshake_runs=min(runs, plan.handshake_runs),
             handshake_max_runs=min(runs, plan.handshake_runs),
             breakdown_runs=min(runs, plan.breakdown_runs),
@@ -315,6 +332,7 @@ def make_plan(
         plan = replace(
             plan,
             max_runs=max(max_runs, plan.runs),
+            sweep_max_runs=max(max_runs, plan.sweep_runs),
             handshake_max_runs=max(max_runs, plan.handshake_runs),
         )
     return plan

@@ -32,7 +32,7 @@ LiveLookup = Callable[[Cell], LiveServer]
 
 def step_count(plan: BenchPlan) -> int:
     """Progress steps: one per run of every cell, at the most runs the plan allows."""
-    return len(plan.cells) * plan.max_runs
+    return sum(plan.rounds_for(cell).maximum for cell in plan.cells)
 
 
 def measure_throughput(session: BenchSession) -> None:
@@ -68,9 +68,10 @@ def _measure_group(session: BenchSession, live_for: LiveLookup, cells: list[Cell
     """Interleaved closed-loop runs of ``cells`` until they settle; a row for
     every cell that never failed."""
     plan = session.plan
+    rounds = plan.rounds_for(cells[0])
 
     def describe(cell: Cell, index: int) -> str:
-        return f"{cell.label} {plan.rounds.describe(index)}"
+        return f"{cell.label} {rounds.describe(index)}"
 
     def measure(cell: Cell) -> LoadResult:
         return session.load(
@@ -87,7 +88,7 @@ def _measure_group(session: BenchSession, live_for: LiveLookup, cells: list[Cell
     done = repeat_until_settled(
         session,
         cells,
-        plan.rounds,
+        rounds,
         describe,
         measure,
         lambda runs: settled(runs, plan.target_ci_pct),
