@@ -67,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="the most runs per cell while its confidence interval is too wide "
-        "(default: 6 with --quick, else 10)",
+        "(default: the matrix's; 6 for the headline cells of quick and standard)",
     )
     parser.add_argument(
         "--tls",
