@@ -98,8 +98,15 @@ def print_trust(console: Console, data: dict[str, Any]) -> None:
             + ", ".join(unstable)
         )
     noise = noise_tally(data)
-    for name, reasons in noise.noisy:
-        console.print(f"[yellow]noisy[/] {name}: {', '.join(reasons)}")
+    if noise.worst is not None and len(noise.noisy) > 4:
+        console.print(
+            f"[yellow]noisy[/] {len(noise.noisy)} of {noise.recorded} cells "
+            f"(at worst: {', '.join(noise.worst.reasons())}): "
+            + ", ".join(name for name, _ in noise.noisy)
+        )
+    else:
+        for name, reasons in noise.noisy:
+            console.print(f"[yellow]noisy[/] {name}: {', '.join(reasons)}")
     if noise.recorded and not noise.noisy:
         console.print(f"no noise: none of {noise.recorded} cells saw other load or CPU steal")
 

@@ -146,6 +146,10 @@ def _interval_ratios(data: Data) -> list[str]:
     return lines
 
 
+# Up to this many noisy cells are listed with their reasons; more, by name only.
+NOISE_DETAILED = 4
+
+
 def _trust(data: Data) -> list[str]:
     """Which cells never settled and which ran while the machine was busy."""
     lines: list[str] = []
@@ -160,13 +164,16 @@ def _trust(data: Data) -> list[str]:
             "",
         ]
     noise = summary.noise_tally(data)
-    if noise.noisy:
-        touched = "; ".join(f"{name} ({', '.join(why)})" for name, why in noise.noisy)
+    if noise.noisy and noise.worst is not None:
+        if len(noise.noisy) <= NOISE_DETAILED:
+            touched = "; ".join(f"{name} ({', '.join(why)})" for name, why in noise.noisy)
+        else:
+            touched = ", ".join(name for name, _ in noise.noisy)
         lines += [
             f"**Noise**: this run was noisy: {len(noise.noisy)} of {noise.recorded} cells ran "
             "while other processes used the server's or the generator's cores, or the "
-            f"hypervisor stole CPU time (worst run of each): {touched}. Their server CPU "
-            "per message is the steadier figure.",
+            f"hypervisor stole CPU time (at worst: {', '.join(noise.worst.reasons())}): "
+            f"{touched}. Their server CPU per message is the steadier figure.",
             "",
         ]
     elif noise.recorded:

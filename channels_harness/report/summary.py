@@ -31,7 +31,7 @@ from channels_harness.report.rows import (
     rows_of,
 )
 from channels_harness.runtime import confidence
-from channels_harness.runtime.noise import Noise
+from channels_harness.runtime.noise import Noise, worst
 
 SYNC_ASYNC_PAIRS = (("sync", "async"), ("generic-sync", "generic-async"))
 
@@ -278,18 +278,23 @@ def unstable_cells(data: Data) -> list[str]:
 
 @dataclass(frozen=True)
 class NoiseTally:
-    """How many cells recorded noise evidence, and the noisy ones with why."""
+    """How many cells recorded noise evidence, the noisy ones (each with the
+    reasons of its worst run) and the worst figures over all of those."""
 
     recorded: int
     noisy: list[tuple[str, list[str]]]
+    worst: Noise | None
 
 
 def noise_tally(data: Data) -> NoiseTally:
-    """The cells with noise evidence, and which of them ran noisy (with the reasons
-    of their worst run)."""
+    """The cells with noise evidence, which of them ran noisy, and how bad it got."""
     recorded = [(row, Noise.from_json(row.noise)) for row in _measured(data) if row.noise]
-    noisy = [(_cell_name(row), found.reasons()) for row, found in recorded if found.noisy]
-    return NoiseTally(len(recorded), noisy)
+    noisy = [(row, found) for row, found in recorded if found.noisy]
+    return NoiseTally(
+        len(recorded),
+        [(_cell_name(row), found.reasons()) for row, found in noisy],
+        worst([found for _, found in noisy]),
+    )
 
 
 def fastest_cells(data: Data, count: int = 3) -> list[ThroughputRow]:
