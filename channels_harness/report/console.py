@@ -21,6 +21,8 @@ from channels_harness.report.loadcells import LoadCell, load_cells
 from channels_harness.report.rows import FailureRow, LocustRow, rows_of
 from channels_harness.report.summary import (
     Ratio,
+    cost_server_vs_server,
+    cost_sync_vs_async,
     headroom,
     noise_tally,
     server_vs_server,
@@ -115,7 +117,8 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
     """What a benchmark run found: throughput, ratios with their intervals, the
     unstable and noisy cells, headroom, then the other sections and the failed cells."""
     print_sections(console, data, (sections.THROUGHPUT, sections.THROUGHPUT_CI))
-    console.print(ratio_table(sync_vs_async(data) + server_vs_server(data) + tls_vs_plain(data)))
+    ratios = sync_vs_async(data) + cost_sync_vs_async(data) + server_vs_server(data)
+    console.print(ratio_table(ratios + cost_server_vs_server(data) + tls_vs_plain(data)))
     print_trust(console, data)
     room = headroom(data)
     if room is not None:

@@ -126,6 +126,16 @@ def _interval_ratios(data: Data) -> list[str]:
             *_ratio_lines(sync_async),
             "",
         ]
+    cost = summary.cost_sync_vs_async(data) + summary.cost_server_vs_server(data)
+    if cost:
+        lines += [
+            "**Cost per message** (the server's CPU time per message, user + system over "
+            "all its processes: the steadier figure on a shared machine; how many times "
+            "more CPU a message costs):",
+            "",
+            *_ratio_lines(cost, bold=False),
+            "",
+        ]
     versus = summary.server_vs_server(data)
     if versus:
         lines += [

@@ -35,6 +35,8 @@ from channels_harness.report.rows import (
     rows_of,
 )
 from channels_harness.report.summary import (
+    cost_server_vs_server,
+    cost_sync_vs_async,
     headline_cell,
     headline_rows,
     server_vs_server,
@@ -206,6 +208,7 @@ def summary_ratios(data: dict[str, Any]) -> bytes | None:
     ratios with intervals)."""
     groups = (
         ("Sync vs Async", sync_vs_async(data)),
+        ("CPU per message", cost_sync_vs_async(data) + cost_server_vs_server(data)),
         ("server vs server", server_vs_server(data)),
         ("TLS vs plain", tls_vs_plain(data)),
     )
@@ -213,7 +216,12 @@ def summary_ratios(data: dict[str, Any]) -> bytes | None:
     if not ratios:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(ratios) + 1.4))
-    colours = {"Sync vs Async": "#1e88e5", "server vs server": "#43a047", "TLS vs plain": "#8e24aa"}
+    colours = {
+        "Sync vs Async": "#1e88e5",
+        "CPU per message": "#fb8c00",
+        "server vs server": "#43a047",
+        "TLS vs plain": "#8e24aa",
+    }
     for y, (group, r) in enumerate(ratios):
         ax.errorbar(
             [r.value],
@@ -226,7 +234,7 @@ def summary_ratios(data: dict[str, Any]) -> bytes | None:
         )
     ax.axvline(1.0, color="#616161", linewidth=1, linestyle="--")
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_yticks(

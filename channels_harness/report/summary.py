@@ -121,6 +121,15 @@ class Side:
         return cls(value, runs or [value], row.series, row.unstable, name)
 
     @classmethod
+    def cpu(cls, row: ThroughputRow, name: str) -> Side | None:
+        """The server's CPU per message of ``row`` (None when it was not measured)."""
+        if row.server_cpu_us_per_msg is None:
+            return None
+        runs = [float(v) for v in row.server_cpu_us_per_msg_runs if v]
+        value = float(row.server_cpu_us_per_msg)
+        return cls(value, runs or [value], row.series, row.unstable, name)
+
+    @classmethod
     def handshake(cls, row: HandshakeRow, name: str) -> Side:
         runs = [float(v) for v in row.handshakes_per_s_runs or [] if v]
         value = float(row.handshakes_per_s)
@@ -213,6 +222,46 @@ def sync_vs_async(data: Data) -> list[Ratio]:
                 if found:
                     ratios.append(found)
     return ratios
+
+
+def cost_sync_vs_async(data: Data) -> list[Ratio]:
+    """Per server: the server's CPU per message of sync over async (and generic-sync
+    over generic-async), how many times more a message costs; only for rows that
+    measured it."""
+    by_server: dict[str, dict[str, ThroughputRow]] = defaultdict(dict)
+    for row in headline_rows(data):
+        by_server[row.server][row.flavour] = row
+    ratios = []
+    for server, flavours in sorted(by_server.items()):
+        for sync, asynchronous in SYNC_ASYNC_PAIRS:
+            if sync in flavours and asynchronous in flavours:
+                label = f"{server}: {sync} / {asynchronous} CPU per message"
+                ratios.append(_cost(label, flavours[sync], flavours[asynchronous], "flavour"))
+    return [found for found in ratios if found is not None]
+
+
+def cost_server_vs_server(data: Data) -> list[Ratio]:
+    """Per flavour: the costliest server's CPU per message over every other server's
+    (how many times more a message costs there); only for rows that measured it."""
+    by_flavour: dict[str, list[ThroughputRow]] = defaultdict(list)
+    for row in headline_rows(data):
+        if row.server_cpu_us_per_msg:
+            by_flavour[row.flavour].append(row)
+    ratios = []
+    for flavour, rows in sorted(by_flavour.items()):
+        costliest = max(rows, key=lambda r: float(r.server_cpu_us_per_msg or 0))
+        for row in sorted(rows, key=lambda r: float(r.server_cpu_us_per_msg or 0)):
+            if row is not costliest:
+                label = f"{flavour}: {costliest.server} / {row.server} CPU per message"
+                ratios.append(_cost(label, costliest, row, "server"))
+    return [found for found in ratios if found is not None]
+
+
+def _cost(label: str, top: ThroughputRow, bottom: ThroughputRow, key: str) -> Ratio | None:
+    """The ratio of two cells' server CPU per message (None if one was not measured)."""
+    upper = Side.cpu(top, str(getattr(top, key, "")))
+    lower = Side.cpu(bottom, str(getattr(bottom, key, "")))
+    return side_ratio(label, upper, lower) if upper and lower else None
 
 
 def server_vs_server(data: Data) -> list[Ratio]:
