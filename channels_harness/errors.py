@@ -17,8 +17,10 @@ anything else is a bug and keeps its traceback.
         │   ├── PortInUseError          the port is taken
         │   ├── ServerStartError        it exited or never answered (message has its log tail)
         │   └── RedisUnavailableError   no Redis for the Redis channel layers
-        └── GeneratorError        a load generator process failed or overran its time
-            └── LocustRunError    locust failed, or its statistics are missing
+        ├── GeneratorError        a load generator process failed or overran its time
+        │   └── LocustRunError    locust failed, or its statistics are missing
+        └── ProfilerError         py-spy could not sample a server (not installed, no
+                                  ptrace permission, overran its time)
 """
 
 from __future__ import annotations
@@ -76,3 +78,7 @@ class GeneratorError(RunError):
 
 class LocustRunError(GeneratorError):
     """locust exited badly, overran its time, or left no statistics."""
+
+
+class ProfilerError(RunError):
+    """py-spy could not sample a server; the message says why (and how to allow ptrace)."""

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 NAME = "all"
 HELP = "run conformance, load, benchmarks and attacks; publish a report under results/"
 
-STAGES = ("conformance", "load", "bench", "attacks")
+# Every stage, in the order a run takes them; a quick run leaves out the slow ones.
+STAGES = ("conformance", "load", "bench", "profile", "attacks")
+QUICK_STAGES = ("conformance", "load", "bench", "attacks")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--stages",
-        default=",".join(STAGES),
-        help=f"comma-separated stages to run, in this order: {','.join(STAGES)} (default: all)",
+        default=None,
+        help=f"comma-separated stages to run, in this order: {','.join(STAGES)} "
+        f"(default: all of them; with --quick: {','.join(QUICK_STAGES)})",
     )
     parser.add_argument(
         "--results",
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     from channels_harness.runtime import pinning
 
     console = Console()
-    stages = names(args.stages) or list(STAGES)
+    stages = names(args.stages) or list(QUICK_STAGES if args.quick else STAGES)
     unknown = set(stages) - set(STAGES)
     if unknown:
         return refuse(console, f"unknown stage(s) {sorted(unknown)}; choose from {STAGES}")
@@ -258,6 +261,13 @@ def _bench(run_: Run, plan: AllPlan, progress: Step) -> bool:
     return True
 
 
+def _profile(run_: Run, plan: AllPlan, progress: Step) -> bool:
+    from channels_harness.experiments.profile import measure_profiles
+
+    measure_profiles(run_, plan.servers, progress=progress)
+    return True
+
+
 def _attacks(run_: Run, plan: AllPlan, progress: Step) -> bool:
     from channels_harness.experiments.attacks.base import SMALL
     from channels_harness.experiments.attacks.run import run_attacks
@@ -272,5 +282,6 @@ _STAGE_RUNNERS: dict[str, Callable[[Run, AllPlan, Step], bool]] = {
     "conformance": _conformance,
     "load": _load,
     "bench": _bench,
+    "profile": _profile,
     "attacks": _attacks,
 }

@@ -79,6 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="generator processes per cell (default 1)"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="then profile each server's bare ASGI, async and sync echo with py-spy, in runs "
+        "of their own (about 15 s per server and flavour)",
+    )
     add_results_argument(parser)
 
 
@@ -106,13 +112,16 @@ def run(args: argparse.Namespace) -> int:
         "tls": args.tls,
         "processes": args.processes,
     }
-    run_, _ = record(console, args, "bench", options, lambda run: _measure(console, run, options))
+    run_, _ = record(
+        console, args, "bench", options, lambda run: _measure(console, run, options, args.profile)
+    )
     print_summary(console, run_.data)
     return conclude(console, run_, list_failures=False)
 
 
-def _measure(console: Console, run: Run, options: dict[str, Any]) -> None:
-    """The bench matrix ``options`` ask for, into ``run``, under a progress bar."""
+def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool = False) -> None:
+    """The bench matrix ``options`` ask for, into ``run``, under a progress bar; then,
+    with ``profile``, the profile of every benchmarked server."""
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 
     from channels_harness.experiments.bench.run import run_bench
@@ -136,3 +145,7 @@ def _measure(console: Console, run: Run, options: dict[str, Any]) -> None:
             max_runs=options["max_runs"],
             tls=options["tls"],
         )
+        if profile:
+            from channels_harness.experiments.profile import measure_profiles
+
+            measure_profiles(run, run.data["options"]["bench"]["servers"], progress=progress)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from channels_harness.report.rows import R, rows_of
+from channels_harness.report.rows import R, unstacked
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -79,7 +79,7 @@ class Section(Generic[R]):
 
     def rows(self, data: Mapping[str, Any]) -> list[R]:
         """The section's rows of a data.json document, filtered and ordered."""
-        found = rows_of(data, self.kind)
+        found = unstacked(data, self.kind)
         if self.where is not None:
             found = [row for row in found if self.where(row)]
         if self.order is not None:

@@ -104,13 +104,23 @@ class Comparison:
 
 # -- the cells of each kind ------------------------------------------------------------
 
+STACK_KEYS = ("django", "channels", "daphne", "uvicorn")
+
+
+def _stack(row: Any) -> str:
+    """``"[channels=4.1.0 ...] "`` for a row a versions run measured in one stack, else ""."""
+    stack = getattr(row, "stack", None) or {}
+    named = " ".join(f"{key}={stack[key]}" for key in STACK_KEYS if key in stack)
+    return f"[{named}] " if named else ""
+
+
 Cells = dict[str, tuple[str, Figure, bool]]  # name -> (metric, figure, higher is better)
 
 
 def _throughput(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, ThroughputRow):
         flavour = f"{r.flavour} TLS" if r.tls else r.flavour
-        cell = f"{r.server} {flavour} c={r.concurrency} {r.payload}"
+        cell = f"{_stack(r)}{r.server} {flavour} c={r.concurrency} {r.payload}"
         yield cell, "msgs/s", Figure.of(r.msgs_per_s, r.msgs_per_s_runs, r.ci95), True
         for metric, value, runs in (("p50 ms", r.p50_ms, ()), ("p99 ms", r.p99_ms, r.p99_ms_runs)):
             if value is not None:
@@ -120,20 +130,21 @@ def _throughput(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
 def _handshake(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, HandshakeRow):
         figure = Figure.of(r.handshakes_per_s, r.handshakes_per_s_runs, r.ci95)
-        yield f"{r.server} {r.flavour}{' TLS' if r.tls else ''}", "handshakes/s", figure, True
+        flavour = f"{r.flavour} TLS" if r.tls else r.flavour
+        yield f"{_stack(r)}{r.server} {flavour}", "handshakes/s", figure, True
 
 
 def _latency(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, LatencyRow):
         if r.p99_ms is not None:
-            cell = f"{r.server} {r.flavour} at {r.share_of_peak or 0:.0%} of peak"
+            cell = f"{_stack(r)}{r.server} {r.flavour} at {r.share_of_peak or 0:.0%} of peak"
             yield cell, "p99 ms", Figure.of(r.p99_ms), False
 
 
 def _memory(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, MemoryRow):
         if r.bytes_per_connection is not None:
-            cell = f"{r.server} {r.flavour} x{r.connections}"
+            cell = f"{_stack(r)}{r.server} {r.flavour} x{r.connections}"
             yield cell, "bytes/conn", Figure.of(r.bytes_per_connection), False
 
 
@@ -193,7 +204,9 @@ def _measured(old: Data, new: Data, limits: Thresholds, result: Comparison) -> N
 
 
 def _grades(data: Data) -> dict[str, ConformanceRow]:
-    return {f"{r.server} {r.case} [{r.flavour}]": r for r in rows_of(data, ConformanceRow)}
+    return {
+        f"{_stack(r)}{r.server} {r.case} [{r.flavour}]": r for r in rows_of(data, ConformanceRow)
+    }
 
 
 def _conformance(old: Data, new: Data, limits: Thresholds, result: Comparison) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from channels_harness.report import sections
@@ -40,6 +41,8 @@ BENCH_SECTIONS = (
     sections.HANDSHAKE_CI,
     sections.MEMORY,
     sections.BLOCKING,
+    sections.PROFILE,
+    sections.PROFILE_FINDINGS,
 )
 
 
@@ -49,7 +52,8 @@ def section_table(spec: Section[Any], rows: Sequence[Any], title: str | None = N
     for i, header in enumerate(spec.headers):
         table.add_column(header, justify="left" if i < 2 else "right")
     for cells in spec.texts(rows):
-        table.add_row(*cells)
+        # cells are data, never rich markup (a Markdown link's [text] would vanish)
+        table.add_row(*(escape(cell) for cell in cells))
     return table
 
 

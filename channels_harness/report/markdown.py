@@ -22,8 +22,15 @@ from channels_harness.report.rows import (
     FailureRow,
     ThroughputRow,
     rows_of,
+    unstacked,
 )
-from channels_harness.report.sections import DEVIATIONS, INFO, REPORT_SECTIONS
+from channels_harness.report.sections import (
+    DEVIATIONS,
+    INFO,
+    NOT_APPLICABLE_RAN,
+    REPORT_SECTIONS,
+    feature_table,
+)
 
 __all__ = ["fmt", "render", "table", "verdict"]
 
@@ -87,7 +94,7 @@ def header(data: Data) -> str:
 def _with_intervals(data: Data) -> bool:
     """Whether the run's throughput was measured in interleaved series with
     confidence intervals (older runs keep their old summary, word for word)."""
-    return any(row.series is not None for row in rows_of(data, ThroughputRow))
+    return any(row.series is not None for row in unstacked(data, ThroughputRow))
 
 
 # The charts the summary opens with, when the run has confidence intervals:
@@ -115,7 +122,7 @@ def _ratio_lines(ratios: Sequence[summary.Ratio], bold: bool = True) -> list[str
 def _interval_ratios(data: Data) -> list[str]:
     """The ratios of a run with intervals: Sync vs Async, server vs server, TLS vs plain."""
     lines: list[str] = []
-    cell = summary.headline_cell(rows_of(data, ThroughputRow))
+    cell = summary.headline_cell(unstacked(data, ThroughputRow))
     sync_async = summary.sync_vs_async(data)
     if cell and sync_async:
         lines += [
@@ -209,7 +216,7 @@ def _ratios(data: Data) -> list[str]:
 def _range_ratios(data: Data) -> list[str]:
     """The ratios of a run without intervals: medians and the range of their runs."""
     lines: list[str] = []
-    cell = summary.headline_cell(rows_of(data, ThroughputRow))
+    cell = summary.headline_cell(unstacked(data, ThroughputRow))
     sync_async = summary.sync_vs_async(data)
     if cell and sync_async:
         lines += [
@@ -268,7 +275,7 @@ def _conformance_tally(data: Data) -> list[str]:
 
 
 def _attacks(data: Data) -> list[str]:
-    attacks = rows_of(data, AttackRow)
+    attacks = unstacked(data, AttackRow)
     if not attacks:
         return []
     hurt = [r for r in attacks if not r.canary_ok or int(r.leaked_consumers or 0)]
@@ -318,8 +325,19 @@ def verdict(data: Data) -> str:
     return "\n".join(lines)
 
 
+def _first_per_case(rows: Sequence[ConformanceRow]) -> list[ConformanceRow]:
+    """One row per (server, case): the first flavour's."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for row in rows:
+        if (row.server, row.case) not in seen:
+            seen.add((row.server, row.case))
+            kept.append(row)
+    return kept
+
+
 def conformance(data: Data) -> str:
-    rows = rows_of(data, ConformanceRow)
+    rows = unstacked(data, ConformanceRow)
     if not rows:
         return ""
     lines = [
@@ -327,20 +345,27 @@ def conformance(data: Data) -> str:
         "",
         f"{len(rows)} graded results ({len({r.case for r in rows})} cases). Grades: PASS, "
         "NON-STRICT (a SHOULD missed), FAIL (a MUST broken), INFO (a recorded value), "
-        "N/A (the server does not advertise what the case needs).",
-        "",
-        "![conformance grid](plots/conformance.svg)",
+        "N/A (the server does not advertise what the case needs"
+        + (
+            '; "N/A (would be FAIL)" when the case ran anyway and deviated).'
+            if any(row.would_be for row in rows)
+            else ")."
+        ),
         "",
     ]
+    servers, features = summary.feature_lines(data)
+    if features:
+        spec = feature_table(servers)
+        lines += [f"### {spec.title}", "", section_table(spec, features), ""]
+    lines += ["![conformance grid](plots/conformance.svg)", ""]
     for server, found in summary.deviations(data).items():
         ordered = sorted(found, key=lambda r: (r.grade != "FAIL", r.case))
         lines += [f"### {server}: {DEVIATIONS.title}", "", section_table(DEVIATIONS, ordered), ""]
-    seen: set[tuple[str, str]] = set()
-    info = []
-    for row in rows:
-        if row.grade == "INFO" and (row.server, row.case) not in seen:
-            seen.add((row.server, row.case))
-            info.append(row)
+    hidden = _first_per_case(NOT_APPLICABLE_RAN.rows(data))
+    if hidden:
+        lines += [f"### {NOT_APPLICABLE_RAN.title}", "", section_table(NOT_APPLICABLE_RAN, hidden)]
+        lines.append("")
+    info = _first_per_case([row for row in rows if row.grade == "INFO"])
     if info:
         lines += [f"### {INFO.title}", "", section_table(INFO, info), ""]
     return "\n".join(lines)

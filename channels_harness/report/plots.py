@@ -22,6 +22,8 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from channels_harness.report.grades import GRADE_ORDER, SEVERITY
 from channels_harness.report.rows import (
+    PROFILE_GROUPS,
+    PROFILE_OTHER,
     BreakdownRow,
     ConformanceRow,
     FanoutRow,
@@ -29,10 +31,13 @@ from channels_harness.report.rows import (
     LatencyRow,
     LocustRow,
     MemoryRow,
+    ProfileRow,
     R,
     SoakSampleRow,
     ThroughputRow,
+    VersionRow,
     rows_of,
+    unstacked,
 )
 from channels_harness.report.summary import (
     cost_server_vs_server,
@@ -52,6 +57,15 @@ GRADE_COLOURS = {
     "INFO": "#42a5f5",
     "N/A": "#bdbdbd",
 }
+
+# One colour per profile group (report.rows.PROFILE_GROUPS), in the chart and the flame graphs.
+PROFILE_COLOURS: dict[str, str] = dict(
+    zip(
+        (*PROFILE_GROUPS, PROFILE_OTHER),
+        ("#5c6bc0", "#26a69a", "#ffa726", "#ef5350", "#8d6e63", "#66bb6a", "#b0bec5", "#616161"),
+        strict=True,
+    )
+)
 
 # svg.hashsalt makes element ids, and so the files, the same for the same data.
 plt.rcParams.update(
@@ -161,7 +175,7 @@ def _throughput_interval(row: ThroughputRow) -> tuple[float, float]:
 
 
 def throughput(data: dict[str, Any]) -> bytes | None:
-    cell = headline_cell(rows_of(data, ThroughputRow))
+    cell = headline_cell(unstacked(data, ThroughputRow))
     rows = headline_rows(data)
     if not cell or not rows:
         return None
@@ -187,7 +201,7 @@ def throughput(data: dict[str, Any]) -> bytes | None:
 def summary_flavours(data: dict[str, Any]) -> bytes | None:
     """Sync vs Async per server: the headline cell's msgs/s per flavour with 95%
     intervals (only for runs with intervals)."""
-    cell = headline_cell(rows_of(data, ThroughputRow))
+    cell = headline_cell(unstacked(data, ThroughputRow))
     rows = [r for r in headline_rows(data) if r.series is not None]
     if not cell or not rows:
         return None
@@ -308,7 +322,7 @@ def _lines(
 
 def latency_vs_load(data: dict[str, Any]) -> bytes | None:
     return _lines(
-        rows_of(data, LatencyRow),
+        unstacked(data, LatencyRow),
         lambda r: f"{r.server} {r.flavour}",
         lambda r: float(r.target_rate),
         lambda r: float(r.achieved_rate),
@@ -323,7 +337,7 @@ def latency_vs_load(data: dict[str, Any]) -> bytes | None:
 
 
 def handshakes(data: dict[str, Any]) -> bytes | None:
-    rows = rows_of(data, HandshakeRow)
+    rows = unstacked(data, HandshakeRow)
     if any(r.series is not None for r in rows):
         # TLS rows get their own bars: "async TLS" next to "async".
         labelled = [replace(r, flavour=f"{r.flavour} TLS") if r.tls else r for r in rows]
@@ -344,7 +358,7 @@ def handshakes(data: dict[str, Any]) -> bytes | None:
 
 
 def memory(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in rows_of(data, MemoryRow) if r.bytes_per_connection is not None]
+    rows = [r for r in unstacked(data, MemoryRow) if r.bytes_per_connection is not None]
     return _grouped_bars(
         rows,
         lambda r: float(r.bytes_per_connection or 0) / 1024,
@@ -354,7 +368,7 @@ def memory(data: dict[str, Any]) -> bytes | None:
 
 
 def breakdown(data: dict[str, Any]) -> bytes | None:
-    rows = rows_of(data, BreakdownRow)
+    rows = unstacked(data, BreakdownRow)
     if not rows:
         return None
     servers = sorted({r.server for r in rows})
@@ -385,7 +399,7 @@ def breakdown(data: dict[str, Any]) -> bytes | None:
 
 
 def conformance_grid(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in rows_of(data, ConformanceRow) if r.grade in SEVERITY]
+    rows = [r for r in unstacked(data, ConformanceRow) if r.grade in SEVERITY]
     if not rows:
         return None
     servers = sorted({r.server for r in rows})
@@ -426,7 +440,7 @@ def conformance_grid(data: dict[str, Any]) -> bytes | None:
 
 
 def locust_throughput(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in rows_of(data, LocustRow) if r.scenario == "echo"]
+    rows = [r for r in unstacked(data, LocustRow) if r.scenario == "echo"]
     return _grouped_bars(
         rows,
         lambda r: float(r.msgs_per_s),
@@ -437,7 +451,7 @@ def locust_throughput(data: dict[str, Any]) -> bytes | None:
 
 def fanout(data: dict[str, Any]) -> bytes | None:
     return _lines(
-        rows_of(data, FanoutRow),
+        unstacked(data, FanoutRow),
         lambda r: f"{r.server} {r.flavour} {r.layer}",
         lambda r: int(r.group_size),
         lambda r: int(r.group_size),
@@ -448,7 +462,7 @@ def fanout(data: dict[str, Any]) -> bytes | None:
 
 
 def soak(data: dict[str, Any]) -> bytes | None:
-    rows = rows_of(data, SoakSampleRow)
+    rows = unstacked(data, SoakSampleRow)
     if not rows:
         return None
     series: dict[str, list[SoakSampleRow]] = defaultdict(list)
@@ -469,6 +483,67 @@ def soak(data: dict[str, Any]) -> bytes | None:
     return _svg(fig)
 
 
+def versions(data: dict[str, Any]) -> bytes | None:
+    """Each stack's throughput over the first stack's, one bar per server and flavour."""
+    rows = [r for r in rows_of(data, VersionRow) if r.ratio is not None]
+    if not rows:
+        return None
+    stacks = list(dict.fromkeys(r.stack_label for r in rows))
+    cells = sorted({(r.server, r.flavour) for r in rows}, key=lambda c: (c[0], _flavour_key(c[1])))
+    found = {(r.stack_label, r.server, r.flavour): r for r in rows}
+    width = 0.8 / len(cells)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(stacks) + 2), 4.0))
+    for i, (server, flavour) in enumerate(cells):
+        xs, heights, low, high = [], [], [], []
+        for j, stack in enumerate(stacks):
+            row = found.get((stack, server, flavour))
+            if row is None or row.ratio is None:
+                continue
+            xs.append(j + (i - (len(cells) - 1) / 2) * width)
+            heights.append(row.ratio)
+            low.append(max(0.0, row.ratio - (row.ratio_low or row.ratio)))
+            high.append(max(0.0, (row.ratio_high or row.ratio) - row.ratio))
+        ax.bar(xs, heights, width, label=f"{server} {flavour}", yerr=[low, high], capsize=2)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    labels = [stack.replace(", ", "\n") for stack in stacks]
+    ax.set_xticks(range(len(stacks)), labels, fontsize=7)
+    ax.set_ylabel("msgs/s over the first stack's")
+    ax.set_title(
+        "Echo throughput of each stack over the first stack's (error bars: range of the runs)"
+    )
+    ax.legend(fontsize=7, ncols=min(4, len(cells)))
+    ax.grid(axis="y", alpha=0.3)
+    return _svg(fig)
+
+
+def _profile_key(row: ProfileRow) -> tuple[str, int, str]:
+    order = ("bare-asgi", "async", "sync", *FLAVOUR_ORDER)
+    rank = order.index(row.flavour) if row.flavour in order else len(order)
+    return (row.server, rank, row.flavour)
+
+
+def profile(data: dict[str, Any]) -> bytes | None:
+    """One stacked bar per profiled server and flavour: the share of its samples in
+    each group, in the colours of the flame graphs."""
+    rows = sorted(rows_of(data, ProfileRow), key=_profile_key)
+    if not rows:
+        return None
+    labels = [f"{r.server} {r.flavour}" for r in rows]
+    fig, ax = plt.subplots(figsize=(7.0, 0.36 * len(rows) + 1.2))
+    left = [0.0] * len(rows)
+    for group in (*PROFILE_GROUPS, PROFILE_OTHER):
+        shares = [100 * float(r.groups.get(group, 0.0)) for r in rows]
+        ax.barh(labels, shares, left=left, color=PROFILE_COLOURS[group], label=group)
+        left = [a + b for a, b in zip(left, shares, strict=True)]
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the serving threads' samples (py-spy, separate runs of the echo cell)")
+    ax.set_title("Where the time goes, per server and consumer flavour")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="x", alpha=0.3)
+    return _svg(fig)
+
+
 PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "summary_flavours": summary_flavours,
     "summary_ratios": summary_ratios,
@@ -482,6 +557,8 @@ PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
     "locust": locust_throughput,
     "fanout": fanout,
     "soak": soak,
+    "versions": versions,
+    "profile": profile,
 }
 
 

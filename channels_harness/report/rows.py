@@ -8,7 +8,9 @@ A new field is added here, in one place.
 
 Fields are in the order data.json shows them. Fields with a default are the
 ones older runs (or some producers) may lack; a row read from an old run gets
-the default.
+the default. ``stack``, on the rows a ``versions`` run collects from its
+environments, maps each distribution of the measured stack to its version
+(None in every other run).
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def rows_of(data: Mapping[str, Any], kind: type[R]) -> list[R]:
     return [kind.from_json(row) for row in data.get(kind.SECTION) or []]
 
 
+def unstacked(data: Mapping[str, Any], kind: type[R]) -> list[R]:
+    """:func:`rows_of` without the rows a versions run measured in other stacks
+    (they carry a ``stack``): what every section but the versions ones shows."""
+    return [row for row in rows_of(data, kind) if getattr(row, "stack", None) is None]
+
+
 @dataclass(kw_only=True)
 class ConformanceRow(Row):
     """One graded case on one server and flavour."""
@@ -50,6 +58,9 @@ class ConformanceRow(Row):
     expected: str = ""
     observed: str
     known_deviation: bool = False
+    stack: dict[str, str] | None = None
+    # For an N/A case that ran anyway: the grade its checks earned ("" otherwise).
+    would_be: str = ""
 
 
 @dataclass(kw_only=True)
@@ -94,6 +105,7 @@ class ThroughputRow(Row):
     server_cpu_us_per_msg_runs: list[float] = field(default_factory=list)
     # What else the machine did meanwhile (channels_harness.runtime.noise.Noise).
     noise: dict[str, Any] | None = None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -115,6 +127,7 @@ class LatencyRow(Row):
     errors: int = 0
     generator_cpu: float | None = None
     generator_bound: bool = False
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -140,6 +153,7 @@ class HandshakeRow(Row):
     tls: bool = False
     server_cpu_us_per_handshake: float | None = None
     noise: dict[str, Any] | None = None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -155,6 +169,7 @@ class MemoryRow(Row):
     rss_idle_bytes: int | None = None
     rss_loaded_bytes: int | None = None
     bytes_per_connection: int | None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -169,6 +184,7 @@ class BreakdownRow(Row):
     runs: int = 1
     # The 95% confidence interval of us_per_msg.
     ci95: list[float] | None = None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -186,6 +202,7 @@ class BlockingRow(Row):
     p99_ms: float | None = None
     errors: int = 0
     generator_bound: bool = False
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -211,6 +228,7 @@ class HeadroomRow(Row):
     ok: bool | None = None
     # The 95% confidence interval of ratio (paired runs).
     ratio_ci95: list[float] | None = None
+    stack: dict[str, str] | None = None
 
 
 @dataclass(kw_only=True)
@@ -380,6 +398,62 @@ class AttackRow(Row):
     detail: str = ""
 
 
+# The groups a profile's samples are attributed to, in the order charts stack them
+# (the wire first, the idle loop last); PROFILE_OTHER holds what no rule claimed.
+PROFILE_GROUPS: tuple[str, ...] = (
+    "server protocol and parsing",
+    "ASGI glue",
+    "Channels dispatch",
+    "asgiref sync_to_async and thread hops",
+    "Django (database connections, signals)",
+    "consumer code",
+    "event loop and idle",
+)
+PROFILE_OTHER = "other (not attributed)"
+
+
+@dataclass(kw_only=True)
+class ProfileRow(Row):
+    """Where one server and flavour spend their time: py-spy samples taken in a
+    separate run of the echo cell, attributed to named groups.
+
+    ``groups`` maps each of :data:`PROFILE_GROUPS` (and :data:`PROFILE_OTHER`) to
+    its share of the counted samples; ``us_per_msg`` is the same as thread time
+    per echoed message. ``flamegraph`` is an SVG's path inside the run folder.
+    """
+
+    SECTION: ClassVar[str] = "profile"
+    server: str
+    flavour: str
+    app: str = ""
+    groups: dict[str, float]
+    attributed_share: float
+    flamegraph: str
+    us_per_msg: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+    samples_seen: int = 0
+    rate_hz: int | None = None
+    duration_s: float | None = None
+    msgs_per_s: float | None = None
+    server_cpu_us_per_msg: float | None = None
+
+
+@dataclass(kw_only=True)
+class ProfileFindingRow(Row):
+    """One question the layer breakdown leaves open, answered from the profiles:
+    how much of ``flavour``'s thread time per message over the bare ASGI app
+    (``extra_us_per_msg``) is ``part`` (``part_us_per_msg``)."""
+
+    SECTION: ClassVar[str] = "profile_findings"
+    server: str
+    flavour: str
+    part: str
+    part_us_per_msg: float
+    extra_us_per_msg: float
+    share: float | None = None
+    text: str
+
+
 @dataclass(kw_only=True)
 class FailureRow(Row):
     """A cell that could not be measured: it stays out of every figure."""
@@ -389,6 +463,88 @@ class FailureRow(Row):
     cell: dict[str, Any]
     message: str
     log_tail: str = ""
+    stack: dict[str, str] | None = None
+
+
+@dataclass(kw_only=True)
+class VersionRow(Row):
+    """One stack of a ``versions`` run on one server and flavour, against the first stack:
+    throughput of the headline cell as a ratio, and how many conformance grades changed."""
+
+    SECTION: ClassVar[str] = "versions"
+    stack_label: str
+    stack: dict[str, str]
+    first: bool = False
+    server: str
+    flavour: str
+    concurrency: int | None = None
+    payload: str | None = None
+    msgs_per_s: float | None = None
+    spread_pct: float | None = None
+    ratio: float | None = None
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    generator_bound: bool = False
+    deviations: int | None = None
+    changed: int | None = None
+
+
+@dataclass(kw_only=True)
+class VersionChangeRow(Row):
+    """A conformance case whose grade on one server changed between the first stack of a
+    ``versions`` run and another stack (flavours with the same change are listed together)."""
+
+    SECTION: ClassVar[str] = "version_changes"
+    stack_label: str
+    stack: dict[str, str]
+    server: str
+    case: str
+    clause: str = ""
+    flavours: str
+    before: str
+    after: str
+    observed: str = ""
+
+
+@dataclass(kw_only=True)
+class ConformanceFeatureRow(Row):
+    """What the conformance suite observed of one feature of one server (the feature table)."""
+
+    SECTION: ClassVar[str] = "conformance_features"
+    server: str
+    feature: str
+    value: str
+    cases: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class CompressionRow(Row):
+    """Echo round trips with permessage-deflate on or off, measured in one run.
+
+    ``compression`` is ``off`` or the extension the server agreed to. The
+    ratios compare this row with the ``off`` row of the same server, flavour
+    and payload, run for run (paired); ``client_cpu_us_per_msg`` is what the
+    client itself spent, compression included.
+    """
+
+    SECTION: ClassVar[str] = "compression"
+    server: str
+    flavour: str
+    payload: str
+    payload_bytes: int
+    compression: str
+    client: str = ""
+    messages: int
+    runs: int
+    msgs_per_s: float
+    msgs_per_s_runs: list[float] = field(default_factory=list)
+    wire_bytes_per_msg: float
+    wire_bytes_sent: int = 0
+    wire_bytes_received: int = 0
+    client_cpu_us_per_msg: float | None = None
+    msgs_per_s_ratio: float | None = None
+    wire_bytes_ratio: float | None = None
+    errors: int = 0
 
 
 ROW_TYPES: tuple[type[Row], ...] = (
@@ -408,6 +564,12 @@ ROW_TYPES: tuple[type[Row], ...] = (
     LimitsRow,
     AttackRow,
     FailureRow,
+    VersionRow,
+    VersionChangeRow,
+    ProfileRow,
+    ProfileFindingRow,
+    ConformanceFeatureRow,
+    CompressionRow,
 )
 
 # The row sections of data.json, in the order the document lists them.

@@ -6,14 +6,19 @@ Markdown report, the console tables and the CSV export alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from channels_harness.report.columns import Column, Section, fmt
+from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.loadcells import LoadCell
 from channels_harness.report.rows import (
+    PROFILE_GROUPS,
+    PROFILE_OTHER,
     AttackRow,
     BlockingRow,
     BreakdownRow,
+    CompressionRow,
     ConformanceRow,
     FanoutRow,
     HandshakeRow,
@@ -22,11 +27,15 @@ from channels_harness.report.rows import (
     LimitsRow,
     LocustRow,
     MemoryRow,
+    ProfileFindingRow,
+    ProfileRow,
     ScalingRow,
     SoakSummaryRow,
     ThroughputRow,
+    VersionChangeRow,
+    VersionRow,
 )
-from channels_harness.report.summary import Deviation
+from channels_harness.report.summary import Deviation, FeatureLine
 from channels_harness.runtime.noise import Noise
 
 SERVER: Column[Any] = Column("server", "server")
@@ -213,6 +222,69 @@ BREAKDOWN_CI = Section(
     where=lambda row: row.ci95 is not None,
 )
 
+
+# Short headers for PROFILE_GROUPS and PROFILE_OTHER, in that order.
+_PROFILE_HEADERS: tuple[str, ...] = ("protocol", "ASGI glue", "Channels", "hops", "Django")
+_PROFILE_HEADERS += ("consumer", "loop/idle", "other")
+
+
+def _share_column(group: str, header: str) -> Column[ProfileRow]:
+    return Column(f"{header} %", "groups", lambda r: round(100 * r.groups.get(group, 0.0), 1))
+
+
+def _profile_order(row: ProfileRow) -> tuple[str, int]:
+    order = ("bare-asgi", "async", "sync")
+    return (row.server, order.index(row.flavour) if row.flavour in order else len(order))
+
+
+PROFILE = Section(
+    ProfileRow,
+    "Where the time goes (py-spy profiles)",
+    (
+        SERVER,
+        FLAVOUR,
+        *(
+            _share_column(group, header)
+            for group, header in zip(
+                (*PROFILE_GROUPS, PROFILE_OTHER), _PROFILE_HEADERS, strict=True
+            )
+        ),
+        Column("attributed %", "attributed_share", lambda r: round(100 * r.attributed_share, 1)),
+        MSGS,
+        Column("server CPU µs/msg", "server_cpu_us_per_msg"),
+        Column("flame graph", "flamegraph", lambda r: f"[svg]({r.flamegraph})"),
+    ),
+    plots=(("Where the time goes", "profile"),),
+    intro="Each cell is the echo cell (closed loop) run again on a fresh server while py-spy "
+    "samples every thread of it; profiling is never on in the measured cells. `bare-asgi` is "
+    "the bare ASGI echo app (no Channels), `async` and `sync` the reference app's consumers. "
+    "Shares are of the samples of the threads that serve: the event loop's thread at every "
+    "sample (its idle time is `loop/idle`), other threads while they are not waiting for work. "
+    "A sample goes to the group of the first frame, from the innermost out, that a rule "
+    "claims, passing over generic helpers (threading, asyncio futures); the README says how.",
+    order=_profile_order,
+)
+
+PROFILE_FINDINGS = Section(
+    ProfileFindingRow,
+    "Where the time goes: the breakdown's open questions",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("hop µs/msg", "part_us_per_msg"),
+        Column("added over bare ASGI µs/msg", "extra_us_per_msg"),
+        Column(
+            "hop share of added", "share", lambda r: None if r.share is None else f"{r.share:.0%}"
+        ),
+    ),
+    intro="Thread time per message from the profiles above (every group but the idle loop). "
+    "For `async` the hop is the per-message database-connection cleanup: AsyncConsumer.dispatch "
+    "awaits aclose_old_connections, a sync_to_async call to the shared executor thread, and "
+    "Django's close_old_connections runs there. For `sync` it is the hops to and from the single "
+    "shared executor thread: SyncToAsync for each handler, AsyncToSync for each send, and the "
+    "thread wake-ups.",
+)
+
 BLOCKING = Section(
     BlockingRow,
     "Handlers that do work",
@@ -228,6 +300,29 @@ BLOCKING = Section(
     ),
     intro="`block` sleeps in the handler's thread (time.sleep); `await` awaits "
     "(asyncio.sleep, async flavours only).",
+)
+
+COMPRESSION = Section(
+    CompressionRow,
+    "permessage-deflate (echo with and without compression)",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("payload", "payload"),
+        Column("compression", "compression"),
+        MSGS,
+        Column("msgs/s vs off", "msgs_per_s_ratio"),
+        Column("wire bytes/msg", "wire_bytes_per_msg"),
+        Column("bytes vs off", "wire_bytes_ratio"),
+        Column("client µs/msg", "client_cpu_us_per_msg"),
+        RUNS,
+        Column("errors", "errors"),
+    ),
+    intro="Closed-loop echo over a few connections, deflate off and on, runs interleaved and "
+    "ratios paired run by run. Wire bytes count both directions after the handshake, frame "
+    "headers included. The client is websockets' sans-I/O protocol in Python: its CPU per "
+    "message (compression included) is shown so its share of the slowdown can be told from "
+    "the server's. Servers that decline deflate are not measured.",
 )
 
 LOCUST = Section(
@@ -367,8 +462,60 @@ HEADROOM_CI = Section(
     where=lambda row: row.ratio_ci95 is not None,
 )
 
+
+def _ratio_range(row: VersionRow) -> str:
+    if row.ratio_low is None or row.ratio_high is None:
+        return ""
+    return f"{row.ratio_low:.2f}-{row.ratio_high:.2f}"
+
+
+def _times(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}x"
+
+
+VERSIONS = Section(
+    VersionRow,
+    "Versions: each stack against the first",
+    (
+        Column("stack", "stack_label"),
+        SERVER,
+        FLAVOUR,
+        MSGS,
+        SPREAD,
+        Column("x first", "ratio", lambda r: _times(r.ratio)),
+        Column("range", "ratio_range", _ratio_range),
+        GEN_BOUND,
+        Column("deviations", "deviations"),
+        Column("changed", "changed"),
+    ),
+    plots=(("Throughput of each stack against the first", "versions"),),
+    intro="Every stack ran in its own environment with the same harness and reference app; "
+    "what a stack does not name is at the version of requirements.lock (each row's `stack` "
+    "in data.json lists them all). msgs/s is the closed-loop echo at the headline cell; "
+    "`x first` is its ratio to the first stack's same cell, `range` the ratio of the slowest "
+    "and fastest runs of each side. `deviations` counts the cases graded FAIL or NON-STRICT, "
+    "`changed` the cases whose grade differs from the first stack's (listed below).",
+)
+
+VERSION_CHANGES = Section(
+    VersionChangeRow,
+    "Versions: conformance grades that changed against the first stack",
+    (
+        Column("stack", "stack_label"),
+        SERVER,
+        Column("case", "case"),
+        Column("clause", "clause"),
+        Column("first stack", "before"),
+        Column("this stack", "after"),
+        Column("flavours", "flavours"),
+        Column("observed", "observed"),
+    ),
+)
+
 # The measurement sections of report.md, after the summary and conformance.
 REPORT_SECTIONS: tuple[Section[Any], ...] = (
+    VERSIONS,
+    VERSION_CHANGES,
     THROUGHPUT,
     THROUGHPUT_CI,
     LATENCY,
@@ -377,7 +524,10 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     MEMORY,
     BREAKDOWN,
     BREAKDOWN_CI,
+    PROFILE,
+    PROFILE_FINDINGS,
     BLOCKING,
+    COMPRESSION,
     LOCUST,
     FANOUT,
     SCALING,
@@ -405,6 +555,35 @@ INFO = Section(
     "Recorded values (INFO)",
     (SERVER, Column("case", "case"), Column("clause", "clause"), Column("observed", "observed")),
 )
+
+
+def _would_be(row: ConformanceRow) -> str:
+    return f"N/A (would be {row.would_be})"
+
+
+# N/A cases that ran anyway and deviated: nothing hides behind N/A.
+NOT_APPLICABLE_RAN = Section(
+    ConformanceRow,
+    "Not applicable, but deviated when run anyway",
+    (
+        SERVER,
+        Column("case", "case"),
+        Column("grade", "would_be", _would_be),
+        Column("observed", "observed"),
+    ),
+    where=lambda row: row.grade == "N/A" and row.would_be in DEVIATING_GRADES,
+)
+
+
+def _observed_on(server: str) -> Callable[[FeatureLine], str]:
+    return lambda line: line.values.get(server, "-")
+
+
+def feature_table(servers: Sequence[str]) -> Section[FeatureLine]:
+    """The conformance feature table's columns: the feature, then one per server."""
+    columns = [Column[FeatureLine]("feature", "feature")]
+    columns += [Column(server, server, _observed_on(server)) for server in servers]
+    return Section(FeatureLine, "Features (as observed)", tuple(columns))
 
 
 def _ratio(value: float | None) -> str:

@@ -23,12 +23,14 @@ from typing import Any, ClassVar
 
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.rows import (
+    ConformanceFeatureRow,
     ConformanceRow,
     HandshakeRow,
     HeadroomRow,
     Row,
     ThroughputRow,
     rows_of,
+    unstacked,
 )
 from channels_harness.runtime import confidence
 from channels_harness.runtime.noise import Noise, worst
@@ -192,7 +194,7 @@ def headline_cell(rows: list[ThroughputRow]) -> tuple[str, int] | None:
 def headline_rows(data: Data) -> list[ThroughputRow]:
     """Plain (not TLS) throughput rows of the headline cell (generator-bound ones
     included)."""
-    rows = rows_of(data, ThroughputRow)
+    rows = unstacked(data, ThroughputRow)
     cell = headline_cell(rows)
     if cell is None:
         return []
@@ -289,17 +291,17 @@ def tls_vs_plain(data: Data) -> list[Ratio]:
     found = []
     plain = {
         (r.server, r.flavour, r.concurrency, r.payload): r
-        for r in rows_of(data, ThroughputRow)
+        for r in unstacked(data, ThroughputRow)
         if not r.tls
     }
-    for row in rows_of(data, ThroughputRow):
+    for row in unstacked(data, ThroughputRow):
         other = plain.get((row.server, row.flavour, row.concurrency, row.payload))
         if row.tls and other is not None:
             label = f"{row.server} {row.flavour}: TLS / plain msgs/s"
             top, bottom = Side.throughput(row, "TLS"), Side.throughput(other, "plain")
             found.append(side_ratio(label, top, bottom))
-    handshakes = {(r.server, r.flavour): r for r in rows_of(data, HandshakeRow) if not r.tls}
-    for hrow in rows_of(data, HandshakeRow):
+    handshakes = {(r.server, r.flavour): r for r in unstacked(data, HandshakeRow) if not r.tls}
+    for hrow in unstacked(data, HandshakeRow):
         other_handshake = handshakes.get((hrow.server, hrow.flavour))
         if hrow.tls and other_handshake is not None:
             label = f"{hrow.server} {hrow.flavour}: TLS / plain handshakes/s"
@@ -316,8 +318,8 @@ def _cell_name(row: ThroughputRow | HandshakeRow) -> str:
 
 
 def _measured(data: Data) -> list[ThroughputRow | HandshakeRow]:
-    rows: list[ThroughputRow | HandshakeRow] = [*rows_of(data, ThroughputRow)]
-    return rows + rows_of(data, HandshakeRow)
+    rows: list[ThroughputRow | HandshakeRow] = [*unstacked(data, ThroughputRow)]
+    return rows + unstacked(data, HandshakeRow)
 
 
 def unstable_cells(data: Data) -> list[str]:
@@ -368,7 +370,7 @@ class Deviation(Row):
 def deviations(data: Data) -> dict[str, list[Deviation]]:
     """Per server, one row per case graded FAIL or NON-STRICT (FAIL where any flavour
     failed; the observation of the first flavour with that grade), in data order."""
-    rows = rows_of(data, ConformanceRow)
+    rows = unstacked(data, ConformanceRow)
     kept: dict[str, dict[str, ConformanceRow]] = defaultdict(dict)
     flavours: dict[tuple[str, str], set[str]] = defaultdict(set)
     for row in rows:
@@ -393,23 +395,42 @@ def deviations(data: Data) -> dict[str, list[Deviation]]:
     }
 
 
+@dataclass(kw_only=True)
+class FeatureLine(Row):
+    """One line of the feature table: a feature and what each server showed of it."""
+
+    SECTION: ClassVar[str] = ""
+    feature: str
+    values: dict[str, str]
+
+
+def feature_lines(data: Data) -> tuple[list[str], list[FeatureLine]]:
+    """The servers of the conformance feature table, and one line per feature."""
+    rows = rows_of(data, ConformanceFeatureRow)
+    servers = list(dict.fromkeys(row.server for row in rows))
+    by_feature: dict[str, dict[str, str]] = {}
+    for row in rows:
+        by_feature.setdefault(row.feature, {})[row.server] = row.value
+    return servers, [FeatureLine(feature=f, values=v) for f, v in by_feature.items()]
+
+
 def grade_counts(data: Data) -> dict[str, Counter[str]]:
     """Per server, how many conformance rows got each grade."""
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows_of(data, ConformanceRow):
+    for row in unstacked(data, ConformanceRow):
         counts[row.server][row.grade or "?"] += 1
     return dict(sorted(counts.items()))
 
 
 def headroom(data: Data) -> HeadroomRow | None:
     """The run's last headroom measurement, if any."""
-    rows = rows_of(data, HeadroomRow)
+    rows = unstacked(data, HeadroomRow)
     return rows[-1] if rows else None
 
 
 def headline(data: Data) -> dict[str, Any]:
     """The handful of figures the results index shows for a run."""
-    cell = headline_cell(rows_of(data, ThroughputRow))
+    cell = headline_cell(unstacked(data, ThroughputRow))
     fastest = fastest_cells(data, 1)
     room = headroom(data)
     return {
