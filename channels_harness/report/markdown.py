@@ -20,6 +20,7 @@ from channels_harness.report.rows import (
     AttackRow,
     ConformanceRow,
     FailureRow,
+    ProfileRow,
     ThroughputRow,
     rows_of,
     unstacked,
@@ -105,11 +106,19 @@ SUMMARY_CHARTS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Then, when the run has profiles: where the time goes, per server and flavour.
+PROFILE_CHART = ("Where the time goes: shares of the sampled time per flavour", "profile")
+
+
 def _charts(data: Data) -> list[str]:
+    """The charts the summary opens with (none for a run without intervals)."""
     if not _with_intervals(data):
         return []
+    charts = list(SUMMARY_CHARTS)
+    if rows_of(data, ProfileRow):
+        charts.append(PROFILE_CHART)
     lines: list[str] = []
-    for alt, plot in SUMMARY_CHARTS:
+    for alt, plot in charts:
         lines += [f"![{alt}](plots/{plot}.svg)", ""]
     return lines
 
