@@ -8,7 +8,8 @@ handlers and the layered cost breakdown, into a new run under results/ (kind
 "bench"). Prints the Sync vs Async, server vs server and TLS vs plain ratios
 with their intervals and the generator's headroom over the best Channels cell.
 
-``--quick`` takes a few minutes; the default ``standard`` matrix under 15;
+``--quick`` takes a few minutes; the default ``standard`` matrix about 20 (every
+server over TLS too);
 ``--matrix full`` is the whole matrix (about an hour on 2 cores).
 """
 

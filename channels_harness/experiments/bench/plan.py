@@ -9,7 +9,7 @@ chosen with ``--matrix``:
   32 B text, short runs (5 to 6 rounds); headroom, handshakes (3 rounds), one
   open-loop latency cell, one layer breakdown (uvicorn, one run per layer).
   No TLS unless asked.
-- ``standard`` (the default, about 15 minutes): every server x 4 flavours at
+- ``standard`` (the default, about 20 minutes on 2 cores): every server x 4 flavours at
   50 connections and 32 B text, and sync and async over TLS (5 to 6 rounds of
   1 s); for the focus servers (daphne and uvicorn,
   :data:`~channels_harness.servers.registry.FOCUS_SERVERS`) the concurrency
