@@ -211,9 +211,10 @@ def test_scope_duplicate_headers_are_kept_in_order(server: ServerProcess, verdic
 
 @case("ASGI 2.5 websocket scope scheme")
 def test_scope_scheme_is_ws(server: ServerProcess, verdict: Verdict) -> None:
-    """scheme, when given, is "ws" on a plain connection (never empty)."""
-    scheme = probe_scope(server).get("scheme", "ws")
-    verdict.must(scheme == "ws", expected='scheme "ws"', observed=f"scheme {scheme!r}")
+    """scheme, when given, is "ws" on a plain connection and "wss" over TLS (never empty)."""
+    wanted = "wss" if server.tls else "ws"
+    scheme = probe_scope(server).get("scheme", wanted)
+    verdict.must(scheme == wanted, expected=f"scheme {wanted!r}", observed=f"scheme {scheme!r}")
 
 
 @case("ASGI 2.5 websocket scope subprotocols")

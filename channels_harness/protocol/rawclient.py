@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -21,6 +22,8 @@ from channels_harness.protocol import wire
 from channels_harness.runtime.timeouts import scaled
 
 MAX_ERROR_BODY = 64 * 1024
+# A non-blocking TLS socket's "not yet": retry, like BlockingIOError on plain TCP.
+_TLS_WANTS = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class PeerClosed(ConnectionError):
@@ -74,7 +77,9 @@ class RawClient:
     """One WebSocket connection driven frame by frame.
 
     ``connect()`` sends the upgrade request and reads the response;
-    ``response`` keeps it (101 or an HTTP error with its body).
+    ``response`` keeps it (101 or an HTTP error with its body). With an
+    ``ssl_context`` the connection runs over TLS (wss://), checked against
+    ``host`` as the server name.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class RawClient:
         key: str | None = "",
         version: str = "13",
         timeout: float = 2.0,
+        ssl_context: ssl.SSLContext | None = None,
         deflate: tuple[wire.DeflateOffer, ...] = (),
     ) -> None:
         self.host = host
@@ -102,6 +108,7 @@ class RawClient:
         self.response: wire.HandshakeResponse | None = None
         self._buffer = bytearray()
         self.pongs: list[bytes] = []
+        self.ssl_context = ssl_context
         self.offers = deflate
         # After connect: the compression agreed on, or why the answer was not valid.
         self.deflate: wire.DeflateSession | None = None
@@ -129,6 +136,8 @@ class RawClient:
         """
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            self.sock = self.ssl_context.wrap_socket(self.sock, server_hostname=self.host)
         request = wire.handshake_request(
             f"{self.host}:{self.port}",
             self.path,
@@ -248,6 +257,8 @@ class RawClient:
                 if readable:
                     try:
                         chunk = self.sock.recv(256 * 1024)
+                    except _TLS_WANTS:
+                        continue
                     except OSError as exc:
                         return f"{type(exc).__name__} while sending"
                     if not chunk:
@@ -256,7 +267,7 @@ class RawClient:
                 if writable:
                     try:
                         view = view[self.sock.send(view[: 256 * 1024]) :]
-                    except BlockingIOError:
+                    except (BlockingIOError, *_TLS_WANTS):
                         continue
                     except OSError as exc:
                         return f"{type(exc).__name__} while sending"

@@ -95,6 +95,16 @@ class ThroughputRow(Row):
     # The 95% confidence interval of msgs_per_s, and each run's p99.
     ci95: list[float] | None = None
     p99_ms_runs: list[float] = field(default_factory=list)
+    # Rows of one series were measured in the same interleaved rounds, so their
+    # runs pair up by index; unstable: the interval never narrowed to the target.
+    series: str | None = None
+    unstable: bool = False
+    tls: bool = False
+    # The server's CPU time (its whole process tree, user + system) per message.
+    server_cpu_us_per_msg: float | None = None
+    server_cpu_us_per_msg_runs: list[float] = field(default_factory=list)
+    # What else the machine did meanwhile (channels_harness.runtime.noise.Noise).
+    noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
 
 
@@ -138,6 +148,11 @@ class HandshakeRow(Row):
     errors: int = 0
     generator_cpu: float | None = None
     generator_bound: bool = False
+    series: str | None = None
+    unstable: bool = False
+    tls: bool = False
+    server_cpu_us_per_handshake: float | None = None
+    noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
 
 
@@ -167,6 +182,8 @@ class BreakdownRow(Row):
     us_per_msg: float
     msgs_per_s: float | None = None
     runs: int = 1
+    # The 95% confidence interval of us_per_msg.
+    ci95: list[float] | None = None
     stack: dict[str, str] | None = None
 
 
@@ -209,6 +226,8 @@ class HeadroomRow(Row):
     capacity_ratio: float | None = None
     target: float | None = None
     ok: bool | None = None
+    # The 95% confidence interval of ratio (paired runs).
+    ratio_ci95: list[float] | None = None
     stack: dict[str, str] | None = None
 
 

@@ -13,6 +13,7 @@ import http.client
 import importlib.util
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -32,7 +33,7 @@ from channels_harness.errors import (
     ServerStartError,
     ServerUnavailableError,
 )
-from channels_harness.runtime import procgroup
+from channels_harness.runtime import procgroup, tls
 from channels_harness.runtime.loopback import LOOPBACK
 from channels_harness.runtime.paths import TARGET_APP_DIR
 from channels_harness.runtime.timeouts import scaled
@@ -90,7 +91,9 @@ class ServerProcess:
 
     Use as a context manager (or call :meth:`start` and :meth:`stop`); the
     group is terminated and reaped on every exit path, including exceptions and
-    Ctrl-C. ``cpus`` pins the server (and its children) to those cores.
+    Ctrl-C. ``cpus`` pins the server (and its children) to those cores. With
+    ``tls`` it serves wss:// (and https://) with the certificates of
+    :func:`channels_harness.runtime.tls.certificates`.
 
     The reference app (``app_dir`` is ``target_app/``) runs in the harness's
     environment and is ready when ``GET /healthz/`` answers. Any other app
@@ -113,6 +116,7 @@ class ServerProcess:
     log_path: Path | None = None
     settings: str | None = None
     readiness: Readiness | None = None
+    tls: bool = False
 
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     startup_s: float | None = field(default=None, init=False)
@@ -151,6 +155,8 @@ class ServerProcess:
             )
         if not self.app_dir.is_dir():
             raise ServerStartError(f"application directory {self.app_dir} does not exist")
+        if self.tls and not self.spec.serves_tls:
+            raise ServerUnavailableError(f"{self.spec.name} cannot serve TLS in the harness")
         if self.port is not None:
             if port_in_use(self.port, self.host):
                 raise PortInUseError(
@@ -178,7 +184,9 @@ class ServerProcess:
             os.close(fd)
             self.log_path = Path(name)
             self._own_log = True
-        command = self.spec.command(self.app, self.host, port, self.extra_args)
+        command = self.spec.command(
+            self.app, self.host, port, self.extra_args, tls.certificates() if self.tls else None
+        )
         env = self.environment()
         self._command = command
         started = time.monotonic()
@@ -223,7 +231,7 @@ class ServerProcess:
 
     def _ready(self, port: int) -> bool:
         if self.readiness is None and self.reference_app:
-            return _answers(self.host, port, self.spec.health)
+            return _answers(self.host, port, self.spec.health, self.client_ssl_context())
         return (self.readiness or Readiness()).ready(self.host, port)
 
     def _waited_for(self) -> str:
@@ -300,10 +308,22 @@ class ServerProcess:
         return self.spec.version()
 
     def ws_url(self, path: str = "/") -> str:
-        return f"ws://{self.host}:{self.port}/{path.lstrip('/')}"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{self.host}:{self.port}/{path.lstrip('/')}"
 
     def http_url(self, path: str = "/") -> str:
-        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}/{path.lstrip('/')}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate authority a client must trust (None for a plain server)."""
+        return tls.certificates().ca_file if self.tls else None
+
+    def client_ssl_context(self) -> ssl.SSLContext | None:
+        """A client context that trusts this server's certificate (None for a plain server)."""
+        ca_file = self.ca_file
+        return tls.client_context(ca_file) if ca_file is not None else None
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the server's output (also after :meth:`stop`)."""
@@ -339,17 +359,24 @@ class ServerProcess:
             "port": self.port,
             "cpus": sorted(self.cpus) if self.cpus else None,
             "startup_s": round(self.startup_s, 3) if self.startup_s is not None else None,
+            **({"tls": True} if self.tls else {}),
         }
 
 
-def _answers(host: str, port: int, health: str = "http") -> bool:
+def _answers(
+    host: str, port: int, health: str = "http", context: ssl.SSLContext | None = None
+) -> bool:
     if health == "tcp":
         try:
             with socket.create_connection((host, port), timeout=1.0):
                 return True
         except OSError:
             return False
-    conn = http.client.HTTPConnection(host, port, timeout=1.0)
+    conn = (
+        http.client.HTTPSConnection(host, port, timeout=1.0, context=context)
+        if context is not None
+        else http.client.HTTPConnection(host, port, timeout=1.0)
+    )
     try:
         conn.request("GET", HEALTH_PATH, headers={"Host": f"{host}:{port}"})
         return conn.getresponse().status == 200

@@ -16,7 +16,11 @@ from typing import Any, cast
 
 from channels_harness.errors import UnknownServerError
 from channels_harness.runtime.loopback import LOOPBACK
+from channels_harness.runtime.tls import TlsFiles
 from channels_harness.servers.reference import DEFAULT_APP
+
+# How a server is launched over TLS: (app, host, port, certificate files) -> arguments.
+TlsArgs = Callable[[str, str, int, TlsFiles], list[str]]
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,8 @@ class ServerSpec:
     """How to launch an ASGI application under one server with one option set.
 
     ``args`` turns ``(app, host, port)`` into the arguments after
-    ``python -m <module>``.
+    ``python -m <module>``; ``tls_args`` does the same for serving wss://
+    with the given certificate files (None: the server cannot serve TLS here).
     """
 
     name: str
@@ -37,10 +42,33 @@ class ServerSpec:
     # "http": ready when GET /healthz/ answers 200 (the Django app is loaded);
     # "tcp": ready when the port accepts a connection (servers without that route).
     health: str = "http"
+    tls_args: TlsArgs | None = None
 
-    def command(self, app: str, host: str, port: int, extra_args: Sequence[str] = ()) -> list[str]:
-        """The full command line (this Python interpreter, ``-m module``, arguments)."""
-        return [sys.executable, "-m", self.module, *self.args(app, host, port), *extra_args]
+    def command(
+        self,
+        app: str,
+        host: str,
+        port: int,
+        extra_args: Sequence[str] = (),
+        tls: TlsFiles | None = None,
+    ) -> list[str]:
+        """The full command line (this Python interpreter, ``-m module``, arguments);
+        with ``tls``, serving wss:// with those certificate files.
+
+        Raises :class:`ValueError` if ``tls`` is given and the server has no TLS option set.
+        """
+        if tls is None:
+            args = self.args(app, host, port)
+        elif self.tls_args is None:
+            raise ValueError(f"{self.name} has no TLS option set in the harness")
+        else:
+            args = self.tls_args(app, host, port, tls)
+        return [sys.executable, "-m", self.module, *args, *extra_args]
+
+    @property
+    def serves_tls(self) -> bool:
+        """Whether the harness can launch this server serving wss://."""
+        return self.tls_args is not None
 
     def available(self) -> bool:
         """Whether the server and the modules its option set needs are importable."""
@@ -109,6 +137,36 @@ def _granian(app: str, host: str, port: int) -> list[str]:
     return ["--interface", "asgi", "--host", host, "--port", str(port), "--no-access-log", app]
 
 
+def _endpoint_path(path: object) -> str:
+    """A path inside a Twisted endpoint string (colons escaped)."""
+    return str(path).replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _daphne_tls(app: str, host: str, port: int, tls: TlsFiles) -> list[str]:
+    endpoint = (
+        f"ssl:port={port}:interface={host}"
+        f":privateKey={_endpoint_path(tls.key_file)}:certKey={_endpoint_path(tls.cert_file)}"
+    )
+    return ["-e", endpoint, "-v", "0", app]
+
+
+def _with_tls(
+    args: Callable[[str, str, int], list[str]], key_option: str, cert_option: str
+) -> TlsArgs:
+    """``args`` followed by the key and certificate options a server names as given."""
+
+    def tls_args(app: str, host: str, port: int, tls: TlsFiles) -> list[str]:
+        return [
+            *args(app, host, port),
+            key_option,
+            str(tls.key_file),
+            cert_option,
+            str(tls.cert_file),
+        ]
+
+    return tls_args
+
+
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
@@ -117,6 +175,7 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="daphne",
             module="daphne",
             args=_daphne,
+            tls_args=_daphne_tls,
             description="Daphne (Twisted + autobahn), the Channels project's server",
             ws_impl=f"autobahn {_dist_version('autobahn')}",
         ),
@@ -125,6 +184,7 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="uvicorn",
             module="uvicorn",
             args=_uvicorn(None),
+            tls_args=_with_tls(_uvicorn(None), "--ssl-keyfile", "--ssl-certfile"),
             description="uvicorn with its default --ws auto (websockets' sans-I/O protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (sans-I/O, uvicorn's auto)",
             extra_modules=("websockets",),
@@ -134,6 +194,7 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="uvicorn",
             module="uvicorn",
             args=_uvicorn("wsproto"),
+            tls_args=_with_tls(_uvicorn("wsproto"), "--ssl-keyfile", "--ssl-certfile"),
             description="uvicorn with --ws wsproto",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
             extra_modules=("wsproto",),
@@ -143,6 +204,7 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="uvicorn",
             module="uvicorn",
             args=_uvicorn("websockets"),
+            tls_args=_with_tls(_uvicorn("websockets"), "--ssl-keyfile", "--ssl-certfile"),
             description="uvicorn with --ws websockets (websockets' legacy asyncio protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (legacy)",
             extra_modules=("websockets",),
@@ -152,6 +214,7 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="hypercorn",
             module="hypercorn",
             args=_hypercorn,
+            tls_args=_with_tls(_hypercorn, "--keyfile", "--certfile"),
             description="Hypercorn (asyncio worker, wsproto)",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
         ),
@@ -160,6 +223,7 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="granian",
             module="granian",
             args=_granian,
+            tls_args=_with_tls(_granian, "--ssl-keyfile", "--ssl-certificate"),
             description="Granian (Rust, tokio + tungstenite), ASGI interface",
             ws_impl="tungstenite (built in)",
         ),

@@ -11,7 +11,9 @@ Installing channels-harness is enough: pytest loads this module through the
   ``DJANGO_SETTINGS_MODULE``;
 - ``--channels-servers daphne,uvicorn`` (ini ``channels_servers``): the servers;
 - ``--channels-ready-path PATH`` (ini ``channels_ready_path``): ready when
-  ``GET PATH`` answers (default: any HTTP answer on ``/``).
+  ``GET PATH`` answers (default: any HTTP answer on ``/``);
+- ``--tls``: the repository's suites run every server over TLS (wss://, https://)
+  with certificates made at start.
 
 Fixture ``channels_server``: a running server (a
 :class:`~channels_harness.servers.process.ServerProcess`) with your app,
@@ -87,6 +89,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("HARNESS_FLAVOURS", ""),
         help=f"comma-separated consumer flavours of the reference app (default: all of "
         f"{', '.join(FLAVOURS)})",
+    )
+    group.addoption(
+        "--tls",
+        action="store_true",
+        default=False,
+        help="run every server over TLS (wss://, https://) with certificates made at start",
     )
 
 
@@ -222,9 +230,10 @@ def channels_server(channels_servers: ChannelsServers, channels_server_name: str
 
 
 @pytest.fixture(scope="session")
-def server_pool() -> Iterator[ServerPool]:
-    """The session's reference-app servers, one per name, all stopped when the session ends."""
-    pool = ServerPool()
+def server_pool(request: pytest.FixtureRequest) -> Iterator[ServerPool]:
+    """The session's servers, one per name (over TLS with ``--tls``), all stopped
+    when the session ends."""
+    pool = ServerPool(tls=bool(request.config.getoption("--tls")))
     try:
         yield pool
     finally:

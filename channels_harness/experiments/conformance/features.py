@@ -30,11 +30,16 @@ def server_features(server: ServerProcess) -> Features:
     if key not in _cache:
         probe_id = probe.new_id()
         assert server.port is not None
-        with RawClient(server.host, server.port, probe.probe_path("async", probe_id)) as client:
+        context = server.client_ssl_context()
+        path = probe.probe_path("async", probe_id)
+        with RawClient(server.host, server.port, path, ssl_context=context) as client:
             client.connect()
             client.send_close(1000)
             client.wait_closing(1.0)
-        scope = probe.fetch_record(server.http_url(), probe_id, wait_exit=False)["scope"]
+        record = probe.fetch_record(
+            server.http_url(), probe_id, wait_exit=False, ssl_context=context
+        )
+        scope = record["scope"]
         asgi = scope.get("asgi") or {}
         given = isinstance(asgi.get("spec_version"), str)
         _cache[key] = Features(
@@ -57,7 +62,11 @@ def wire_extensions(server: ServerProcess) -> frozenset[str]:
     if key not in _agreed:
         assert server.port is not None
         with RawClient(
-            server.host, server.port, "/ws/echo/async/", deflate=(DEFAULT_DEFLATE_OFFER,)
+            server.host,
+            server.port,
+            "/ws/echo/async/",
+            deflate=(DEFAULT_DEFLATE_OFFER,),
+            ssl_context=server.client_ssl_context(),
         ) as client:
             response = client.connect()
             if response.status == 101:

@@ -20,6 +20,7 @@ CANARY_TEXT = "canary"
 def client(server: ServerProcess, path: str, **options: Any) -> RawClient:
     """A :class:`RawClient` to ``path`` on ``server`` (not yet connected)."""
     assert server.port is not None
+    options.setdefault("ssl_context", server.client_ssl_context())
     return RawClient(server.host, server.port, path, **options)
 
 
@@ -59,7 +60,13 @@ def open_probe(
 
 def record(server: ServerProcess, probe_id: str, *, wait_exit: bool = True) -> dict[str, Any]:
     """The probe record of ``probe_id`` (waits for the consumer to end, bounded)."""
-    return probe.fetch_record(server.http_url(), probe_id, wait_exit=wait_exit, timeout=3.0)
+    return probe.fetch_record(
+        server.http_url(),
+        probe_id,
+        wait_exit=wait_exit,
+        timeout=3.0,
+        ssl_context=server.client_ssl_context(),
+    )
 
 
 def received(server: ServerProcess, probe_id: str, *, wait_exit: bool = True) -> list[dict]:

@@ -14,7 +14,7 @@ from time import perf_counter
 
 import picows
 
-from channels_harness.generators.engine.client import Counters, connection_url
+from channels_harness.generators.engine.client import Counters, client_ssl_context, connection_url
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
 from channels_harness.protocol.traffic import Traffic
@@ -58,7 +58,9 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
     limit = config.messages
     completed = 0
     traffic = config.traffic
-    context = traffic.ssl_context() if traffic is not None else None
+    context = client_ssl_context(config.ca_file)
+    if context is None and traffic is not None:
+        context = traffic.ssl_context()
 
     async def client(number: int) -> None:
         nonlocal completed
@@ -79,12 +81,12 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
     if ready is not None:
         await ready()
     deadline = perf_counter() + config.duration_s
-    meter = WindowMeter()
+    meter = WindowMeter(config.server_pids)
     started = perf_counter()
     first = config.first_conn
     await asyncio.gather(*(client(first + i) for i in range(config.connections)))
     cpu_share, wait_share = meter.stop()
-    return WorkerResult(
+    result = WorkerResult(
         mode="handshake",
         connections=config.connections,
         connected=completed,
@@ -98,3 +100,5 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
         cpu_wait=wait_share,
         histogram=stats.encode(histogram),
     )
+    meter.record_server(result)
+    return result

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import picows
 
 from channels_harness.protocol.traffic import Traffic
+from channels_harness.runtime import tls
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -239,6 +240,12 @@ def connection_url(url: str, number: int) -> str:
     return url.replace("{conn}", str(number))
 
 
+def client_ssl_context(ca_file: str | None) -> ssl.SSLContext | None:
+    """The TLS context for wss:// connections: trusting the authority in
+    ``ca_file`` only (None: picows' default, the system's authorities)."""
+    return tls.client_context(ca_file) if ca_file else None
+
+
 async def connect(
     url: str,
     driver: Driver,
@@ -338,6 +345,7 @@ async def run_echo(
         config.connect_timeout_s,
         traffic=config.traffic,
         first=config.first_conn,
+        ssl_context=client_ssl_context(config.ca_file),
     )
     result.connected = len(conns)
     try:

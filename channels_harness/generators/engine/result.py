@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from channels_harness.protocol.traffic import Traffic
 from channels_harness.runtime import stats
@@ -43,6 +43,10 @@ class LoadConfig(Record):
     ``traffic``: the handshake's headers and, for the user's app, the messages
     (None: the reference echo, plain handshakes). ``first_conn``: the number of
     this process's first connection (``{conn}`` in messages and URL).
+    ``server_pids``: the server's processes; the closed loop and the handshake
+    churn then also measure their CPU time and the machine's noise over
+    exactly the measured window. ``ca_file``: the certificate authority a
+    wss:// URL's server certificate must chain to (None: the system's).
     """
 
     url: str
@@ -57,6 +61,8 @@ class LoadConfig(Record):
     drain_s: float = 5.0
     traffic: Traffic | None = None
     first_conn: int = 0
+    server_pids: list[int] = field(default_factory=list)
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.traffic, dict):
@@ -83,6 +89,10 @@ class WorkerResult(Record):
     ``achieved_rate`` is the open loop's actual send rate (0 otherwise).
     ``unsolicited`` counts messages from the user's app that arrived while no
     message of ours was waiting for a reply (not errors: a room broadcasts).
+    ``server_cpu_s`` is the CPU the config's ``server_pids`` used in the window
+    and ``noise`` the machine's counters over it
+    (:class:`channels_harness.runtime.noise.Window` as JSON); both None when
+    no server was watched.
     """
 
     mode: str
@@ -100,6 +110,8 @@ class WorkerResult(Record):
     target_rate: float = 0.0
     achieved_rate: float = 0.0
     unsolicited: int = 0
+    server_cpu_s: float | None = None
+    noise: dict[str, Any] | None = None
 
     @property
     def rate(self) -> float:
