@@ -18,7 +18,7 @@ from types import FrameType
 
 from rich.console import Console
 
-from channels_harness import commands
+from channels_harness import __version__, commands
 from channels_harness.errors import HarnessError
 from channels_harness.servers.process import live, stop_all
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="channels-harness",
         description="Load and conformance harness for Django Channels WebSocket apps.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if info.name.startswith("_"):

@@ -8,8 +8,13 @@ anything else is a bug and keeps its traceback.
 
     HarnessError                  a problem the user can act on (exit 2)
     ├── UsageError                a bad option or argument
-    │   └── UnknownServerError    a server name that is not in the registry
+    │   ├── UnknownServerError    a server name that is not in the registry
+    │   └── AppError              --app cannot be imported, or is not an ASGI application
     ├── TargetRefusedError        load aimed outside loopback without --allow-remote-target
+    ├── TargetError               the app or server under load does not answer as the options say
+    │   ├── TargetUnreachableError  nothing accepts connections at --url
+    │   ├── HandshakeRefusedError   the app answered the WebSocket handshake with an HTTP error
+    │   └── ReplyError              no reply to a message in time, or not what --expect wants
     └── RunError                  a part of a run failed: its cell is recorded as failed
         │                         and the run goes on with the next
         ├── ServerError           a server could not be started, reached or stopped
@@ -43,8 +48,29 @@ class UnknownServerError(UsageError, KeyError):
         return str(self.args[0])
 
 
+class AppError(UsageError):
+    """``--app`` names something that cannot be imported or is not an ASGI application."""
+
+
 class TargetRefusedError(HarnessError):
     """A load target outside the loopback network, without the explicit option."""
+
+
+class TargetError(HarnessError):
+    """The app or running server the load is for does not answer as the options say;
+    nothing can be measured until the options (or the app) change."""
+
+
+class TargetUnreachableError(TargetError):
+    """Nothing accepts connections where ``--url`` points."""
+
+
+class HandshakeRefusedError(TargetError):
+    """The app runs but answered the WebSocket handshake with an HTTP error status."""
+
+
+class ReplyError(TargetError):
+    """A message got no reply in time, or a reply that ``--expect`` rejects."""
 
 
 class RunError(HarnessError):

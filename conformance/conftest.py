@@ -6,6 +6,7 @@ this file only loads them for the suites in this folder.
 
 from channels_harness.experiments.conformance.plugin import (
     features,
+    keepalive_watches,
     pytest_addoption,
     pytest_collection_modifyitems,
     pytest_configure,
@@ -18,6 +19,7 @@ from channels_harness.experiments.conformance.plugin import (
 
 __all__ = [
     "features",
+    "keepalive_watches",
     "pytest_addoption",
     "pytest_collection_modifyitems",
     "pytest_configure",

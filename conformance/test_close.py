@@ -7,6 +7,7 @@ frames carry at most 125 bytes), 5.5.1, 7.1.1 and 7.4.1 (reserved codes).
 
 from __future__ import annotations
 
+from channels_harness.experiments.conformance import featuretable
 from channels_harness.experiments.conformance.cases import case
 from channels_harness.experiments.conformance.live import open_probe, received, record
 from channels_harness.experiments.conformance.verdict import Verdict
@@ -51,6 +52,8 @@ def test_close_reason_reaches_the_client(
     close = {"type": "websocket.close", "code": 4002, "reason": "bye now"}
     closing, _ = app_closes(server, probe_flavour, close)
     reason = closing.frame.close_reason() if closing.frame else None
+    sent = "sent" if reason == b"bye now" else f"not sent ({closing.describe()})"
+    verdict.feature(featuretable.CLOSE_REASON, f"app to client: {sent}")
     verdict.must(
         closing.code == 4002 and reason == b"bye now",
         expected="close 4002 reason 'bye now'",

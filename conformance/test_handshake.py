@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from channels_harness.experiments.conformance import featuretable
 from channels_harness.experiments.conformance.cases import case
 from channels_harness.experiments.conformance.features import Features
 from channels_harness.experiments.conformance.live import client, record
@@ -121,6 +122,11 @@ def test_scope_spec_version_is_recorded(
     given = "" if features.spec_version_given else " (absent: 2.0 assumed)"
     extensions = ", ".join(sorted(features.extensions)) or "none"
     verdict.info(f"spec_version {features.spec_version}{given}; extensions: {extensions}")
+    verdict.feature(featuretable.SPEC_VERSION, f"{features.spec_version}{given}")
+    verdict.feature(
+        featuretable.DENIAL_RESPONSE,
+        "advertised" if "websocket.http.response" in features.extensions else "not advertised",
+    )
 
 
 @case("ASGI 2.5 websocket scope path")
@@ -205,9 +211,10 @@ def test_scope_duplicate_headers_are_kept_in_order(server: ServerProcess, verdic
 
 @case("ASGI 2.5 websocket scope scheme")
 def test_scope_scheme_is_ws(server: ServerProcess, verdict: Verdict) -> None:
-    """scheme, when given, is "ws" on a plain connection (never empty)."""
-    scheme = probe_scope(server).get("scheme", "ws")
-    verdict.must(scheme == "ws", expected='scheme "ws"', observed=f"scheme {scheme!r}")
+    """scheme, when given, is "ws" on a plain connection and "wss" over TLS (never empty)."""
+    wanted = "wss" if server.tls else "ws"
+    scheme = probe_scope(server).get("scheme", wanted)
+    verdict.must(scheme == wanted, expected=f"scheme {wanted!r}", observed=f"scheme {scheme!r}")
 
 
 @case("ASGI 2.5 websocket scope subprotocols")

@@ -1,17 +1,20 @@
 """Keepalive pings and message size limits.
 
 See RFC 6455 5.5.2, 5.5.3 (ping, pong), 7.4.1 (1009: message too big) and
-ASGI www 2.5 "WebSocket" (servers handle ping/pong themselves). Sizes are
-INFO: the RFC sets no limit, so each server's is recorded, not judged.
+ASGI www 2.5 "WebSocket" (servers handle ping/pong themselves). Sizes and the
+keepalive interval and timeout are INFO: the RFC sets neither, so each
+server's is recorded (and goes into the feature table), not judged.
 """
 
 from __future__ import annotations
 
+from channels_harness.experiments.conformance import featuretable, keepalive
 from channels_harness.experiments.conformance.cases import case
 from channels_harness.experiments.conformance.live import open_echo
 from channels_harness.experiments.conformance.verdict import Verdict
 from channels_harness.protocol import wire
 from channels_harness.protocol.wire import Opcode
+from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 
 MIB = 1 << 20
@@ -90,16 +93,49 @@ def test_unsolicited_pong_is_ignored(server: ServerProcess, verdict: Verdict) ->
     )
 
 
+def size_text(size: int) -> str:
+    """``1 MiB``, ``16 MiB + 1 byte`` or a plain byte count."""
+    mib, rest = divmod(size, MIB)
+    if not mib:
+        return f"{size} bytes"
+    return f"{mib} MiB" + (f" + {rest} byte{'s' if rest > 1 else ''}" if rest else "")
+
+
 @case("RFC 6455 10.4")
 def test_message_size_limit_is_recorded(server: ServerProcess, verdict: Verdict) -> None:
     """The largest binary message echoed among 1 MiB (+1 byte) and 16 MiB (+1 byte)."""
     outcomes = []
+    largest = None
     for size in SIZES:
         outcome = echo_of(server, size)
         outcomes.append(f"{size} bytes: {outcome}")
         if outcome != "echoed":
+            limit = f"{size_text(largest)}" if largest else f"under {size_text(size)}"
+            verdict.feature(featuretable.MAX_MESSAGE, f"{limit} ({size_text(size)}: {outcome})")
             break
+        largest = size
+    else:
+        verdict.feature(featuretable.MAX_MESSAGE, f"at least {size_text(SIZES[-1])}")
     verdict.info("; ".join(outcomes))
+
+
+@case("RFC 6455 5.5.2, 5.5.3", late=True)
+def test_keepalive_pings_are_recorded(server: ServerProcess, verdict: Verdict) -> None:
+    """The pings an idle connection gets, and what becomes of one that never answers them."""
+    wait = keepalive.WATCH_S + scaled(60.0)
+    found = keepalive.findings(server.spec.name, keepalive.watch_dir(), wait)
+    if found is None or found["error"]:
+        why = f"the watch failed: {found['error']}" if found else f"no findings within {wait:.0f} s"
+        verdict.must(False, expected="the keepalive watch reports", observed=why)
+        return
+    verdict.feature(featuretable.KEEPALIVE_INTERVAL, found["interval"])
+    verdict.feature(featuretable.KEEPALIVE_TIMEOUT, found["timeout"])
+    verdict.info(f"{found['interval']}; a client that never answers: {found['timeout']}")
+    verdict.should(
+        found["answering_closed"] is None,
+        expected="a client that answers every ping stays connected",
+        observed=found["answering_closed"] or "still open",
+    )
 
 
 @case("RFC 6455 7.4.1", bad_input=True)

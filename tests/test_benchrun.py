@@ -1,6 +1,7 @@
 """run_bench end to end on a small matrix: rows that fit the results schema,
 a failed cell recorded while the matrix goes on, nothing left running; the
-presets; and the interleaving every side-by-side comparison relies on."""
+presets; the interleaving every side-by-side comparison relies on, and its
+repeats until the confidence intervals settle."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from pathlib import Path
 import jsonschema
 import psutil
 
-from channels_harness.experiments.bench.interleave import interleave
-from channels_harness.experiments.bench.plan import make_plan
+from channels_harness.experiments.bench.figures import settled
+from channels_harness.experiments.bench.interleave import interleave, repeat_until_settled
+from channels_harness.experiments.bench.plan import Cell, Rounds, make_plan
 from channels_harness.experiments.bench.run import run_bench
 from channels_harness.experiments.bench.session import BenchSession, CellFailed
-from channels_harness.generators.engine import LoadConfig, LoadResult
+from channels_harness.experiments.bench.throughput import throughput_row
+from channels_harness.generators.engine import LoadConfig, LoadResult, WorkerResult
+from channels_harness.report import markdown
 from channels_harness.report.model import Run
 
 SCHEMA = Path(__file__).parent.parent / "channels_harness" / "report" / "schema.json"
@@ -33,16 +37,23 @@ def test_a_small_matrix_fills_every_section_and_records_the_failed_cell(tmp_path
             servers=["uvicorn"],
             # "missing" has no route: every connection is refused, the cell fails
             flavours=["async", "missing"],
-            runs=1,
+            runs=2,
             progress=lambda description, done, total: steps.append((description, done, total)),
         )
     data = json.loads(run.data_file.read_text())
     jsonschema.validate(data, json.loads(SCHEMA.read_text()))
 
     [row] = data["throughput"]
-    assert (row["server"], row["flavour"], row["runs"], row["errors"]) == ("uvicorn", "async", 1, 0)
-    assert row["msgs_per_s"] > 0 and len(row["msgs_per_s_runs"]) == 1
+    assert (row["server"], row["flavour"], row["runs"], row["errors"]) == ("uvicorn", "async", 2, 0)
+    assert row["msgs_per_s"] > 0 and len(row["msgs_per_s_runs"]) == 2
     assert row["generator"] == "loadgen/picows"
+    low, high = row["ci95"]
+    assert low <= row["msgs_per_s"] <= high and isinstance(row["unstable"], bool)
+    assert row["series"] == "throughput c=50 32B-text" and row["tls"] is False
+    # the server's CPU over exactly the measured windows, per message
+    assert 1 < row["server_cpu_us_per_msg"] < 100_000
+    assert len(row["server_cpu_us_per_msg_runs"]) == 2
+    assert row["noise"]["runs"] == 2 and row["noise"]["steal_pct"] >= 0
     [failure] = [f for f in data["failures"] if f["section"] == "throughput"]
     assert failure["cell"]["flavour"] == "missing"
     assert "no connection could be opened" in failure["message"]
@@ -50,7 +61,9 @@ def test_a_small_matrix_fills_every_section_and_records_the_failed_cell(tmp_path
     [headroom] = data["headroom"]
     assert headroom["best_cell"].startswith("uvicorn async")
     assert headroom["ratio"] > 0
-    assert [r["flavour"] for r in data["handshake"]] == ["async"]
+    [handshake] = data["handshake"]
+    assert (handshake["flavour"], handshake["tls"], handshake["runs"]) == ("async", False, 2)
+    assert handshake["server_cpu_us_per_handshake"] > 0 and handshake["ci95"]
     assert [r["flavour"] for r in data["latency"]] == ["async"]
     layers = [r["layer"] for r in data["breakdown"]]
     assert layers[:4] == [
@@ -80,12 +93,37 @@ def test_the_presets_choose_what_their_docstring_says() -> None:
     flavours = ("sync", "async", "generic-sync", "generic-async")
     quick = make_plan("quick", servers, flavours)
     assert quick.servers == ("daphne", "uvicorn") and len(quick.cells) == 8
+    assert not any(cell.tls for cell in quick.cells) and not quick.tls_handshakes
+    assert (quick.runs, quick.max_runs, quick.handshake_rounds) == (5, 6, Rounds(3, 3))
     standard = make_plan("standard", servers, flavours)
-    assert len(standard.cells) == 4 * 4 + 2 * 2 * 4 + 2 * 2 * 2
+    assert standard.rounds == Rounds(5, 6) and standard.handshake_rounds == Rounds(3, 5)
+    assert standard.rounds_for(Cell("daphne", "sync", 1000, "32B-text")) == Rounds(3, 3)
+    # headline x 4 flavours, focus sweeps for sync and async, then sync and async over TLS
+    assert len(standard.cells) == 4 * 4 + 2 * 2 * 4 + 2 * 2 * 2 + 4 * 2
+    assert {(c.server, c.flavour) for c in standard.cells if c.tls} == {
+        (server, flavour) for server in servers for flavour in ("sync", "async")
+    }
+    assert standard.handshake_members("granian") == [
+        ("sync", False),
+        ("sync", True),
+        ("async", False),
+        ("async", True),
+    ]
     full = make_plan("full", servers, flavours)
-    # every concurrency x payload, plus the headline cell (50 connections)
-    assert len(full.cells) == 4 * 4 * (4 * 3 + 1)
-    assert make_plan("quick", servers, flavours, runs=1).breakdown_runs == 1
+    # every concurrency x payload, plus the headline cell (50 connections), plus TLS
+    assert len(full.cells) == 4 * 4 * (4 * 3 + 1) + 4 * 4
+    fixed = make_plan("quick", servers, flavours, runs=1)
+    assert (fixed.runs, fixed.max_runs, fixed.breakdown_runs, fixed.headroom_runs) == (1, 1, 1, 1)
+    assert fixed.handshake_rounds == Rounds(1, 1)
+    assert make_plan("quick", servers, flavours, runs=3, max_runs=6).rounds == Rounds(3, 6)
+    with_tls = make_plan("quick", servers, flavours, tls=True)
+    assert [c.label for c in with_tls.cells if c.tls] == [
+        "daphne sync TLS c=50 32B-text",
+        "daphne async TLS c=50 32B-text",
+        "uvicorn sync TLS c=50 32B-text",
+        "uvicorn async TLS c=50 32B-text",
+    ]
+    assert not any(c.tls for c in make_plan("standard", servers, flavours, tls=False).cells)
 
 
 def _counting_session(tmp_path: Path, steps: list[tuple[str, int, int]]) -> BenchSession:
@@ -147,3 +185,72 @@ def test_interleaving_that_needs_every_member_stops_at_the_first_failure(tmp_pat
     assert calls == ["baseline", "best"]
     assert session.done == 2 and done.stopped
     assert done.measured() == [("baseline", done.results[0])]
+
+
+def _result(rate: float) -> LoadResult:
+    """A one-process closed-loop result of ``rate`` messages per second."""
+    worker = WorkerResult(mode="closed", connections=50, measured=round(rate), window_s=1.0)
+    return LoadResult(LoadConfig(url="ws://127.0.0.1:9/"), workers=[worker])
+
+
+def _rates(table: dict[str, list[float]]) -> Callable[[str], LoadResult]:
+    """A measure function giving each member's rates in turn."""
+    taken: dict[str, int] = {}
+
+    def measure(member: str) -> LoadResult:
+        taken[member] = taken.get(member, 0) + 1
+        return _result(table[member][taken[member] - 1])
+
+    return measure
+
+
+def test_repeats_stop_once_every_member_settled_and_count_the_skipped_steps(
+    tmp_path: Path,
+) -> None:
+    steps: list[tuple[str, int, int]] = []
+    session = _counting_session(tmp_path, steps)
+    session.total = 2 * 8
+    steady = {"a": [1000.0] * 8, "b": [2000.0, 2010.0, 1990.0, 2000.0, 2005.0] + [2000.0] * 3}
+    done = repeat_until_settled(
+        session,
+        ["a", "b"],
+        Rounds(3, 8),
+        lambda m, i: f"{m}{i}",
+        _rates(steady),
+        lambda runs: settled(runs, 5.0),
+    )
+    assert [len(runs) for _, runs in done.measured()] == [3, 3]
+    assert done.rounds_done == 3 and session.done == session.total
+
+
+def test_repeats_go_on_to_the_budget_while_a_member_scatters(tmp_path: Path) -> None:
+    steps: list[tuple[str, int, int]] = []
+    session = _counting_session(tmp_path, steps)
+    session.total = 2 * 6
+    scattered = {
+        "steady": [1000.0] * 6,
+        "noisy": [1000.0, 1400.0, 700.0, 1300.0, 800.0, 1200.0],
+    }
+    done = repeat_until_settled(
+        session,
+        ["steady", "noisy"],
+        Rounds(3, 6),
+        lambda m, i: f"{m}{i}",
+        _rates(scattered),
+        lambda runs: settled(runs, 5.0),
+    )
+    assert [len(runs) for _, runs in done.measured()] == [6, 6]
+    assert session.done == session.total
+
+
+def test_a_cell_that_never_settled_is_stored_and_reported_unstable(tmp_path: Path) -> None:
+    session = _counting_session(tmp_path, [])
+    cell = Cell("uvicorn", "async", 50, "32B-text")
+    scattered = throughput_row(session, cell, [_result(r) for r in (900, 1300, 1000, 700, 1200)])
+    tight = throughput_row(session, cell, [_result(r) for r in (990, 1000, 1010, 1005, 995)])
+    assert scattered.unstable and scattered.ci95 is not None
+    assert scattered.ci95[0] < 900 < 1200 < scattered.ci95[1]
+    assert not tight.unstable and tight.ci95 == [990.0, 1010.0]
+    session.run.add(scattered)
+    assert "**Unstable cells** (1)" in markdown.verdict(session.run.data)
+    assert "uvicorn async c=50 32B-text" in markdown.verdict(session.run.data)

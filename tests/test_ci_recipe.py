@@ -70,3 +70,19 @@ def test_the_compare_step_fails_a_run_30_percent_slower(
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "regression" in done.stdout
     assert "<failure" in (tmp_path / "compare.xml").read_text()
+
+
+def test_the_benchmark_step_is_a_valid_harness_command() -> None:
+    import shlex
+
+    from channels_harness.cli import build_parser
+
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    env = workflow["jobs"]["harness"]["env"]
+    command = os.path.expandvars(" ".join(step("Quick benchmark")["run"].split()))
+    for name, value in env.items():
+        command = command.replace(f'"${name}"', shlex.quote(str(value)))
+    argv = shlex.split(command)
+    assert argv[0] == "channels-harness"
+    args = build_parser().parse_args(argv[1:])
+    assert args.app == env["APP"] and args.quick

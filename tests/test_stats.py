@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels_harness.runtime import stats
+from channels_harness.runtime import confidence, stats
 
 
 def test_summary_of_known_values_gives_their_percentiles_in_ms() -> None:
@@ -79,3 +79,78 @@ def test_median_of_present_skips_runs_that_measured_nothing() -> None:
 def test_ratio_is_none_when_the_denominator_is_zero() -> None:
     assert stats.ratio(10.0, 4.0) == 2.5
     assert stats.ratio(10.0, 0.0) is None
+
+
+# -- confidence intervals (runtime.confidence) -------------------------------------------
+
+
+def test_constant_runs_give_a_zero_width_interval_that_has_settled() -> None:
+    interval = confidence.median_interval([1000.0] * 5)
+    assert interval == confidence.Interval(1000.0, 1000.0, 1000.0)
+    assert interval.half_width_pct == 0.0
+    assert confidence.settled([1000.0] * 5)
+
+
+def test_one_run_has_no_interval_and_never_settles() -> None:
+    assert confidence.median_interval([1000.0]) is None
+    assert not confidence.settled([1000.0])
+
+
+def test_the_interval_holds_the_median_and_lies_within_the_runs() -> None:
+    runs = [980.0, 1010.0, 1000.0, 1030.0, 990.0, 1005.0]
+    interval = confidence.median_interval(runs)
+    assert interval is not None
+    assert min(runs) <= interval.low <= interval.value <= interval.high <= max(runs)
+    assert interval.value == 1002.5
+
+
+def test_shifting_every_run_shifts_the_interval_by_as_much() -> None:
+    runs = [980.0, 1010.0, 1000.0, 1030.0, 990.0]
+    base = confidence.median_interval(runs)
+    moved = confidence.median_interval([r + 500.0 for r in runs])
+    assert base is not None and moved is not None
+    assert (moved.low, moved.value, moved.high) == (
+        base.low + 500,
+        base.value + 500,
+        base.high + 500,
+    )
+
+
+def test_the_same_runs_always_give_the_same_interval() -> None:
+    runs = [9424.0, 11014.0, 10000.0, 10500.0, 9800.0]
+    assert confidence.median_interval(runs) == confidence.median_interval(list(runs))
+
+
+def test_scattered_runs_do_not_settle_and_tight_runs_do() -> None:
+    # the spread two consecutive quick runs showed on a shared 2-core machine
+    scattered = [9424.0, 11014.0, 8100.0, 10700.0, 12000.0]
+    tight = [10000.0, 10100.0, 9950.0, 10050.0, 10020.0]
+    assert not confidence.settled(scattered)
+    assert confidence.settled(tight)
+    wide = confidence.median_interval(scattered)
+    assert wide is not None and wide.half_width_pct > confidence.TARGET_HALF_WIDTH_PCT
+
+
+def test_a_paired_ratio_cancels_load_that_hit_both_sides_alike() -> None:
+    # each round the machine's load scales both sides; async stays twice sync
+    load = [1.0, 0.6, 1.3, 0.8, 1.1, 0.7]
+    sync = [1000.0 * f for f in load]
+    asynchronous = [2000.0 * f * (1 + 0.01 * (-1) ** i) for i, f in enumerate(load)]
+    paired = confidence.ratio_interval(asynchronous, sync, paired=True)
+    unpaired = confidence.ratio_interval(asynchronous, sync, paired=False)
+    assert paired is not None and unpaired is not None
+    assert paired.contains(2.0) and paired.half_width_pct < 2
+    assert unpaired.high - unpaired.low > 5 * (paired.high - paired.low)
+
+
+def test_a_ratio_whose_interval_spans_one_is_no_clear_difference() -> None:
+    same = confidence.ratio_interval([100.0, 104, 97, 101, 99], [101.0, 98, 102, 99, 100], True)
+    faster = confidence.ratio_interval([150.0, 156, 146, 152, 149], [101.0, 98, 102, 99, 100], True)
+    assert same is not None and same.contains(1.0)
+    assert faster is not None and not faster.contains(1.0) and faster.low > 1.4
+
+
+def test_a_ratio_needs_two_runs_a_side_and_equal_rounds_when_paired() -> None:
+    assert confidence.ratio_interval([1.0], [1.0], paired=True) is None
+    assert confidence.ratio_interval([1.0, 2.0, 3.0], [1.0, 2.0], paired=True) is None
+    assert confidence.ratio_interval([1.0, 2.0], [0.0, 1.0], paired=False) is None

@@ -138,6 +138,132 @@ class TestHandshake:
         assert wire.dechunk(stream[:-7]) is None
 
 
+class TestMessageFrames:
+    def test_one_frame_when_it_fits(self) -> None:
+        frames = wire.message_frames(Opcode.TEXT, b"abc", fragment_size=3, mask=False)
+        assert frames == [b"\x81\x03abc"]
+
+    def test_fragments_carry_rsv_on_the_first_frame_only(self) -> None:
+        frames = wire.message_frames(Opcode.BINARY, b"abcde", fragment_size=2, rsv=4)
+        parsed = [wire.parse_frame(frame)[0] for frame in frames]  # type: ignore[index]
+        assert [(f.opcode, f.payload, f.fin, f.rsv) for f in parsed] == [
+            (Opcode.BINARY, b"ab", False, 4),
+            (Opcode.CONT, b"cd", False, 0),
+            (Opcode.CONT, b"e", True, 0),
+        ]
+
+    def test_chops(self) -> None:
+        assert wire.chops(b"abcde", 2) == [b"ab", b"cd", b"e"]
+        assert wire.chops(b"", 3) == [b""]
+        with pytest.raises(ValueError):
+            wire.chops(b"x", 0)
+
+
+class TestExtensionHeaders:
+    """RFC 6455 9.1: extension lists over one or several header lines."""
+
+    def test_lists_and_lines_read_alike(self) -> None:
+        parsed = wire.parse_extensions(
+            ["permessage-deflate; client_max_window_bits=10, x-other", 'foo; a="1"; b']
+        )
+        assert parsed == [
+            ("permessage-deflate", (("client_max_window_bits", "10"),)),
+            ("x-other", ()),
+            ("foo", (("a", "1"), ("b", None))),
+        ]
+
+    def test_offer_header(self) -> None:
+        offer = wire.DeflateOffer(
+            server_no_context_takeover=True, server_max_window_bits=9, client_max_window_bits=True
+        )
+        assert offer.header() == (
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=9; "
+            "client_max_window_bits"
+        )
+
+
+class TestDeflateAgreement:
+    """RFC 7692 7.1: what a client must refuse in a server's response."""
+
+    OFFER = wire.DeflateOffer(client_max_window_bits=True)
+
+    def test_empty_response_is_the_defaults(self) -> None:
+        assert wire.deflate_agreement(self.OFFER, ()) == wire.DeflateAgreement()
+
+    def test_parameters_are_read(self) -> None:
+        params = (("server_no_context_takeover", None), ("client_max_window_bits", "10"))
+        agreement = wire.deflate_agreement(self.OFFER, params)
+        assert agreement.server_no_context_takeover
+        assert agreement.client_max_window_bits == 10
+
+    @pytest.mark.parametrize(
+        ("offer", "params", "rule"),
+        [
+            (OFFER, (("x", None),), "unknown"),
+            (OFFER, (("server_max_window_bits", "9"),) * 2, "more than once"),
+            (OFFER, (("server_no_context_takeover", "1"),), "no value"),
+            (OFFER, (("server_max_window_bits", "16"),), "outside"),
+            (OFFER, (("server_max_window_bits", None),), "needs a value"),
+            (OFFER, (("client_max_window_bits", "09"),), "needs a value"),
+            (wire.DeflateOffer(), (("client_max_window_bits", "10"),), "not in the offer"),
+            (wire.DeflateOffer(server_max_window_bits=9), (), "limited"),
+            (
+                wire.DeflateOffer(server_max_window_bits=9),
+                (("server_max_window_bits", "10"),),
+                "limited",
+            ),
+            (wire.DeflateOffer(server_no_context_takeover=True), (), "accepted without"),
+        ],
+    )
+    def test_invalid_responses_are_refused(
+        self, offer: wire.DeflateOffer, params: wire.ExtensionParams, rule: str
+    ) -> None:
+        with pytest.raises(wire.WireError, match=rule):
+            wire.deflate_agreement(offer, params)
+
+
+class TestDeflate:
+    """RFC 7692 7.2: compressed bodies, with the examples of 7.2.3."""
+
+    def test_hello_of_the_rfc(self) -> None:
+        assert wire.deflate_message(b"Hello") == bytes.fromhex("f248cdc9c90700")
+        assert wire.inflate_message(bytes.fromhex("f248cdc9c90700")) == b"Hello"
+
+    def test_context_takeover_of_the_rfc(self) -> None:
+        deflater = wire.MessageDeflater()
+        assert deflater.compress(b"Hello") == bytes.fromhex("f248cdc9c90700")
+        assert deflater.compress(b"Hello") == bytes.fromhex("f200110000")
+        inflater = wire.MessageInflater()
+        assert inflater.decompress(bytes.fromhex("f248cdc9c90700")) == b"Hello"
+        assert inflater.decompress(bytes.fromhex("f200110000")) == b"Hello"
+
+    def test_without_context_takeover_every_message_stands_alone(self) -> None:
+        deflater = wire.MessageDeflater(context_takeover=False)
+        first, second = deflater.compress(b"Hello"), deflater.compress(b"Hello")
+        assert first == second == wire.deflate_message(b"Hello")
+
+    def test_corrupt_body_is_an_error(self) -> None:
+        with pytest.raises(wire.WireError):
+            wire.inflate_message(b"\xff\xff\xff")
+
+    def test_session_follows_the_agreement(self) -> None:
+        agreement = wire.DeflateAgreement(
+            client_no_context_takeover=True, server_max_window_bits=10
+        )
+        session = wire.DeflateSession(agreement)
+        assert not session.outgoing.context_takeover
+        assert session.incoming.window_bits == 10
+
+
+@settings(deadline=None)
+@given(messages=st.lists(st.binary(max_size=3000), max_size=5), takeover=st.booleans())
+def test_deflate_then_inflate_round_trips(messages: list[bytes], takeover: bool) -> None:
+    deflater = wire.MessageDeflater(10, context_takeover=takeover)
+    inflater = wire.MessageInflater(10, context_takeover=takeover)
+    for message in messages:
+        assert inflater.decompress(deflater.compress(message)) == message
+
+
 @pytest.fixture(scope="module")
 def uvicorn_server() -> Iterator[ServerProcess]:
     from channels_harness.servers.registry import get_spec
@@ -173,3 +299,22 @@ def test_raw_client_reads_an_error_response(uvicorn_server: ServerProcess) -> No
         response = conn.connect()
     assert response.status != 101
     assert conn.sock is None
+
+
+def test_raw_client_negotiates_and_uses_permessage_deflate(uvicorn_server: ServerProcess) -> None:
+    """Against a live server: a deflate offer is agreed and compressed messages round-trip."""
+    assert uvicorn_server.port is not None
+    offer = wire.DeflateOffer(server_no_context_takeover=True, client_max_window_bits=True)
+    with RawClient(
+        uvicorn_server.host, uvicorn_server.port, "/ws/echo/async/", deflate=(offer,)
+    ) as conn:
+        assert conn.connect().status == 101
+        assert conn.deflate is not None and conn.deflate_error is None
+        assert conn.deflate.agreement.server_no_context_takeover
+        for payload in (b"", b"hello " * 1000, bytes(range(256))):
+            sent = conn.send_message(Opcode.BINARY, payload, compress=True, fragment_size=100)
+            assert wire.parse_frame(sent)[0].rsv == wire.RSV1  # type: ignore[index]
+            reply = conn.recv_message()
+            assert (reply.opcode, reply.payload) == (Opcode.BINARY, payload)
+        conn.send_close(1000)
+        assert conn.wait_closing().code == 1000

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.progress import ProgressColumn
 
+    from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
 
 T = TypeVar("T")
@@ -135,15 +136,21 @@ def progress_bar(
 
 
 def create_run(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> Run:
-    """A new run folder under ``--results`` (default results/)."""
+    """A new run folder under ``--results`` (default: ``./results``); UsageError when
+    the folder cannot be created."""
     from pathlib import Path
 
     from channels_harness.report.model import Run
     from channels_harness.runtime.paths import RESULTS_DIR
 
-    return Run.create(
-        Path(args.results) if args.results else RESULTS_DIR, kind=kind, options=options
-    )
+    folder = Path(args.results) if args.results else RESULTS_DIR
+    try:
+        return Run.create(folder, kind=kind, options=options)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the results folder {folder}: {exc.strerror or exc}; "
+            "pass --results with a folder you can write to"
+        ) from None
 
 
 def record(
@@ -196,3 +203,117 @@ def conclude(
         console.print(line, highlight=False)
     console.print(f"results: {run.path}", highlight=False)
     return 1 if failures or failed else 0
+
+
+def add_app_arguments(
+    parser: argparse.ArgumentParser, *, url: bool = True, allow_remote: bool = True
+) -> None:
+    """The user's own stack: ``--app``, ``--app-dir``, ``--settings``, ``--ready-path``,
+    ``--url`` (with ``url``), ``--insecure``, the path, messages and handshake options,
+    and ``--allow-remote-target`` (with ``allow_remote``, for commands without it)."""
+    own = parser.add_argument_group(
+        "your own app or server (default: the reference app)",
+        "{n} and {conn} in a message (and {conn} in --path) become the message's number on "
+        "its connection and the connection's number, both from 0",
+    )
+    own.add_argument(
+        "--app", metavar="MODULE:ATTR", help="your ASGI app, e.g. mysite.asgi:application"
+    )
+    own.add_argument(
+        "--app-dir",
+        metavar="DIR",
+        help="the folder --app is imported from; the server's working directory (default: .)",
+    )
+    own.add_argument("--settings", metavar="MODULE", help="DJANGO_SETTINGS_MODULE for the server")
+    own.add_argument(
+        "--ready-path",
+        metavar="PATH",
+        help="ready when GET PATH answers 2xx/3xx (default: a WebSocket handshake at --path)",
+    )
+    if url:
+        own.add_argument(
+            "--url",
+            metavar="URL",
+            help="a server that is already running: ws://HOST:PORT/PATH (or wss://)",
+        )
+    own.add_argument(
+        "--path", metavar="PATH", help="the WebSocket path to load, e.g. /ws/chat/lobby/"
+    )
+    _add_traffic_arguments(own)
+    if allow_remote:
+        own.add_argument(
+            "--allow-remote-target",
+            action="store_true",
+            help="allow --url outside loopback (only servers you own)",
+        )
+
+
+def _add_traffic_arguments(group: argparse._ArgumentGroup) -> None:
+    """What clients send: messages, the reply check and the handshake."""
+    group.add_argument(
+        "--message",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="a message to send (repeatable: used in turn); a round trip ends at the next "
+        "message the server sends",
+    )
+    group.add_argument("--message-file", metavar="FILE", help="messages, one per line")
+    group.add_argument(
+        "--expect", metavar="REGEX", help="every reply must match (a mismatch is an error)"
+    )
+    group.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="an extra handshake header (repeatable)",
+    )
+    group.add_argument("--origin", metavar="URL", help="the Origin header, e.g. http://127.0.0.1")
+    group.add_argument("--subprotocol", metavar="NAME", help="the subprotocol to ask for")
+    group.add_argument(
+        "--cookie", action="append", default=[], metavar="NAME=VALUE", help="a cookie (repeatable)"
+    )
+    group.add_argument(
+        "--login",
+        metavar="USER:PASSWORD",
+        help="log in through a Django login form first and send its session cookie",
+    )
+    group.add_argument("--login-url", metavar="PATH", help="the login form's path, for --login")
+    group.add_argument(
+        "--insecure", action="store_true", help="wss://: do not check the server's certificate"
+    )
+
+
+def target_from_args(args: argparse.Namespace, *, require_path: bool = True) -> Target:
+    """The :class:`~channels_harness.experiments.target.Target` the options describe,
+    checked (the app imports, the URL may be loaded): a HarnessError otherwise."""
+    from pathlib import Path
+
+    from channels_harness.experiments.target import Target
+    from channels_harness.protocol.traffic import build_traffic, read_messages
+
+    traffic = build_traffic(
+        messages=read_messages(args.message, args.message_file),
+        expect=args.expect,
+        headers=args.header,
+        origin=args.origin,
+        cookies=args.cookie,
+        subprotocol=args.subprotocol,
+        insecure=args.insecure,
+    )
+    target = Target(
+        app=args.app,
+        app_dir=Path(args.app_dir) if args.app_dir else None,
+        settings=args.settings,
+        url=getattr(args, "url", None),
+        path=args.path,
+        ready_path=args.ready_path,
+        traffic=traffic,
+        login=args.login,
+        login_url=args.login_url,
+        allow_remote=bool(getattr(args, "allow_remote_target", False)),
+    )
+    if not target.own and (traffic.messages or args.path):
+        raise UsageError("--path and --message are for your own app: give --app or --url too")
+    return target.check(require_path=require_path)

@@ -1,14 +1,22 @@
 """Measure the benchmark matrix with the harness's own load generator.
 
-Closed-loop throughput per server x consumer flavour (median of repeated runs
-and their spread), open-loop latency, handshake rate, memory per idle
-connection, blocking handlers and the layered cost breakdown, into a new run
-under results/ (kind "bench"). Prints the Sync vs Async and server vs server
-ratios and the generator's headroom over the best Channels cell.
+Closed-loop throughput per server x consumer flavour (median of interleaved
+runs, repeated until its 95% confidence interval is narrow enough, with the
+server's CPU per message and the noise seen meanwhile), plain and over TLS,
+open-loop latency, handshake rate, memory per idle connection, blocking
+handlers and the layered cost breakdown, into a new run under results/ (kind
+"bench"). Prints the Sync vs Async, server vs server and TLS vs plain ratios
+with their intervals and the generator's headroom over the best Channels cell.
 
-``--quick`` takes under 2 minutes; the default ``standard`` matrix under 15;
-``--matrix full`` measures every server, flavour, payload and concurrency
-(about an hour on 2 cores).
+``--quick`` takes a few minutes; the default ``standard`` matrix about 20 (every
+server over TLS too); ``--matrix full`` measures every server, flavour, payload
+and concurrency (about an hour on 2 cores).
+
+With ``--app`` (your ASGI app, under each of ``--servers``, default daphne and
+uvicorn) or ``--url`` (a server that is already running) it measures your
+WebSocket path (``--path``) with your messages instead: closed-loop msgs/s
+with p50/p99, open-loop latency at half that peak, and handshakes/s
+(:mod:`channels_harness.experiments.appbench`).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from channels_harness.commands._common import (
+    add_app_arguments,
     add_results_argument,
     conclude,
     known_servers,
@@ -24,6 +33,7 @@ from channels_harness.commands._common import (
     progress_bar,
     record,
     refuse,
+    target_from_args,
     wide_console,
 )
 from channels_harness.servers.registry import FOCUS_SERVERS
@@ -31,6 +41,7 @@ from channels_harness.servers.registry import FOCUS_SERVERS
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
 
 NAME = "bench"
@@ -38,7 +49,7 @@ HELP = "measure throughput, latency, handshakes, memory and the layer breakdown"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="the quick matrix (under 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="the quick matrix (a few minutes)")
     parser.add_argument(
         "--matrix",
         choices=("quick", "standard", "full"),
@@ -55,7 +66,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--flavours", default=None, help="comma-separated flavours (default: all four)"
     )
     parser.add_argument(
-        "--runs", type=int, default=None, help="runs per cell (default 3; caps the other sections)"
+        "--runs",
+        type=int,
+        default=None,
+        help="runs per cell, exactly (default: at least 5, more until the 95%% confidence "
+        "interval is within 5%% of the median; caps the breakdown and headroom runs)",
+    )
+    parser.add_argument(
+        "--max-runs",
+        type=int,
+        default=None,
+        help="the most runs per cell while its confidence interval is too wide "
+        "(default: the matrix's; 6 for the headline cells of quick and standard)",
+    )
+    parser.add_argument(
+        "--tls",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also measure throughput and handshakes over TLS (wss://) "
+        "(default: yes, but not with --quick)",
     )
     parser.add_argument(
         "--processes", type=int, default=1, help="generator processes per cell (default 1)"
@@ -67,6 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "of their own (about 15 s per server and flavour)",
     )
     add_results_argument(parser)
+    add_app_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,8 +104,13 @@ def run(args: argparse.Namespace) -> int:
     from channels_harness.servers.reference import FLAVOURS
 
     console = wide_console()
-    if (args.runs is not None and args.runs < 1) or args.processes < 1:
-        return refuse(console, "--runs and --processes must be at least 1")
+    if any(value is not None and value < 1 for value in (args.runs, args.max_runs)) or (
+        args.processes < 1
+    ):
+        return refuse(console, "--runs, --max-runs and --processes must be at least 1")
+    target = target_from_args(args)
+    if target.own:
+        return _bench_own(console, args, target)
     servers = known_servers(args.servers)
     flavours = names(args.flavours)
     unknown = set(flavours or ()) - set(FLAVOURS)
@@ -87,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         "servers": servers,
         "flavours": flavours,
         "runs": args.runs,
+        "max_runs": args.max_runs,
+        "tls": args.tls,
         "processes": args.processes,
     }
     run_, _ = record(
@@ -119,8 +156,38 @@ def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool 
             matrix=options["matrix"],
             runs=options["runs"],
             generator_processes=options["processes"],
+            max_runs=options["max_runs"],
+            tls=options["tls"],
         )
         if profile:
             from channels_harness.experiments.profile import measure_profiles
 
             measure_profiles(run, run.data["options"]["bench"]["servers"], progress=progress)
+
+
+def _bench_own(console: Console, args: argparse.Namespace, target: Target) -> int:
+    """``bench --app`` / ``bench --url``: your path measured per server (or at the URL)."""
+    import dataclasses
+
+    from channels_harness.experiments.appbench import QUICK, AppBenchPlan, run_app_bench
+    from channels_harness.report.console import print_summary
+
+    if args.flavours or args.matrix:
+        return refuse(console, "--flavours and --matrix are the reference app's; leave them out")
+    plan = QUICK if args.quick else AppBenchPlan()
+    servers = known_servers(args.servers)
+    plan = dataclasses.replace(
+        plan,
+        servers=tuple(servers) if servers else plan.servers,
+        runs=args.runs or plan.runs,
+        generator_processes=args.processes,
+    )
+    options = {"quick": args.quick, **target.describe(), **dataclasses.asdict(plan)}
+
+    def measure(run: Run) -> None:
+        with progress_bar(console, "bench") as progress:
+            run_app_bench(run, target, plan, progress)
+
+    run_, _ = record(console, args, "bench", options, measure)
+    print_summary(console, run_.data)
+    return conclude(console, run_, list_failures=False, failed=bool(run_.data["failures"]))

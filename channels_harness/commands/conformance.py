@@ -6,6 +6,10 @@ data.json, matrix.json, matrix.md and pytest.log in its ``conformance/``
 folder. Prints a per-server summary of grades and the cases that deviate.
 The exit code is pytest's: 0 when every server behaves as the spec or as
 conformance/deviations.toml records.
+
+``--url ws://HOST:PORT/PATH`` runs the wire-only cases against the echo
+endpoint PATH of a server that is already running (the cases that need the
+reference app's probe consumer are N/A there).
 """
 
 from __future__ import annotations
@@ -39,6 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_results_argument(parser)
     parser.add_argument(
+        "--url",
+        metavar="URL",
+        default=None,
+        help="a running server's echo endpoint, ws://HOST:PORT/PATH: the wire-only cases",
+    )
+    parser.add_argument(
+        "--allow-remote-target",
+        action="store_true",
+        help="allow --url outside loopback (only servers you own)",
+    )
+    parser.add_argument(
         "--junit",
         metavar="FILE",
         default=None,
@@ -55,11 +70,18 @@ def run(args: argparse.Namespace) -> int:
     servers = known_servers(args.servers)
     flavours = names(args.flavours)
     console = Console()
+    if args.url:
+        from channels_harness.runtime.loopback import check_target
+        from channels_harness.servers.remote import RemoteServer
+
+        check_target(args.url, args.allow_remote_target)
+        RemoteServer(args.url).start()
     options = {
         "servers": servers,
         "flavours": flavours,
         "strict_spec": args.strict_spec,
         "workers": args.workers,
+        "url": args.url,
     }
     run_, code = record(
         console,
@@ -67,7 +89,12 @@ def run(args: argparse.Namespace) -> int:
         "conformance",
         options,
         lambda run: run_suite(
-            run, servers=servers, flavours=flavours, strict=args.strict_spec, workers=args.workers
+            run,
+            servers=servers,
+            flavours=flavours,
+            strict=args.strict_spec,
+            workers=args.workers,
+            url=args.url,
         ),
         timed=False,
         announce="conformance run",

@@ -13,6 +13,11 @@ loopback), ``--layer redis|redis-pubsub`` (with ``--redis-url``, or a local
 redis-server started for the run) puts the app on a Redis channel layer, and
 ``--server-processes N`` starts N server processes sharing it, the users spread
 round-robin over them. Load goes to loopback only unless ``--allow-remote-target``.
+
+Your own app: ``--app`` starts it under each of ``--servers`` (``--url`` loads
+a server that is already running instead) and locust's ``AppUser`` sends your
+messages on ``--path`` with your handshake options; with ``--url`` the
+server's CPU and memory are not measured.
 """
 
 from __future__ import annotations
@@ -21,17 +26,20 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from channels_harness.commands._common import (
+    add_app_arguments,
     add_results_argument,
     conclude,
     create_run,
     names,
     progress_bar,
     refuse,
+    target_from_args,
 )
 from channels_harness.servers.registry import FOCUS_SERVERS
 
 if TYPE_CHECKING:
     from channels_harness.commands._common import Step
+    from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
     from channels_harness.report.rows import LocustRow
 
@@ -61,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra locust argument, repeatable (e.g. --locust-option=--ws-payload-size=1024)",
     )
     add_results_argument(parser)
+    add_app_arguments(parser, allow_remote=False)
 
 
 def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,11 +143,12 @@ def run(args: argparse.Namespace) -> int:
     problem = _problem(args)
     if problem:
         return refuse(console, problem)
-    options = _options(args)
+    target = target_from_args(args)
+    options = {**_options(args), **(target.describe() if target.own else {})}
     run_ = create_run(args, "load", options)
     try:
         with run_.recording(), progress_bar(console, "locust") as progress:
-            rows = _measure(run_, args, options, progress)
+            rows = _measure(run_, args, options, progress, target)
     except RedisUnavailableError as exc:
         console.print(f"[red]{exc}[/]", highlight=False)
         console.print(f"run left incomplete: {run_.path}", highlight=False)
@@ -190,7 +200,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _measure(
-    run: Run, args: argparse.Namespace, options: dict[str, Any], progress: Step
+    run: Run, args: argparse.Namespace, options: dict[str, Any], progress: Step, target: Target
 ) -> list[LocustRow]:
     from channels_harness.experiments.load.run import run_load
 
@@ -212,11 +222,13 @@ def _measure(
         server_processes=args.server_processes,
         workers=args.workers,
         allow_remote=args.allow_remote_target,
+        target=target,
     )
 
 
 def _title(args: argparse.Namespace) -> str:
-    title = f"locust {args.scenario}, {args.users} users, {args.layer} layer"
+    scenario = "app" if args.app or args.url else args.scenario
+    title = f"locust {scenario}, {args.users} users, {args.layer} layer"
     if args.server_processes > 1:
         title += f", {args.server_processes} server processes"
     if args.workers:

@@ -1,8 +1,12 @@
-"""Run the reference app under one ASGI server in the foreground.
+"""Run the reference app, or your own (``--app``), under one ASGI server in the foreground.
 
 Prints the WebSocket URLs it serves (point ``locust -f locustfiles/ --host`` at
 the base URL), then waits until Ctrl-C, which stops the server and every
-process it started.
+process it started. Your app runs in a clean environment: ``--app-dir`` on its
+path and as its working directory, ``--settings`` as its
+``DJANGO_SETTINGS_MODULE``; it is ready when a WebSocket handshake at
+``--path`` completes (with ``--origin`` and the other handshake options), or
+when ``GET --ready-path`` answers, or else on any HTTP answer.
 """
 
 from __future__ import annotations
@@ -10,11 +14,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import integers
+from channels_harness.commands._common import add_app_arguments, integers, target_from_args
+from channels_harness.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from channels_harness.experiments.target import Target
+    from channels_harness.servers.process import ServerProcess
 
 NAME = "serve"
-HELP = "serve the reference app under one server until Ctrl-C"
+HELP = "serve the reference app (or yours, --app) under one server until Ctrl-C"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,13 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layer",
         choices=LAYERS,
         default="memory",
-        help="channel layer of the app (default: memory)",
+        help="channel layer of the reference app (default: memory)",
     )
     parser.add_argument(
         "--redis-url",
         default=None,
         help="Redis server for the Redis layers (default: start a local redis-server)",
     )
+    add_app_arguments(parser, url=False, allow_remote=False)
 
 
 def parse_cpus(text: str | None) -> frozenset[int] | None:
@@ -45,36 +58,58 @@ def parse_cpus(text: str | None) -> frozenset[int] | None:
     return frozenset(cores) if cores else None
 
 
+def check_port(port: int | None) -> int | None:
+    """``port`` if it is a TCP port number (or None); UsageError otherwise."""
+    if port is not None and not 1 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port: choose one from 1 to 65535")
+    return port
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from channels_harness.servers.process import ServerProcess
     from channels_harness.servers.redis import layer_env, redis_for
-    from channels_harness.servers.reference import endpoint_paths
     from channels_harness.servers.registry import get_spec
 
     console = Console()
     spec = get_spec(args.server)
+    port = check_port(args.port)
+    cpus = parse_cpus(args.cpus)
+    target = target_from_args(args, require_path=False)
+    if target.own and args.layer != "memory":
+        raise UsageError("--layer is the reference app's; your app's settings choose its layer")
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(redis_for(args.layer, args.redis_url))
         env = layer_env(args.layer, redis_url)
-        server = stack.enter_context(
-            ServerProcess(spec, port=args.port, cpus=parse_cpus(args.cpus), env=env)
-        )
+        server = stack.enter_context(target.server(spec.name, port=port, cpus=cpus, env=env))
         if redis_url:
             console.print(f"channel layer: {args.layer} at {redis_url}")
-        console.print(
-            f"[bold]{spec.name} {spec.version()}[/] serving the reference app "
-            f"(pid {server.pid}, started in {server.startup_s:.2f}s)"
-        )
-        console.print(f"command: {' '.join(server.command)}", highlight=False)
-        console.print(f"base URL for locust --host: ws://{server.host}:{server.port}")
-        for path in endpoint_paths():
-            console.print(f"  {server.ws_url(path)}", highlight=False)
-        console.print("Ctrl-C stops it.")
+        _announce(console, server, target)
         while server.running:
             time.sleep(0.2)
         code = server.popen.returncode if server.popen else None
         console.print(f"[red]{spec.name} exited on its own[/] (code {code})")
         console.print(server.log_tail(), highlight=False, markup=False)
         return 1
+
+
+def _announce(console: Console, server: ServerProcess, target: Target) -> None:
+    """What is served where, and how to stop it."""
+    from channels_harness.servers.reference import endpoint_paths
+
+    what = f"your app {target.app}" if target.own else "the reference app"
+    console.print(
+        f"[bold]{server.name} {server.version}[/] serving {what} "
+        f"(pid {server.pid}, started in {server.startup_s:.2f}s)",
+        highlight=False,
+    )
+    console.print(f"command: {' '.join(server.command)}", highlight=False)
+    console.print(f"base URL for locust --host: ws://{server.host}:{server.port}", highlight=False)
+    if target.own:
+        console.print(f"  {server.http_url('/')}", highlight=False)
+        if target.path:
+            console.print(f"  {server.ws_url(target.path)}", highlight=False)
+    else:
+        for path in endpoint_paths():
+            console.print(f"  {server.ws_url(path)}", highlight=False)
+    console.print("Ctrl-C stops it.")

@@ -7,6 +7,11 @@ descriptors and live consumers every few seconds. Samples go into the run's
 "soak" section, one summary per server and flavour with its verdict into
 "soak_summary" (kind "soak"). Exit code 1 when a verdict is not "stable" or
 a cell failed.
+
+Your own app: ``--app`` soaks it under each of ``--servers``, ``--url`` soaks
+a running server; the echo sends your messages on ``--path`` with your
+handshake options. Live consumers are not measured for your app, nor RSS and
+descriptors for ``--url``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from channels_harness.commands._common import (
+    add_app_arguments,
     add_target_arguments,
     check_host,
     conclude,
@@ -23,6 +29,7 @@ from channels_harness.commands._common import (
     refuse,
     say,
     server_names,
+    target_from_args,
 )
 
 if TYPE_CHECKING:
@@ -55,6 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--redis-url", default=None, help="Redis for the Redis layers")
     add_target_arguments(parser)
+    add_app_arguments(parser, allow_remote=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +72,11 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console()
     check_host(args)
+    target = target_from_args(args)
+    if target.own and args.layer != "memory":
+        return refuse(
+            console, "--layer is the reference app's; your app's settings choose its layer"
+        )
     servers = server_names(args.servers, default=())
     flavours = names(args.flavours) or []
     sample = args.sample or (5.0 if args.minutes >= 1 else 2.0)
@@ -81,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         redis_url=args.redis_url,
         host=args.host,
         allow_remote=args.allow_remote_target,
+        target=target,
     )
     options = {
         "minutes": args.minutes,
@@ -90,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         "echo_rate": args.echo_rate,
         "churn_rate": args.churn_rate,
         "layer": args.layer,
+        **(target.describe() if target.own else {}),
     }
     run_, summaries = record(
         console, args, "soak", options, lambda run: run_soak(run, plan, say(console))
@@ -114,8 +129,9 @@ def _problem(args: argparse.Namespace, flavours: list[str], sample: float) -> st
 
 
 def _line(row: SoakSummaryRow) -> str:
-    return (
-        f"{row.server} {row.flavour}: RSS {row.rss_start_bytes} -> "
-        f"{row.rss_end_bytes} ({row.rss_growth_pct}%), fds {row.fds_start} -> "
-        f"{row.fds_end}, errors {row.errors}: {row.verdict}"
-    )
+    if row.rss_start_bytes is None:
+        rss = "RSS not measured"
+    else:
+        rss = f"RSS {row.rss_start_bytes} -> {row.rss_end_bytes} ({row.rss_growth_pct}%)"
+    fds = "fds not measured" if row.fds_start is None else f"fds {row.fds_start} -> {row.fds_end}"
+    return f"{row.server} {row.flavour}: {rss}, {fds}, errors {row.errors}: {row.verdict}"

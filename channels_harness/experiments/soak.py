@@ -19,6 +19,12 @@ The verdict is ``stable`` unless one of these flags is raised:
 - ``consumers leaked``: live consumers did not return to 0 after the load;
 - ``errors``: any error in the generator (failed handshakes, lost replies or
   deliveries, connections closed by the server).
+
+Your own app (``plan.target``): ``--app`` under each server, or ``--url`` (a
+running server); the echo sends your messages on your path, the churn uses
+your handshake, and there is no room. What cannot be read is not measured
+(None, never guessed): live consumers (your app has no ``GET /stats/``), and
+for ``--url`` also RSS and open descriptors.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -44,6 +50,12 @@ from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.redis import layer_env, redis_for
 from channels_harness.servers.reference import echo_path, room_path
 from channels_harness.servers.registry import get_spec
+from channels_harness.servers.remote import RemoteServer
+
+if TYPE_CHECKING:
+    from channels_harness.experiments.target import Target
+
+Server = ServerProcess | RemoteServer
 
 GENERATOR_MODULE = "channels_harness.generators.engine.soak"
 RSS_GROWTH_PCT = 10.0
@@ -67,16 +79,26 @@ class SoakPlan:
     redis_url: str | None = None
     host: str = LOOPBACK
     allow_remote: bool = False
+    target: Target | None = None
+
+    @property
+    def own(self) -> bool:
+        """Whether the soak is of the user's app or running server."""
+        return self.target is not None and self.target.own
 
     @property
     def duration_s(self) -> float:
         return self.minutes * 60.0
 
 
-def open_fds(server: ServerProcess) -> int | None:
-    """Open file descriptors over the server's process tree (None when unreadable)."""
+def open_fds(server: Server) -> int | None:
+    """Open file descriptors over the server's process tree (None when unreadable, or
+    not the harness's to read)."""
+    processes = server.processes()
+    if not processes:
+        return None
     total = 0
-    for proc in server.processes():
+    for proc in processes:
         try:
             total += proc.num_fds()
         except psutil.NoSuchProcess:
@@ -86,7 +108,10 @@ def open_fds(server: ServerProcess) -> int | None:
     return total
 
 
-def _live(server: ServerProcess) -> int | None:
+def _live(server: Server) -> int | None:
+    """Live consumers from the reference app's ``GET /stats/`` (None for any other app)."""
+    if not isinstance(server, ServerProcess) or not server.reference_app:
+        return None
     with contextlib.suppress(OSError, ValueError):
         return live_consumers(server, timeout=2.0)
     return None
@@ -112,12 +137,15 @@ def verdict(samples: list[SoakSampleRow], fds_start: int | None, after: dict[str
     return "; ".join(flags) or "stable"
 
 
-def _settle(server: ServerProcess, fds_start: int | None) -> dict[str, Any]:
-    """Wait (at most :data:`SETTLE_S`) for consumers to end and descriptors to return."""
+def _settle(server: Server, fds_start: int | None) -> dict[str, Any]:
+    """Wait (at most :data:`SETTLE_S`) for consumers to end and descriptors to return
+    (what is not measured counts as settled)."""
     deadline = time.monotonic() + scaled(SETTLE_S)
     while True:
         live, fds = _live(server), open_fds(server)
-        settled = live == 0 and (fds is None or fds_start is None or fds <= fds_start + FD_SLACK)
+        settled = live in (0, None) and (
+            fds is None or fds_start is None or fds <= fds_start + FD_SLACK
+        )
         if settled or time.monotonic() > deadline or not server.running:
             return {"live": live, "fds": fds}
         time.sleep(0.25)
@@ -128,7 +156,7 @@ class Sampler:
     moment into a ``soak`` row (added to the run, kept in :attr:`samples`) and says so."""
 
     def __init__(
-        self, run: Run, server: ServerProcess, flavour: str, progress: Callable[[str], None]
+        self, run: Run, server: Server, flavour: str, progress: Callable[[str], None]
     ) -> None:
         self.run = run
         self.server = server
@@ -142,7 +170,7 @@ class Sampler:
         span = counters.t_s - self.previous.t_s
         received = counters.echo_received - self.previous.echo_received
         row = SoakSampleRow(
-            server=self.server.spec.name,
+            server=self.server.name,
             flavour=self.flavour,
             t_s=counters.t_s,
             rss_bytes=self.server.rss_bytes(),
@@ -158,13 +186,28 @@ class Sampler:
         self.run.add(row)
         self.progress(
             f"soak {row.server} {row.flavour} t={row.t_s:.0f}s "
-            f"rss={(row.rss_bytes or 0) / 2**20:.1f} MiB "
+            f"rss={_mib(row.rss_bytes)} "
             f"fds={row.open_fds} live={row.live_consumers} errors={row.errors}"
         )
 
 
-def soak_load(server: ServerProcess, flavour: str, plan: SoakPlan) -> SoakLoad:
-    """What the generator sends to ``server``'s ``flavour`` endpoints (loopback checked)."""
+def _mib(size: int | None) -> str:
+    return "not measured" if size is None else f"{size / 2**20:.1f} MiB"
+
+
+def soak_load(server: Server, flavour: str, plan: SoakPlan) -> SoakLoad:
+    """What the generator sends to ``server``'s ``flavour`` endpoints (loopback checked);
+    for the user's target, its path and prepared traffic (one round trip made first)."""
+    if plan.target is not None and plan.target.own:
+        return SoakLoad(
+            echo_url=check_target(plan.target.ws_url(server), plan.allow_remote),
+            room_url="",
+            duration_s=plan.duration_s,
+            sample_s=plan.sample_s,
+            echo_rate=plan.echo_rate,
+            churn_rate=plan.churn_rate,
+            traffic=plan.target.prepare(server),
+        )
     return SoakLoad(
         echo_url=check_target(server.ws_url(echo_path(flavour)), plan.allow_remote),
         room_url=check_target(server.ws_url(room_path("soak", flavour)), plan.allow_remote),
@@ -179,7 +222,7 @@ def soak_load(server: ServerProcess, flavour: str, plan: SoakPlan) -> SoakLoad:
 
 def soak_one(
     run: Run,
-    server: ServerProcess,
+    server: Server,
     flavour: str,
     plan: SoakPlan,
     cpus: frozenset[int] | None,
@@ -193,10 +236,10 @@ def soak_one(
     result = run_generator(GENERATOR_MODULE, load.to_json(), cpus, timeout, on_line=sampler)
     outcome = SoakOutcome.from_json(result)
     if not server.running:
-        raise ServerError(f"{server.spec.name} died during the soak")
+        raise ServerError(f"{server.name} died during the soak")
     errors = outcome.errors + outcome.lost_deliveries
     after = {**_settle(server, fds_start), "errors": errors}
-    return summarize(server.spec.name, flavour, plan, sampler.samples, fds_start, after, outcome)
+    return summarize(server.name, flavour, plan, sampler.samples, fds_start, after, outcome)
 
 
 def summarize(
@@ -257,17 +300,35 @@ def run_soak(
     summaries = []
     with redis_for(plan.layer, plan.redis_url) as redis_url:
         env = layer_env(plan.layer, redis_url)
-        for name in plan.servers:
-            for flavour in plan.flavours:
-                cell = {"server": name, "flavour": flavour}
-                server = ServerProcess(get_spec(name), env=env, cpus=cores.server, host=plan.host)
-                try:
-                    with server:
-                        run.record_server(server.info())
-                        summary = soak_one(run, server, flavour, plan, cores.generator, say)
-                except RunError as exc:
-                    run.fail("soak", cell, str(exc), server.log_tail())
-                    continue
-                run.add(summary)
-                summaries.append(summary)
+        for name, flavour in _cells(plan):
+            cell = {"server": name, "flavour": flavour}
+            server = _server(plan, name, env, cores.server)
+            try:
+                with server:
+                    run.record_server(server.info())
+                    summary = soak_one(run, server, flavour, plan, cores.generator, say)
+            except RunError as exc:
+                run.fail("soak", cell, str(exc), server.log_tail())
+                continue
+            run.add(summary)
+            summaries.append(summary)
     return summaries
+
+
+def _cells(plan: SoakPlan) -> list[tuple[str, str]]:
+    """(server, flavour) of every soak: the user's path stands in for the flavour."""
+    target = plan.target
+    if target is not None and target.own:
+        names = ["url"] if target.url is not None else list(plan.servers)
+        return [(name, target.label) for name in names]
+    return [(name, flavour) for name in plan.servers for flavour in plan.flavours]
+
+
+def _server(plan: SoakPlan, name: str, env: dict[str, str], cpus: frozenset[int] | None) -> Server:
+    """The (not yet started) server of one soak: the reference app, the user's, or ``--url``."""
+    target = plan.target
+    if target is not None and target.url is not None:
+        return RemoteServer(target.url)
+    if target is not None and target.own:
+        return target.server(name, cpus=cpus, host=plan.host)
+    return ServerProcess(get_spec(name), env=env, cpus=cpus, host=plan.host)

@@ -11,7 +11,9 @@ What each user reports to locust (request type, name = ``scenario/flavour``):
 - ``WS-CONNECT``: the opening handshake, timed from the TCP connect to the
   101 response; a refused connection or a rejected handshake is a failure.
 - ``WS``: one message, timed from the send to the echoed reply (echo, churn,
-  idle), or from the send timestamp in the payload to its delivery (fanout).
+  idle), or from the send timestamp in the payload to its delivery (fanout),
+  or from the send to the next message the server sends (``AppUser``: your
+  app, your messages).
 - ``WS-CLOSE``: the closing handshake (churn), timed from our close frame to
   the server's.
 - A close the client did not ask for is a failure carrying the close code
@@ -27,6 +29,15 @@ In a distributed run each worker writes its own ``--ws-report-file``
 (``<file>.worker-<pid>.json``) with what it reported to the master, so the
 master's totals can be checked against the workers' sum.
 
+Your own app: ``AppUser`` (``locustfiles/app.py``) sends ``--ws-message``
+texts (or the lines of ``--ws-message-file``) in turn on ``--ws-path`` and
+checks each reply against ``--ws-expect``; every user's handshake carries
+``--ws-header``, ``--ws-origin``, ``--ws-subprotocol`` and ``--ws-cookie``
+(and the session cookie of ``--ws-login USER:PASSWORD --ws-login-url PATH``,
+fetched once per process); ``--ws-insecure`` skips the wss:// certificate
+check. ``{n}`` and ``{conn}`` become the message's number on its connection
+and the user's number, both from 0 (``{conn}`` also in ``--ws-path``).
+
 Importing this module also gives locust finer latency buckets
 (:func:`fine_bucket`, resolution :data:`RESOLUTION_MS` below 10 ms) and adds the
 ``--ws-*`` command line options the users read.
@@ -40,12 +51,14 @@ import json
 import logging
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 import gevent
+import gevent.lock
 import locust.stats
 import websocket
 from gevent.greenlet import Greenlet
@@ -54,7 +67,14 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import Runner, WorkerRunner
 
-from channels_harness.errors import TargetRefusedError
+from channels_harness.errors import HarnessError, TargetRefusedError
+from channels_harness.protocol.traffic import (
+    Traffic,
+    build_traffic,
+    login_cookie,
+    read_messages,
+    with_cookie,
+)
 from channels_harness.runtime.loopback import check_target
 from channels_harness.runtime.options import comma_list
 
@@ -144,6 +164,71 @@ def _add_options(parser: Any) -> None:
         default=False,
         help="allow non-loopback targets (also HARNESS_ALLOW_REMOTE_TARGET=1)",
     )
+    _add_app_options(group)
+
+
+def _add_app_options(group: Any) -> None:
+    """The options of your own app's traffic (same names as channels-harness's)."""
+    group.add_argument(
+        "--ws-message",
+        action="append",
+        default=[],
+        help="AppUser: a message to send (repeatable, used in turn)",
+    )
+    group.add_argument("--ws-message-file", default=None, help="AppUser: messages, one per line")
+    group.add_argument("--ws-expect", default=None, help="AppUser: every reply must match (regex)")
+    group.add_argument(
+        "--ws-header", action="append", default=[], help="handshake header 'Name: value'"
+    )
+    group.add_argument("--ws-origin", default=None, help="the handshake's Origin header")
+    group.add_argument("--ws-subprotocol", default=None, help="the subprotocol to ask for")
+    group.add_argument("--ws-cookie", action="append", default=[], help="a cookie name=value")
+    group.add_argument("--ws-login", default=None, help="USER:PASSWORD for a Django login form")
+    group.add_argument("--ws-login-url", default=None, help="the login form's path")
+    group.add_argument(
+        "--ws-insecure", action="store_true", default=False, help="wss://: no certificate check"
+    )
+
+
+_traffic: dict[int, Traffic] = {}
+# One login per process: the users that start meanwhile wait for its cookie.
+_traffic_lock = gevent.lock.BoundedSemaphore()
+
+
+def traffic_of(environment: Environment, base_url: str) -> Traffic:
+    """The handshake and messages the ``--ws-*`` options describe, built (and the
+    ``--ws-login`` cookie fetched from ``base_url``) once per process."""
+    with _traffic_lock:
+        return _build_traffic(environment, base_url)
+
+
+def _build_traffic(environment: Environment, base_url: str) -> Traffic:
+    options = environment.parsed_options
+    key = id(options)
+    if key in _traffic:
+        return _traffic[key]
+
+    def option(name: str, default: Any) -> Any:
+        return getattr(options, name, default) if options is not None else default
+
+    traffic = build_traffic(
+        messages=read_messages(option("ws_message", []), option("ws_message_file", None)),
+        expect=option("ws_expect", None),
+        headers=option("ws_header", []),
+        origin=option("ws_origin", None),
+        cookies=option("ws_cookie", []),
+        subprotocol=option("ws_subprotocol", None),
+        insecure=bool(option("ws_insecure", False)),
+    )
+    login = option("ws_login", None)
+    if login:
+        http_base = base_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+        cookie = login_cookie(
+            http_base, option("ws_login_url", None) or "/", login, insecure=traffic.insecure
+        )
+        traffic = with_cookie(traffic, cookie)
+    _traffic[key] = traffic
+    return traffic
 
 
 def target_hosts(environment: Environment) -> list[str]:
@@ -259,11 +344,19 @@ def _close_frame_fields(data: bytes) -> tuple[int, str]:
 class WebSocketClient:
     """One WebSocket connection that reports its handshake, messages and close to locust."""
 
-    def __init__(self, environment: Environment, url: str, name: str, timeout: float) -> None:
+    def __init__(
+        self,
+        environment: Environment,
+        url: str,
+        name: str,
+        timeout: float,
+        traffic: Traffic | None = None,
+    ) -> None:
         self.environment = environment
         self.url = url
         self.name = name
         self.timeout = timeout
+        self.traffic = traffic or Traffic()
         self.ws: websocket.WebSocket | None = None
 
     def report(
@@ -289,13 +382,25 @@ class WebSocketClient:
 
     def connect(self) -> bool:
         """Open the connection; report the handshake; return whether it succeeded."""
+        traffic = self.traffic
         ws = websocket.WebSocket(
             skip_utf8_validation=True,
             sockopt=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+            sslopt={"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+            if traffic.insecure
+            else None,
         )
+        origin = traffic.header("Origin")
         started = time.perf_counter()
         try:
-            ws.connect(self.url, timeout=self.timeout, suppress_origin=True)
+            ws.connect(
+                self.url,
+                timeout=self.timeout,
+                suppress_origin=origin is None,
+                origin=origin,
+                header=[f"{n}: {v}" for n, v in traffic.headers if n.lower() != "origin"],
+                subprotocols=[traffic.subprotocol] if traffic.subprotocol else None,
+            )
         except websocket.WebSocketBadStatusException as exc:
             # Its message carries the response headers (a Date among them): one
             # locust error line per second. The status is what matters.
@@ -358,6 +463,24 @@ class WebSocketClient:
         except Exception as exc:
             self.report(MESSAGE, started, exception=exc)
             self.abandon()
+            return False
+        self.report(MESSAGE, started, length=len(reply))
+        return True
+
+    def app_round_trip(self, message: str) -> bool:
+        """Send ``message``, wait for the next message the server sends, check it against
+        ``--ws-expect`` and report the round trip; return success."""
+        started = time.perf_counter()
+        try:
+            self.send(message)
+            reply = self.receive()
+            problem = self.traffic.mismatch(reply)
+            if problem is not None:
+                raise EchoMismatchError(problem)
+        except Exception as exc:
+            self.report(MESSAGE, started, exception=exc)
+            if not isinstance(exc, EchoMismatchError):
+                self.abandon()
             return False
         self.report(MESSAGE, started, length=len(reply))
         return True
@@ -433,8 +556,9 @@ class WebSocketUser(User):
         return self.host or ""
 
     def url(self) -> str:
-        """The user's server (:meth:`base_url`) joined with the path."""
-        return f"{self.base_url().rstrip('/')}/{self.url_path().lstrip('/')}"
+        """The user's server (:meth:`base_url`) joined with the path (``{conn}`` replaced)."""
+        path = self.url_path().lstrip("/").replace("{conn}", str(self.number))
+        return f"{self.base_url().rstrip('/')}/{path}"
 
     def request_name(self) -> str:
         """How locust names this user's requests: ``scenario/flavour``."""
@@ -464,11 +588,20 @@ class WebSocketUser(User):
         try:
             check_target(self.client.url, allow_remote=allow)
         except TargetRefusedError as exc:
-            self.environment.process_exit_code = REFUSED_EXIT_CODE
-            runner = self.environment.runner
-            if runner is not None:
-                gevent.spawn(runner.stop)
-            raise StopUser(f"channels-harness: {exc} {ALLOW_OPTION_HINT}") from None
+            self._stop_run(f"{exc} {ALLOW_OPTION_HINT}")
+        try:
+            self.client.traffic = traffic_of(self.environment, self.base_url())
+        except HarnessError as exc:
+            self._stop_run(str(exc))
+
+    def _stop_run(self, message: str) -> NoReturn:
+        """Stop the whole run with exit code 2 and ``message``, as a refused target does."""
+        logging.error("channels-harness: %s", message)
+        self.environment.process_exit_code = REFUSED_EXIT_CODE
+        runner = self.environment.runner
+        if runner is not None:
+            gevent.spawn(runner.stop)
+        raise StopUser(f"channels-harness: {message}")
 
     def on_stop(self) -> None:
         self.client.abandon()
@@ -589,3 +722,34 @@ class FanoutUser(WebSocketUser):
         if self.receiver is not None:
             self.receiver.kill(block=False)
         super().on_stop()
+
+
+class AppUser(WebSocketUser):
+    """Your app: on ``--ws-path``, send ``--ws-message`` texts in turn; a round trip
+    ends at the next message the server sends (checked against ``--ws-expect``)."""
+
+    abstract = True
+    scenario = "app"
+    path = "/"
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.sent = 0
+
+    def on_start(self) -> None:
+        super().on_start()
+        if not self.client.traffic.messages:
+            self._stop_run("AppUser needs --ws-message or --ws-message-file")
+
+    def request_name(self) -> str:
+        return f"{self.scenario} {self.url_path()}"
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    @task
+    def message(self) -> None:
+        if self.ensure_connected():
+            text = self.client.traffic.message(self.sent, self.number)
+            self.sent += 1
+            self.client.app_round_trip(text)

@@ -8,6 +8,7 @@ received, sent and raised.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -46,15 +47,17 @@ def fetch_record(
     *,
     wait_exit: bool = True,
     timeout: float = 5.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
     """The probe record of ``probe_id``; with ``wait_exit``, polls until the consumer
-    has ended (or ``timeout`` scaled passes, then returns what is there)."""
+    has ended (or ``timeout`` scaled passes, then returns what is there).
+    ``ssl_context`` is the trust for an https:// base URL."""
     url = f"{base_http_url.rstrip('/')}/probe/{probe_id}/"
     deadline = time.monotonic() + scaled(timeout)
     record: dict[str, Any] | None = None
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=scaled(2.0)) as response:
+            with urllib.request.urlopen(url, timeout=scaled(2.0), context=ssl_context) as response:
                 record = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             if exc.code != 404:

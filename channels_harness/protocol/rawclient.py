@@ -3,7 +3,9 @@
 :class:`RawClient` performs the opening handshake by hand, sends any frame the
 caller builds (valid or not) and reads frames back with timeouts. It hides
 nothing: pings are answered only where a method says so, and every wait is
-bounded (scaled by ``HARNESS_TIMEOUT_FACTOR``).
+bounded (scaled by ``HARNESS_TIMEOUT_FACTOR``). Given permessage-deflate
+offers it negotiates compression (RFC 7692) and keeps what the server agreed
+to in :attr:`RawClient.deflate`.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -19,6 +22,8 @@ from channels_harness.protocol import wire
 from channels_harness.runtime.timeouts import scaled
 
 MAX_ERROR_BODY = 64 * 1024
+# A non-blocking TLS socket's "not yet": retry, like BlockingIOError on plain TCP.
+_TLS_WANTS = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class PeerClosed(ConnectionError):
@@ -72,7 +77,9 @@ class RawClient:
     """One WebSocket connection driven frame by frame.
 
     ``connect()`` sends the upgrade request and reads the response;
-    ``response`` keeps it (101 or an HTTP error with its body).
+    ``response`` keeps it (101 or an HTTP error with its body). With an
+    ``ssl_context`` the connection runs over TLS (wss://), checked against
+    ``host`` as the server name.
     """
 
     def __init__(
@@ -86,6 +93,8 @@ class RawClient:
         key: str | None = "",
         version: str = "13",
         timeout: float = 2.0,
+        ssl_context: ssl.SSLContext | None = None,
+        deflate: tuple[wire.DeflateOffer, ...] = (),
     ) -> None:
         self.host = host
         self.port = port
@@ -99,6 +108,11 @@ class RawClient:
         self.response: wire.HandshakeResponse | None = None
         self._buffer = bytearray()
         self.pongs: list[bytes] = []
+        self.ssl_context = ssl_context
+        self.offers = deflate
+        # After connect: the compression agreed on, or why the answer was not valid.
+        self.deflate: wire.DeflateSession | None = None
+        self.deflate_error: str | None = None
 
     def __enter__(self) -> RawClient:
         return self
@@ -122,12 +136,14 @@ class RawClient:
         """
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.ssl_context is not None:
+            self.sock = self.ssl_context.wrap_socket(self.sock, server_hostname=self.host)
         request = wire.handshake_request(
             f"{self.host}:{self.port}",
             self.path,
             self.key,
             subprotocols=self.subprotocols,
-            headers=self.headers,
+            headers=self.headers + self._offer_headers(),
             version=self.version,
         )
         self.sock.sendall(request)
@@ -142,7 +158,35 @@ class RawClient:
                 response.status, response.reason, response.headers, self._read_body(response)
             )
         self.response = response
+        if response.status == 101 and self.offers:
+            self._agree(response)
         return response
+
+    def _offer_headers(self) -> tuple[tuple[str, str], ...]:
+        if not self.offers:
+            return ()
+        return (("Sec-WebSocket-Extensions", ", ".join(o.header() for o in self.offers)),)
+
+    def _agree(self, response: wire.HandshakeResponse) -> None:
+        """Read the server's answer to the deflate offers into :attr:`deflate`."""
+        answered = wire.parse_extensions(response.header_values("sec-websocket-extensions"))
+        deflates = [params for name, params in answered if name == wire.PERMESSAGE_DEFLATE]
+        others = [name for name, _ in answered if name != wire.PERMESSAGE_DEFLATE]
+        if others or len(deflates) > 1:
+            self.deflate_error = f"the server answered with extensions {answered}"
+            return
+        if not deflates:
+            return
+        errors = []
+        for offer in self.offers:
+            try:
+                agreement = wire.deflate_agreement(offer, deflates[0])
+            except wire.WireError as exc:
+                errors.append(str(exc))
+            else:
+                self.deflate = wire.DeflateSession(agreement)
+                return
+        self.deflate_error = "; ".join(dict.fromkeys(errors))
 
     def _read_body(self, response: wire.HandshakeResponse) -> bytes:
         """The error response's body: Content-Length, chunked, or up to the close."""
@@ -213,6 +257,8 @@ class RawClient:
                 if readable:
                     try:
                         chunk = self.sock.recv(256 * 1024)
+                    except _TLS_WANTS:
+                        continue
                     except OSError as exc:
                         return f"{type(exc).__name__} while sending"
                     if not chunk:
@@ -221,7 +267,7 @@ class RawClient:
                 if writable:
                     try:
                         view = view[self.sock.send(view[: 256 * 1024]) :]
-                    except BlockingIOError:
+                    except (BlockingIOError, *_TLS_WANTS):
                         continue
                     except OSError as exc:
                         return f"{type(exc).__name__} while sending"
@@ -241,6 +287,34 @@ class RawClient:
     ) -> None:
         """Build one frame with :func:`wire.build_frame` and send it."""
         self.send_raw(wire.build_frame(opcode, payload, fin=fin, rsv=rsv, mask=mask))
+
+    def send_chopped(self, data: bytes, size: int, pause: float = 0.0) -> None:
+        """Send ``data`` in writes of ``size`` bytes, ``pause`` seconds apart: how a
+        slow or odd client splits the byte stream (the server must not care)."""
+        for index, piece in enumerate(wire.chops(data, size)):
+            if pause and index:
+                time.sleep(pause)
+            self.send_raw(piece)
+
+    def send_message(
+        self,
+        opcode: int,
+        payload: bytes,
+        *,
+        compress: bool = False,
+        fragment_size: int | None = None,
+    ) -> bytes:
+        """Send one message (compressed with the agreed deflate if ``compress``, in
+        fragments of ``fragment_size`` bytes if given) and return the bytes sent."""
+        rsv = 0
+        if compress:
+            if self.deflate is None:
+                raise ValueError("no permessage-deflate was agreed on this connection")
+            payload = self.deflate.outgoing.compress(payload)
+            rsv = wire.RSV1
+        data = b"".join(wire.message_frames(opcode, payload, fragment_size=fragment_size, rsv=rsv))
+        self.send_raw(data)
+        return data
 
     def send_text(self, text: str) -> None:
         self.send_frame(wire.Opcode.TEXT, text.encode("utf-8"))
@@ -291,7 +365,10 @@ class RawClient:
     def recv_message(self, timeout: float | None = None) -> wire.Frame:
         """The next whole message (fragments joined) or the server's close frame.
 
-        Pings are answered with pongs and pongs are kept in :attr:`pongs`.
+        Pings are answered with pongs and pongs are kept in :attr:`pongs`. A
+        compressed message (RSV1 on its first frame, deflate agreed) comes back
+        decompressed with ``rsv`` still showing RSV1; a corrupt one raises
+        :class:`wire.WireError`.
         """
         deadline = self._deadline(timeout)
         parts: list[wire.Frame] = []
@@ -307,17 +384,17 @@ class RawClient:
                 return frame
             parts.append(frame)
             if frame.fin:
-                return wire.Frame(
-                    opcode=parts[0].opcode,
-                    payload=b"".join(p.payload for p in parts),
-                    rsv=parts[0].rsv,
-                )
+                payload = b"".join(p.payload for p in parts)
+                if parts[0].rsv & wire.RSV1 and self.deflate is not None:
+                    payload = self.deflate.incoming.decompress(payload)
+                return wire.Frame(opcode=parts[0].opcode, payload=payload, rsv=parts[0].rsv)
 
     def wait_closing(self, timeout: float | None = None, *, reply: bool = True) -> Closing:
         """Read until the server's close frame and its TCP close, or the wait ends.
 
         With ``reply`` the client answers the server's close frame with the
-        same code, as RFC 6455 5.5.1 asks. Data frames on the way are kept.
+        same code, as RFC 6455 5.5.1 asks. Data frames on the way are kept,
+        pongs go to :attr:`pongs`.
         """
         deadline = self._deadline(timeout)
         closing = Closing()
@@ -337,5 +414,7 @@ class RawClient:
             elif frame.opcode == wire.Opcode.PING:
                 with contextlib.suppress(OSError):
                     self.send_frame(wire.Opcode.PONG, frame.payload)
+            elif frame.opcode == wire.Opcode.PONG:
+                self.pongs.append(frame.payload)
             elif frame.opcode in (wire.Opcode.TEXT, wire.Opcode.BINARY, wire.Opcode.CONT):
                 closing.data.append(frame)

@@ -4,7 +4,9 @@ Pure functions over bytes, no sockets (the socket layer is
 :mod:`channels_harness.protocol.rawclient`). The builder deliberately lets a caller
 produce frames no conforming client would send (unmasked, reserved bits set,
 reserved opcodes, fragmented or oversized control frames, bad close payloads),
-because the conformance suites need exactly those.
+because the conformance suites need exactly those. permessage-deflate (RFC
+7692) is here too: parsing and checking the negotiation, and compressing and
+decompressing message bodies with zlib (state objects, still no I/O).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import enum
 import hashlib
 import os
 import struct
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_CONTROL_PAYLOAD = 125
@@ -293,3 +296,246 @@ def dechunk(data: bytes | bytearray) -> bytes | None:
             return None
         body += view[start : start + size]
         view = view[start + size + 2 :]
+
+
+# -- messages as frames and byte streams in pieces --------------------------------
+
+
+def message_frames(
+    opcode: int,
+    payload: bytes,
+    *,
+    fragment_size: int | None = None,
+    rsv: int = 0,
+    mask: bool = True,
+) -> list[bytes]:
+    """The frames of one message: one frame, or fragments of ``fragment_size`` bytes.
+
+    ``rsv`` goes on the first frame only (where RFC 7692 6 puts the
+    "compressed" bit); continuations carry opcode 0 and FIN is set on the last
+    frame. An empty payload is always one frame.
+    """
+    if fragment_size is None or len(payload) <= fragment_size:
+        return [build_frame(opcode, payload, rsv=rsv, mask=mask)]
+    if fragment_size < 1:
+        raise ValueError("a fragment holds at least one byte")
+    parts = chops(payload, fragment_size)
+    return [
+        build_frame(
+            opcode if index == 0 else Opcode.CONT,
+            part,
+            fin=index == len(parts) - 1,
+            rsv=rsv if index == 0 else 0,
+            mask=mask,
+        )
+        for index, part in enumerate(parts)
+    ]
+
+
+def chops(data: bytes, size: int) -> list[bytes]:
+    """``data`` cut into pieces of ``size`` bytes (the last one may be shorter)."""
+    if size < 1:
+        raise ValueError("a piece holds at least one byte")
+    return [data[start : start + size] for start in range(0, len(data), size)] or [b""]
+
+
+# -- extensions (RFC 6455 9.1) and permessage-deflate (RFC 7692) -------------------
+
+PERMESSAGE_DEFLATE = "permessage-deflate"
+# What a sync flush ends with; RFC 7692 7.2.1 strips it, 7.2.2 appends it back.
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
+MIN_WINDOW_BITS = 8
+MAX_WINDOW_BITS = 15
+# zlib cannot compress with a 256-byte window: it uses 512 (9 bits) instead.
+ZLIB_MIN_WINDOW_BITS = 9
+RSV1 = 4
+
+ExtensionParams = tuple[tuple[str, str | None], ...]
+
+
+def parse_extensions(values: list[str] | tuple[str, ...]) -> list[tuple[str, ExtensionParams]]:
+    """``Sec-WebSocket-Extensions`` values as ``(name, params)`` in order.
+
+    Several header lines and comma-separated lists read alike. Parameters keep
+    their order and their duplicates (so a caller can refuse duplicates);
+    a parameter without ``=`` has the value None; quoted values are unquoted.
+    """
+    extensions: list[tuple[str, ExtensionParams]] = []
+    for value in values:
+        for item in value.split(","):
+            parts = [part.strip() for part in item.split(";")]
+            if not parts[0]:
+                continue
+            params: list[tuple[str, str | None]] = []
+            for part in parts[1:]:
+                if not part:
+                    continue
+                name, sep, raw = part.partition("=")
+                params.append((name.strip(), raw.strip().strip('"') if sep else None))
+            extensions.append((parts[0], tuple(params)))
+    return extensions
+
+
+@dataclass(frozen=True)
+class DeflateOffer:
+    """One permessage-deflate offer of a client (RFC 7692 7.1).
+
+    ``client_max_window_bits`` True offers the parameter without a value (the
+    client can use whatever the server answers).
+    """
+
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int | None = None
+    client_max_window_bits: int | bool = False
+
+    def header(self) -> str:
+        """The offer as one ``Sec-WebSocket-Extensions`` element."""
+        parts = [PERMESSAGE_DEFLATE]
+        if self.server_no_context_takeover:
+            parts.append("server_no_context_takeover")
+        if self.client_no_context_takeover:
+            parts.append("client_no_context_takeover")
+        if self.server_max_window_bits is not None:
+            parts.append(f"server_max_window_bits={self.server_max_window_bits}")
+        if self.client_max_window_bits is True:
+            parts.append("client_max_window_bits")
+        elif self.client_max_window_bits:
+            parts.append(f"client_max_window_bits={self.client_max_window_bits}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class DeflateAgreement:
+    """What a server's permessage-deflate response puts in force for both directions."""
+
+    server_no_context_takeover: bool = False
+    client_no_context_takeover: bool = False
+    server_max_window_bits: int = MAX_WINDOW_BITS
+    client_max_window_bits: int = MAX_WINDOW_BITS
+
+
+_NO_VALUE_PARAMS = ("server_no_context_takeover", "client_no_context_takeover")
+_BITS_PARAMS = ("server_max_window_bits", "client_max_window_bits")
+
+
+def _window_bits(name: str, value: str | None) -> int:
+    if value is None or not value.isdigit() or value.startswith("0"):
+        raise WireError(f"{name} needs a value 8-15 in a response, got {value!r}")
+    bits = int(value)
+    if not MIN_WINDOW_BITS <= bits <= MAX_WINDOW_BITS:
+        raise WireError(f"{name}={bits} is outside 8-15")
+    return bits
+
+
+def deflate_agreement(offer: DeflateOffer, params: ExtensionParams) -> DeflateAgreement:
+    """The agreement a permessage-deflate response ``params`` makes for ``offer``.
+
+    Raises :class:`WireError` naming the rule of RFC 7692 7.1 the response
+    breaks: an unknown or repeated parameter, a value where none belongs or a
+    bad window size, ``client_max_window_bits`` the client did not offer,
+    ``server_max_window_bits`` above the offered one, or a
+    ``server_no_context_takeover`` offer accepted without it.
+    """
+    names = [name for name, _ in params]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise WireError(f"parameter(s) {', '.join(repeated)} given more than once")
+    unknown = sorted(set(names) - set(_NO_VALUE_PARAMS) - set(_BITS_PARAMS))
+    if unknown:
+        raise WireError(f"unknown parameter(s) {', '.join(unknown)}")
+    given = dict(params)
+    for name in _NO_VALUE_PARAMS:
+        if name in given and given[name] is not None:
+            raise WireError(f"{name} takes no value, got {given[name]!r}")
+    bits = {name: _window_bits(name, given[name]) for name in _BITS_PARAMS if name in given}
+    if "client_max_window_bits" in bits and offer.client_max_window_bits is False:
+        raise WireError("client_max_window_bits in the response but not in the offer")
+    offered_server_bits = offer.server_max_window_bits
+    if offered_server_bits is not None:
+        answered = bits.get("server_max_window_bits")
+        if answered is None or answered > offered_server_bits:
+            raise WireError(
+                f"offer limited server_max_window_bits to {offered_server_bits}, "
+                f"response says {answered}"
+            )
+    if offer.server_no_context_takeover and "server_no_context_takeover" not in given:
+        raise WireError("server_no_context_takeover offered, accepted without it")
+    return DeflateAgreement(
+        server_no_context_takeover="server_no_context_takeover" in given,
+        client_no_context_takeover="client_no_context_takeover" in given,
+        server_max_window_bits=bits.get("server_max_window_bits", MAX_WINDOW_BITS),
+        client_max_window_bits=bits.get("client_max_window_bits", MAX_WINDOW_BITS),
+    )
+
+
+def deflate_message(payload: bytes, window_bits: int = MAX_WINDOW_BITS) -> bytes:
+    """``payload`` compressed as one message without context takeover (RFC 7692 7.2.1)."""
+    return MessageDeflater(window_bits, context_takeover=False).compress(payload)
+
+
+def inflate_message(payload: bytes, window_bits: int = MAX_WINDOW_BITS) -> bytes:
+    """One compressed message body decompressed on its own (RFC 7692 7.2.2)."""
+    return MessageInflater(window_bits, context_takeover=False).decompress(payload)
+
+
+class MessageDeflater:
+    """Compresses the messages one side sends (RFC 7692 7.2.1): raw DEFLATE, a sync
+    flush, the trailing ``00 00 ff ff`` removed. With context takeover the LZ77
+    window carries over from message to message; without, each starts afresh."""
+
+    def __init__(self, window_bits: int = MAX_WINDOW_BITS, *, context_takeover: bool = True):
+        self.window_bits = max(window_bits, ZLIB_MIN_WINDOW_BITS)
+        self.context_takeover = context_takeover
+        self._compressor = self._new()
+
+    def _new(self) -> zlib._Compress:
+        return zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -self.window_bits)
+
+    def compress(self, payload: bytes) -> bytes:
+        """The compressed body of one message."""
+        if not self.context_takeover:
+            self._compressor = self._new()
+        data = self._compressor.compress(payload) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        return data[: -len(DEFLATE_TAIL)] if data.endswith(DEFLATE_TAIL) else data
+
+
+class MessageInflater:
+    """Decompresses the messages the other side sends (RFC 7692 7.2.2).
+
+    ``window_bits`` is the window the sender agreed to use (at most).
+    """
+
+    def __init__(self, window_bits: int = MAX_WINDOW_BITS, *, context_takeover: bool = True):
+        self.window_bits = max(window_bits, ZLIB_MIN_WINDOW_BITS)
+        self.context_takeover = context_takeover
+        self._decompressor = zlib.decompressobj(-self.window_bits)
+
+    def decompress(self, payload: bytes) -> bytes:
+        """The original body of one compressed message; :class:`WireError` if corrupt."""
+        if not self.context_takeover:
+            self._decompressor = zlib.decompressobj(-self.window_bits)
+        try:
+            return self._decompressor.decompress(payload + DEFLATE_TAIL)
+        except zlib.error as exc:
+            raise WireError(f"not a valid DEFLATE body: {exc}") from None
+
+
+@dataclass
+class DeflateSession:
+    """The compression state of one client connection after a permessage-deflate
+    agreement: what the client sends and how to read what the server sends."""
+
+    agreement: DeflateAgreement
+    outgoing: MessageDeflater = field(init=False)
+    incoming: MessageInflater = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outgoing = MessageDeflater(
+            self.agreement.client_max_window_bits,
+            context_takeover=not self.agreement.client_no_context_takeover,
+        )
+        self.incoming = MessageInflater(
+            self.agreement.server_max_window_bits,
+            context_takeover=not self.agreement.server_no_context_takeover,
+        )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from channels_harness.report.rows import R, unstacked
+from channels_harness.report.rows import R, rows_of, unstacked
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -67,6 +67,8 @@ class Section(Generic[R]):
     footer: str = ""
     order: Callable[[R], Any] | None = None
     where: Callable[[R], bool] | None = None
+    # Whether the section shows the rows a versions run measured in other stacks.
+    stacked: bool = False
 
     @property
     def name(self) -> str:
@@ -79,7 +81,7 @@ class Section(Generic[R]):
 
     def rows(self, data: Mapping[str, Any]) -> list[R]:
         """The section's rows of a data.json document, filtered and ordered."""
-        found = unstacked(data, self.kind)
+        found = rows_of(data, self.kind) if self.stacked else unstacked(data, self.kind)
         if self.where is not None:
             found = [row for row in found if self.where(row)]
         if self.order is not None:

@@ -119,7 +119,8 @@ Cells = dict[str, tuple[str, Figure, bool]]  # name -> (metric, figure, higher i
 
 def _throughput(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, ThroughputRow):
-        cell = f"{_stack(r)}{r.server} {r.flavour} c={r.concurrency} {r.payload}"
+        flavour = f"{r.flavour} TLS" if r.tls else r.flavour
+        cell = f"{_stack(r)}{r.server} {flavour} c={r.concurrency} {r.payload}"
         yield cell, "msgs/s", Figure.of(r.msgs_per_s, r.msgs_per_s_runs, r.ci95), True
         for metric, value, runs in (("p50 ms", r.p50_ms, ()), ("p99 ms", r.p99_ms, r.p99_ms_runs)):
             if value is not None:
@@ -129,7 +130,8 @@ def _throughput(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
 def _handshake(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, HandshakeRow):
         figure = Figure.of(r.handshakes_per_s, r.handshakes_per_s_runs, r.ci95)
-        yield f"{_stack(r)}{r.server} {r.flavour}", "handshakes/s", figure, True
+        flavour = f"{r.flavour} TLS" if r.tls else r.flavour
+        yield f"{_stack(r)}{r.server} {flavour}", "handshakes/s", figure, True
 
 
 def _latency(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:

@@ -20,13 +20,25 @@ from channels_harness.report import sections
 from channels_harness.report.columns import Section
 from channels_harness.report.loadcells import LoadCell, load_cells
 from channels_harness.report.rows import FailureRow, LocustRow, rows_of
-from channels_harness.report.summary import headroom, server_vs_server, sync_vs_async
+from channels_harness.report.summary import (
+    Ratio,
+    cost_server_vs_server,
+    cost_sync_vs_async,
+    headroom,
+    noise_tally,
+    server_vs_server,
+    sync_vs_async,
+    tls_vs_plain,
+    unstable_cells,
+)
 
 # What `bench` prints after its run, in this order (ratios and headroom after throughput).
 BENCH_SECTIONS = (
     sections.BREAKDOWN,
+    sections.BREAKDOWN_CI,
     sections.LATENCY,
     sections.HANDSHAKE,
+    sections.HANDSHAKE_CI,
     sections.MEMORY,
     sections.BLOCKING,
     sections.PROFILE,
@@ -58,17 +70,60 @@ def print_failures(console: Console, data: dict[str, Any]) -> None:
         console.print(f"[red]failed[/] {failure.section} {failure.cell}: {failure.message}")
 
 
-def print_summary(console: Console, data: dict[str, Any]) -> None:
-    """What a benchmark run found: throughput, ratios with their range, headroom,
-    then the other sections and the failed cells."""
-    print_sections(console, data, (sections.THROUGHPUT,))
-    ratios = [[r.label, r.text()] for r in sync_vs_async(data) + server_vs_server(data)]
-    table = Table(title="Ratios (median, range over runs)", title_justify="left")
+def ratio_table(ratios: Sequence[Ratio]) -> Table:
+    """The ratios with their 95% intervals and verdicts (or, for a run without
+    intervals, their range over runs)."""
+    with_ci = any(r.ci for r in ratios)
+    title = (
+        "Ratios (median of paired runs, 95% CI)" if with_ci else "Ratios (median, range over runs)"
+    )
+    table = Table(title=title, title_justify="left")
     table.add_column("ratio")
     table.add_column("value", justify="right")
-    for label, value in ratios:
-        table.add_row(label, value)
-    console.print(table)
+    if with_ci:
+        table.add_column("95% CI", justify="right")
+        table.add_column("verdict")
+    for r in ratios:
+        if not with_ci:
+            table.add_row(r.label, r.text())
+        elif r.ci:
+            unstable = ["[yellow]unstable cells[/]"] if r.unstable else []
+            verdict = ", ".join([r.verdict or "[green]clear[/]", *unstable])
+            table.add_row(r.label, f"{r.value:.2f}x", f"{r.low:.2f}-{r.high:.2f}", verdict)
+        else:
+            table.add_row(r.label, r.text(), "", "single run")
+    return table
+
+
+def print_trust(console: Console, data: dict[str, Any]) -> None:
+    """The unstable cells, and the noisy ones with why."""
+    unstable = unstable_cells(data)
+    if unstable:
+        console.print(
+            "[yellow]unstable[/] (95% CI wider than the target after every run allowed): "
+            + ", ".join(unstable)
+        )
+    noise = noise_tally(data)
+    if noise.worst is not None and len(noise.noisy) > 4:
+        console.print(
+            f"[yellow]noisy[/] {len(noise.noisy)} of {noise.recorded} cells "
+            f"(at worst: {', '.join(noise.worst.reasons())}): "
+            + ", ".join(name for name, _ in noise.noisy)
+        )
+    else:
+        for name, reasons in noise.noisy:
+            console.print(f"[yellow]noisy[/] {name}: {', '.join(reasons)}")
+    if noise.recorded and not noise.noisy:
+        console.print(f"no noise: none of {noise.recorded} cells saw other load or CPU steal")
+
+
+def print_summary(console: Console, data: dict[str, Any]) -> None:
+    """What a benchmark run found: throughput, ratios with their intervals, the
+    unstable and noisy cells, headroom, then the other sections and the failed cells."""
+    print_sections(console, data, (sections.THROUGHPUT, sections.THROUGHPUT_CI))
+    ratios = sync_vs_async(data) + cost_sync_vs_async(data) + server_vs_server(data)
+    console.print(ratio_table(ratios + cost_server_vs_server(data) + tls_vs_plain(data)))
+    print_trust(console, data)
     room = headroom(data)
     if room is not None:
         verdict = "[green]ok[/]" if room.ok else "[red]below target[/]"

@@ -14,7 +14,7 @@ from typing import Any
 from channels_harness.report.columns import Column, Section
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.model import write_atomic
-from channels_harness.report.rows import ConformanceRow, rows_of
+from channels_harness.report.rows import ConformanceFeatureRow, ConformanceRow, rows_of
 from channels_harness.report.sections import DEVIATIONS, REPORT_SECTIONS
 from channels_harness.report.summary import deviations
 
@@ -27,7 +27,14 @@ CONFORMANCE = Section(
         *(Column[ConformanceRow](name, name) for name in ("flavour", "grade", "expected")),
         Column[ConformanceRow]("observed", "observed"),
         Column[ConformanceRow]("known deviation", "known_deviation"),
+        Column[ConformanceRow]("would be", "would_be"),
     ),
+)
+# The feature table, one line per server and feature.
+CONFORMANCE_FEATURES = Section(
+    ConformanceFeatureRow,
+    "Conformance features",
+    tuple(Column[ConformanceFeatureRow](name, name) for name in ("server", "feature", "value")),
 )
 
 
@@ -42,7 +49,7 @@ def _csv(headers: list[str], values: list[list[Any]]) -> str:
 
 def tables(data: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(file name, CSV text) for every section with rows."""
-    for spec in (*REPORT_SECTIONS, CONFORMANCE):
+    for spec in (*REPORT_SECTIONS, CONFORMANCE, CONFORMANCE_FEATURES):
         rows = spec.rows(data)
         if rows:
             yield f"{spec.name}.csv", _csv(spec.headers, spec.values(rows))
@@ -88,7 +95,8 @@ def conformance_junit(data: Mapping[str, Any]) -> bytes:
         elif row.grade in DEVIATING_GRADES:
             ET.SubElement(case, "skipped", message=f"known deviation ({row.grade}): {detail}")
         elif row.grade == "N/A":
-            ET.SubElement(case, "skipped", message=f"N/A: {detail}")
+            label = f"N/A (would be {row.would_be})" if row.would_be else "N/A"
+            ET.SubElement(case, "skipped", message=f"{label}: {detail}")
         elif row.grade == "INFO":
             ET.SubElement(case, "system-out").text = detail
     for suite in suites.values():

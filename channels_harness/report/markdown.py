@@ -20,11 +20,18 @@ from channels_harness.report.rows import (
     AttackRow,
     ConformanceRow,
     FailureRow,
+    ProfileRow,
     ThroughputRow,
     rows_of,
     unstacked,
 )
-from channels_harness.report.sections import DEVIATIONS, INFO, REPORT_SECTIONS
+from channels_harness.report.sections import (
+    DEVIATIONS,
+    INFO,
+    NOT_APPLICABLE_RAN,
+    REPORT_SECTIONS,
+    feature_table,
+)
 
 __all__ = ["fmt", "render", "table", "verdict"]
 
@@ -85,7 +92,138 @@ def header(data: Data) -> str:
     return "\n".join(lines)
 
 
+def _with_intervals(data: Data) -> bool:
+    """Whether the run's throughput was measured in interleaved series with
+    confidence intervals (older runs keep their old summary, word for word)."""
+    return any(row.series is not None for row in unstacked(data, ThroughputRow))
+
+
+# The charts the summary opens with, when the run has confidence intervals:
+# (alt text, plot name).
+SUMMARY_CHARTS: tuple[tuple[str, str], ...] = (
+    ("Sync vs Async per server, msgs/s with 95% confidence intervals", "summary_flavours"),
+    ("Ratios with their 95% confidence intervals", "summary_ratios"),
+)
+
+
+# Then, when the run has profiles: where the time goes, per server and flavour.
+PROFILE_CHART = ("Where the time goes: shares of the sampled time per flavour", "profile")
+
+
+def _charts(data: Data) -> list[str]:
+    """The charts the summary opens with (none for a run without intervals)."""
+    if not _with_intervals(data):
+        return []
+    charts = list(SUMMARY_CHARTS)
+    if rows_of(data, ProfileRow):
+        charts.append(PROFILE_CHART)
+    lines: list[str] = []
+    for alt, plot in charts:
+        lines += [f"![{alt}](plots/{plot}.svg)", ""]
+    return lines
+
+
+def _ratio_lines(ratios: Sequence[summary.Ratio], bold: bool = True) -> list[str]:
+    mark = "**" if bold else ""
+    return [f"- {r.label}: {mark}{r.text()}{mark}" for r in ratios]
+
+
+def _interval_ratios(data: Data) -> list[str]:
+    """The ratios of a run with intervals: Sync vs Async, server vs server, TLS vs plain."""
+    lines: list[str] = []
+    cell = summary.headline_cell(unstacked(data, ThroughputRow))
+    sync_async = summary.sync_vs_async(data)
+    if cell and sync_async:
+        lines += [
+            f"**Sync vs Async** (echo, {cell[0]}, {cell[1]} connections; each ratio is the "
+            "median of the per-round ratios of interleaved runs, with its 95% bootstrap "
+            'confidence interval; "no clear difference" when the interval contains 1.0):',
+            "",
+            *_ratio_lines(sync_async),
+            "",
+        ]
+    cost = summary.cost_sync_vs_async(data) + summary.cost_server_vs_server(data)
+    if cost:
+        lines += [
+            "**Cost per message** (the server's CPU time per message, user + system over "
+            "all its processes: the steadier figure on a shared machine; how many times "
+            "more CPU a message costs):",
+            "",
+            *_ratio_lines(cost, bold=False),
+            "",
+        ]
+    versus = summary.server_vs_server(data)
+    if versus:
+        lines += [
+            "**Server vs server** (same cell, against the slowest server per flavour):",
+            "",
+            *_ratio_lines(versus, bold=False),
+            "",
+        ]
+    tls = summary.tls_vs_plain(data)
+    if tls:
+        lines += [
+            "**TLS vs plain** (the same cell or handshake over wss://, its runs "
+            "interleaved with the plain ones):",
+            "",
+            *_ratio_lines(tls, bold=False),
+            "",
+        ]
+    return lines
+
+
+# Up to this many noisy cells are listed with their reasons; more, by name only.
+NOISE_DETAILED = 4
+
+
+def _trust(data: Data) -> list[str]:
+    """Which cells never settled and which ran while the machine was busy."""
+    lines: list[str] = []
+    unstable = summary.unstable_cells(data)
+    if unstable:
+        lines += [
+            f"**Unstable cells** ({len(unstable)}): their 95% interval stayed wider than "
+            "the target after every run the budget allowed, so their own figures are no "
+            "verdict (a ratio's verdict rests on its own paired interval): "
+            + ", ".join(unstable)
+            + ".",
+            "",
+        ]
+    noise = summary.noise_tally(data)
+    if noise.noisy and noise.worst is not None:
+        if len(noise.noisy) <= NOISE_DETAILED:
+            touched = "; ".join(f"{name} ({', '.join(why)})" for name, why in noise.noisy)
+        else:
+            touched = ", ".join(name for name, _ in noise.noisy)
+        lines += [
+            f"**Noise**: this run was noisy: {len(noise.noisy)} of {noise.recorded} cells ran "
+            "while other processes used the server's or the generator's cores, or the "
+            f"hypervisor stole CPU time (at worst: {', '.join(noise.worst.reasons())}): "
+            f"{touched}. Their server CPU per message is the steadier figure.",
+            "",
+        ]
+    elif noise.recorded:
+        lines += [
+            f"**Noise**: none of the {noise.recorded} cells saw other load on its cores or "
+            "CPU steal.",
+            "",
+        ]
+    return lines
+
+
 def _ratios(data: Data) -> list[str]:
+    lines = _interval_ratios(data) if _with_intervals(data) else _range_ratios(data)
+    fastest = summary.fastest_cells(data)
+    if fastest:
+        best = ", ".join(
+            f"{r.server} {r.flavour} {fmt(float(r.msgs_per_s))} msgs/s" for r in fastest
+        )
+        lines += [f"**Fastest server-limited cells**: {best}.", ""]
+    return lines
+
+
+def _range_ratios(data: Data) -> list[str]:
+    """The ratios of a run without intervals: medians and the range of their runs."""
     lines: list[str] = []
     cell = summary.headline_cell(unstacked(data, ThroughputRow))
     sync_async = summary.sync_vs_async(data)
@@ -105,12 +243,6 @@ def _ratios(data: Data) -> list[str]:
             *(f"- {r.label}: {r.text()}" for r in versus),
             "",
         ]
-    fastest = summary.fastest_cells(data)
-    if fastest:
-        best = ", ".join(
-            f"{r.server} {r.flavour} {fmt(float(r.msgs_per_s))} msgs/s" for r in fastest
-        )
-        lines += [f"**Fastest server-limited cells**: {best}.", ""]
     return lines
 
 
@@ -184,13 +316,33 @@ def _failures(data: Data) -> list[str]:
 
 
 def verdict(data: Data) -> str:
-    """The summary: ratios, headroom, conformance tally, attacks and failed cells."""
+    """The summary: charts, ratios, unstable and noisy cells, headroom,
+    conformance tally, attacks and failed cells."""
     lines = ["## Summary", ""]
-    for part in (_ratios, _headroom, _conformance_tally, _attacks, _failures):
+    for part in (
+        _charts,
+        _ratios,
+        _trust,
+        _headroom,
+        _conformance_tally,
+        _attacks,
+        _failures,
+    ):
         lines += part(data)
     if len(lines) == 2:
         lines.append("No measurements finished in this run.")
     return "\n".join(lines)
+
+
+def _first_per_case(rows: Sequence[ConformanceRow]) -> list[ConformanceRow]:
+    """One row per (server, case): the first flavour's."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for row in rows:
+        if (row.server, row.case) not in seen:
+            seen.add((row.server, row.case))
+            kept.append(row)
+    return kept
 
 
 def conformance(data: Data) -> str:
@@ -202,20 +354,27 @@ def conformance(data: Data) -> str:
         "",
         f"{len(rows)} graded results ({len({r.case for r in rows})} cases). Grades: PASS, "
         "NON-STRICT (a SHOULD missed), FAIL (a MUST broken), INFO (a recorded value), "
-        "N/A (the server does not advertise what the case needs).",
-        "",
-        "![conformance grid](plots/conformance.svg)",
+        "N/A (the server does not advertise what the case needs"
+        + (
+            '; "N/A (would be FAIL)" when the case ran anyway and deviated).'
+            if any(row.would_be for row in rows)
+            else ")."
+        ),
         "",
     ]
+    servers, features = summary.feature_lines(data)
+    if features:
+        spec = feature_table(servers)
+        lines += [f"### {spec.title}", "", section_table(spec, features), ""]
+    lines += ["![conformance grid](plots/conformance.svg)", ""]
     for server, found in summary.deviations(data).items():
         ordered = sorted(found, key=lambda r: (r.grade != "FAIL", r.case))
         lines += [f"### {server}: {DEVIATIONS.title}", "", section_table(DEVIATIONS, ordered), ""]
-    seen: set[tuple[str, str]] = set()
-    info = []
-    for row in rows:
-        if row.grade == "INFO" and (row.server, row.case) not in seen:
-            seen.add((row.server, row.case))
-            info.append(row)
+    hidden = _first_per_case(NOT_APPLICABLE_RAN.rows(data))
+    if hidden:
+        lines += [f"### {NOT_APPLICABLE_RAN.title}", "", section_table(NOT_APPLICABLE_RAN, hidden)]
+        lines.append("")
+    info = _first_per_case([row for row in rows if row.grade == "INFO"])
     if info:
         lines += [f"### {INFO.title}", "", section_table(INFO, info), ""]
     return "\n".join(lines)
@@ -237,13 +396,7 @@ def methodology(data: Data) -> str:
         "- Every server runs the same reference Channels project (`target_app/`) in its own "
         "process group on 127.0.0.1, started and stopped by the harness for each cell.",
         f"- Pinning: {pinning}.",
-        "- Throughput: closed loop, each connection sends its next message when the echo of "
-        "the previous one arrives; figures are medians over repeated runs, spread is "
-        "(max - min) / median of the runs.",
-        "- Latency against load: open loop at fixed rates, latency measured from each "
-        "message's intended send time (no coordinated omission).",
-        "- Ratios are computed from cells measured in the same run; the range in brackets "
-        "uses the slowest and fastest runs of each side.",
+        *(_interval_method(options) if _with_intervals(data) else _range_method()),
         "- The generator's CPU is recorded next to every cell; a cell whose generator "
         "process used 90% of a core or more, or fell short of its target rate, is marked "
         "generator-bound and left out of the verdict.",
@@ -254,6 +407,46 @@ def methodology(data: Data) -> str:
     for note in data.get("notes") or []:
         lines.append(f"- {note}")
     return "\n".join(lines) + "\n"
+
+
+def _range_method() -> list[str]:
+    return [
+        "- Throughput: closed loop, each connection sends its next message when the echo of "
+        "the previous one arrives; figures are medians over repeated runs, spread is "
+        "(max - min) / median of the runs.",
+        "- Latency against load: open loop at fixed rates, latency measured from each "
+        "message's intended send time (no coordinated omission).",
+        "- Ratios are computed from cells measured in the same run; the range in brackets "
+        "uses the slowest and fastest runs of each side.",
+    ]
+
+
+def _interval_method(options: dict[str, Any]) -> list[str]:
+    bench = options.get("bench") or {}
+    runs, most = bench.get("runs", "?"), bench.get("max_runs", "?")
+    target = bench.get("target_ci_pct", 5.0)
+    return [
+        "- Throughput: closed loop, each connection sends its next message when the echo of "
+        "the previous one arrives. The cells of one concurrency and payload (every server, "
+        "flavour, plain and TLS) are measured in interleaved rounds; every figure (msgs/s, "
+        f"handshakes/s) is the median of at least {runs} runs, repeated (up to {most}) until "
+        f"its 95% bootstrap confidence interval reaches at most {fmt(float(target))}% from "
+        "the median. A cell that never got there is marked unstable.",
+        "- Ratios are the median of the per-round ratios of interleaved runs (a change in the "
+        "machine's load hits both sides of a round alike) with their own 95% bootstrap "
+        'interval; "no clear difference" when it contains 1.0.',
+        "- Server CPU per message: user + system CPU time of the server's whole process tree "
+        "over exactly each run's measured window, divided by the messages completed in it; "
+        "steadier than msgs/s when the machine is shared.",
+        "- Noise, per run from /proc: CPU time other processes used on the server's and the "
+        "generator's cores (noisy from 10% of a core), CPU steal on them (noisy from 2%) and "
+        "CPU pressure (the share of time some task waited for a CPU).",
+        "- TLS: certificates made at start with trustme (a throwaway CA), the load generator "
+        "trusting that CA only; a TLS cell runs on its own server process, in the same "
+        "rounds as the plain cells.",
+        "- Latency against load: open loop at fixed rates, latency measured from each "
+        "message's intended send time (no coordinated omission).",
+    ]
 
 
 def setups(data: Data) -> str:

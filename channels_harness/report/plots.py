@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 import matplotlib
@@ -17,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from channels_harness.report.grades import GRADE_ORDER, SEVERITY
 from channels_harness.report.rows import (
@@ -38,7 +40,15 @@ from channels_harness.report.rows import (
     rows_of,
     unstacked,
 )
-from channels_harness.report.summary import headline_cell, headline_rows
+from channels_harness.report.summary import (
+    cost_server_vs_server,
+    cost_sync_vs_async,
+    headline_cell,
+    headline_rows,
+    server_vs_server,
+    sync_vs_async,
+    tls_vs_plain,
+)
 from channels_harness.servers.reference import FLAVOURS as FLAVOUR_ORDER
 
 GRADE_COLOURS = {
@@ -71,8 +81,11 @@ def _svg(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _flavour_key(flavour: str) -> int:
-    return FLAVOUR_ORDER.index(flavour) if flavour in FLAVOUR_ORDER else len(FLAVOUR_ORDER)
+def _flavour_key(flavour: str) -> tuple[float, str]:
+    """Flavours in their usual order, each one's TLS variant ("async TLS") right after it."""
+    base = flavour.removesuffix(" TLS")
+    place = FLAVOUR_ORDER.index(base) if base in FLAVOUR_ORDER else len(FLAVOUR_ORDER)
+    return (place + (0.5 if base != flavour else 0.0), flavour)
 
 
 class _Cell(Protocol):
@@ -95,8 +108,10 @@ def _grouped_bars(
     ylabel: str,
     err: Callable[[C], tuple[float, float]] | None = None,
     log: bool = False,
+    hatched: Callable[[C], bool] | None = None,
 ) -> bytes | None:
-    """Bars grouped by server, one colour per flavour (rows have ``server`` and ``flavour``)."""
+    """Bars grouped by server, one colour per flavour (rows have ``server`` and
+    ``flavour``); the bars ``hatched`` picks are hatched."""
     if not rows:
         return None
     servers = sorted({r.server for r in rows})
@@ -104,8 +119,10 @@ def _grouped_bars(
     cells = {(r.server, r.flavour): r for r in rows}
     width = 0.8 / len(flavours)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(servers) + 2), 3.6))
+    handles: list[Any] = []
+    any_hatched = False
     for i, flavour in enumerate(flavours):
-        xs, heights, errors = [], [], []
+        xs, heights, errors, picked = [], [], [], []
         for j, server in enumerate(servers):
             row = cells.get((server, flavour))
             if row is None:
@@ -113,14 +130,28 @@ def _grouped_bars(
             xs.append(j + (i - (len(flavours) - 1) / 2) * width)
             heights.append(value(row))
             errors.append(err(row) if err else (0.0, 0.0))
+            picked.append(hatched(row) if hatched else False)
         yerr = [[e[0] for e in errors], [e[1] for e in errors]] if err else None
-        ax.bar(xs, heights, width, label=flavour, yerr=yerr, capsize=2)
+        bars = ax.bar(xs, heights, width, label=flavour, yerr=yerr, capsize=2)
+        for bar, hatch in zip(bars, picked, strict=True):
+            if hatch:
+                bar.set_hatch("///")
+        handles.append(plt.Rectangle((0, 0), 1, 1, color=bars.patches[0].get_facecolor()))
+        any_hatched = any_hatched or any(picked)
     ax.set_xticks(range(len(servers)), servers, rotation=20, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if log:
         ax.set_yscale("log")
-    ax.legend(fontsize=8, ncols=min(4, len(flavours)))
+    if hatched is None:
+        ax.legend(fontsize=8, ncols=min(4, len(flavours)))
+    else:
+        # Plain colour patches (a hatched first bar must not hatch its legend entry).
+        labels = list(flavours)
+        if any_hatched:
+            handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", hatch="///"))
+            labels.append("unstable")
+        ax.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(axis="y", alpha=0.3)
     return _svg(fig)
 
@@ -133,11 +164,32 @@ def _run_spread(row: ThroughputRow) -> tuple[float, float]:
     return max(0.0, median - min(runs)), max(0.0, max(runs) - median)
 
 
+def _interval(value: float, ci95: Sequence[float] | None) -> tuple[float, float]:
+    """Error bar lengths below and above ``value`` for its interval (none without one)."""
+    if not ci95 or len(ci95) != 2:
+        return 0.0, 0.0
+    return max(0.0, value - float(ci95[0])), max(0.0, float(ci95[1]) - value)
+
+
+def _throughput_interval(row: ThroughputRow) -> tuple[float, float]:
+    return _interval(float(row.msgs_per_s), row.ci95)
+
+
 def throughput(data: dict[str, Any]) -> bytes | None:
     cell = headline_cell(unstacked(data, ThroughputRow))
     rows = headline_rows(data)
     if not cell or not rows:
         return None
+    if any(r.series is not None for r in rows):
+        return _grouped_bars(
+            rows,
+            lambda r: float(r.msgs_per_s),
+            f"Echo throughput, {cell[0]}, {cell[1]} connections "
+            "(median, bars = 95% CI, hatched = unstable)",
+            "messages per second",
+            err=_throughput_interval,
+            hatched=lambda r: r.unstable,
+        )
     return _grouped_bars(
         rows,
         lambda r: float(r.msgs_per_s),
@@ -145,6 +197,74 @@ def throughput(data: dict[str, Any]) -> bytes | None:
         "messages per second",
         err=_run_spread,
     )
+
+
+def summary_flavours(data: dict[str, Any]) -> bytes | None:
+    """Sync vs Async per server: the headline cell's msgs/s per flavour with 95%
+    intervals (only for runs with intervals)."""
+    cell = headline_cell(unstacked(data, ThroughputRow))
+    rows = [r for r in headline_rows(data) if r.series is not None]
+    if not cell or not rows:
+        return None
+    return _grouped_bars(
+        rows,
+        lambda r: float(r.msgs_per_s),
+        f"Sync vs Async per server, {cell[0]}, {cell[1]} connections "
+        "(median, bars = 95% CI, hatched = unstable)",
+        "messages per second",
+        err=_throughput_interval,
+        hatched=lambda r: r.unstable,
+    )
+
+
+def summary_ratios(data: dict[str, Any]) -> bytes | None:
+    """Every ratio of the summary with its 95% interval on a log axis, 1.0 marked:
+    filled where the interval is clear of 1.0, hollow where it is not (only for
+    ratios with intervals)."""
+    groups = (
+        ("Sync vs Async", sync_vs_async(data)),
+        ("CPU per message", cost_sync_vs_async(data) + cost_server_vs_server(data)),
+        ("server vs server", server_vs_server(data)),
+        ("TLS vs plain", tls_vs_plain(data)),
+    )
+    ratios = [(group, r) for group, found in groups for r in found if r.ci]
+    if not ratios:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 0.32 * len(ratios) + 1.4))
+    colours = {
+        "Sync vs Async": "#1e88e5",
+        "CPU per message": "#fb8c00",
+        "server vs server": "#43a047",
+        "TLS vs plain": "#8e24aa",
+    }
+    for y, (group, r) in enumerate(ratios):
+        ax.errorbar(
+            [r.value],
+            [y],
+            xerr=[[r.value - r.low], [r.high - r.value]],
+            fmt="o",
+            color=colours[group],
+            markerfacecolor=colours[group] if r.clear else "white",
+            capsize=3,
+        )
+    ax.axvline(1.0, color="#616161", linewidth=1, linestyle="--")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yticks(
+        range(len(ratios)),
+        [f"{r.label}{' (unstable cells)' if r.unstable else ''}" for _, r in ratios],
+        fontsize=7,
+    )
+    ax.invert_yaxis()
+    ax.set_xlabel("ratio (log scale); hollow: the 95% CI contains 1.0, no clear difference")
+    ax.set_title("Ratios with their 95% confidence intervals")
+    ax.grid(axis="x", alpha=0.3, which="both")
+    present = [group for group in colours if any(found == group for found, _ in ratios)]
+    handles = [plt.Line2D([], [], color=colours[g], marker="o", linestyle="") for g in present]
+    ax.legend(handles, present, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _svg(fig)
 
 
 def latency_percentiles(data: dict[str, Any]) -> bytes | None:
@@ -219,6 +339,17 @@ def latency_vs_load(data: dict[str, Any]) -> bytes | None:
 
 def handshakes(data: dict[str, Any]) -> bytes | None:
     rows = unstacked(data, HandshakeRow)
+    if any(r.series is not None for r in rows):
+        # TLS rows get their own bars: "async TLS" next to "async".
+        labelled = [replace(r, flavour=f"{r.flavour} TLS") if r.tls else r for r in rows]
+        return _grouped_bars(
+            labelled,
+            lambda r: float(r.handshakes_per_s),
+            "Handshake rate (connect, accept, close; median, bars = 95% CI)",
+            "handshakes per second",
+            err=lambda r: _interval(float(r.handshakes_per_s), r.ci95),
+            hatched=lambda r: r.unstable,
+        )
     return _grouped_bars(
         rows,
         lambda r: float(r.handshakes_per_s),
@@ -453,6 +584,8 @@ def profile(data: dict[str, Any]) -> bytes | None:
 
 
 PLOTS: dict[str, Callable[[dict[str, Any]], bytes | None]] = {
+    "summary_flavours": summary_flavours,
+    "summary_ratios": summary_ratios,
     "throughput": throughput,
     "latency_percentiles": latency_percentiles,
     "latency_vs_load": latency_vs_load,

@@ -59,6 +59,8 @@ class ConformanceRow(Row):
     observed: str
     known_deviation: bool = False
     stack: dict[str, str] | None = None
+    # For an N/A case that ran anyway: the grade its checks earned ("" otherwise).
+    would_be: str = ""
 
 
 @dataclass(kw_only=True)
@@ -93,6 +95,16 @@ class ThroughputRow(Row):
     # The 95% confidence interval of msgs_per_s, and each run's p99.
     ci95: list[float] | None = None
     p99_ms_runs: list[float] = field(default_factory=list)
+    # Rows of one series were measured in the same interleaved rounds, so their
+    # runs pair up by index; unstable: the interval never narrowed to the target.
+    series: str | None = None
+    unstable: bool = False
+    tls: bool = False
+    # The server's CPU time (its whole process tree, user + system) per message.
+    server_cpu_us_per_msg: float | None = None
+    server_cpu_us_per_msg_runs: list[float] = field(default_factory=list)
+    # What else the machine did meanwhile (channels_harness.runtime.noise.Noise).
+    noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
 
 
@@ -136,6 +148,11 @@ class HandshakeRow(Row):
     errors: int = 0
     generator_cpu: float | None = None
     generator_bound: bool = False
+    series: str | None = None
+    unstable: bool = False
+    tls: bool = False
+    server_cpu_us_per_handshake: float | None = None
+    noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
 
 
@@ -165,6 +182,8 @@ class BreakdownRow(Row):
     us_per_msg: float
     msgs_per_s: float | None = None
     runs: int = 1
+    # The 95% confidence interval of us_per_msg.
+    ci95: list[float] | None = None
     stack: dict[str, str] | None = None
 
 
@@ -207,6 +226,8 @@ class HeadroomRow(Row):
     capacity_ratio: float | None = None
     target: float | None = None
     ok: bool | None = None
+    # The 95% confidence interval of ratio (paired runs).
+    ratio_ci95: list[float] | None = None
     stack: dict[str, str] | None = None
 
 
@@ -509,6 +530,47 @@ class VersionChangeRow(Row):
 
 
 @dataclass(kw_only=True)
+class ConformanceFeatureRow(Row):
+    """What the conformance suite observed of one feature of one server (the feature table)."""
+
+    SECTION: ClassVar[str] = "conformance_features"
+    server: str
+    feature: str
+    value: str
+    cases: list[str] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class CompressionRow(Row):
+    """Echo round trips with permessage-deflate on or off, measured in one run.
+
+    ``compression`` is ``off`` or the extension the server agreed to. The
+    ratios compare this row with the ``off`` row of the same server, flavour
+    and payload, run for run (paired); ``client_cpu_us_per_msg`` is what the
+    client itself spent, compression included.
+    """
+
+    SECTION: ClassVar[str] = "compression"
+    server: str
+    flavour: str
+    payload: str
+    payload_bytes: int
+    compression: str
+    client: str = ""
+    messages: int
+    runs: int
+    msgs_per_s: float
+    msgs_per_s_runs: list[float] = field(default_factory=list)
+    wire_bytes_per_msg: float
+    wire_bytes_sent: int = 0
+    wire_bytes_received: int = 0
+    client_cpu_us_per_msg: float | None = None
+    msgs_per_s_ratio: float | None = None
+    wire_bytes_ratio: float | None = None
+    errors: int = 0
+
+
+@dataclass(kw_only=True)
 class CapacityPointRow(Row):
     """One level of a capacity climb: the server with ``connections`` held.
 
@@ -655,6 +717,8 @@ ROW_TYPES: tuple[type[Row], ...] = (
     VersionChangeRow,
     ProfileRow,
     ProfileFindingRow,
+    ConformanceFeatureRow,
+    CompressionRow,
     CapacityPointRow,
     BurstRow,
     AtLimitRow,

@@ -6,9 +6,11 @@ Markdown report, the console tables and the CSV export alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from channels_harness.report.columns import Column, Section
+from channels_harness.report.columns import Column, Section, fmt
+from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.loadcells import LoadCell
 from channels_harness.report.rows import (
     PROFILE_GROUPS,
@@ -19,6 +21,7 @@ from channels_harness.report.rows import (
     BreakdownRow,
     BurstRow,
     CapacityPointRow,
+    CompressionRow,
     ConformanceRow,
     FanoutRow,
     HandshakeRow,
@@ -35,7 +38,8 @@ from channels_harness.report.rows import (
     VersionChangeRow,
     VersionRow,
 )
-from channels_harness.report.summary import Deviation
+from channels_harness.report.summary import Deviation, FeatureLine
+from channels_harness.runtime.noise import Noise
 
 SERVER: Column[Any] = Column("server", "server")
 FLAVOUR: Column[Any] = Column("flavour", "flavour")
@@ -50,10 +54,40 @@ GEN_BOUND: Column[Any] = Column("gen-bound", "generator_bound")
 MSGS: Column[Any] = Column("msgs/s", "msgs_per_s")
 
 
-def _throughput_order(row: ThroughputRow) -> tuple[str, int, str, str]:
-    return (str(row.payload), int(row.concurrency or 0), row.server, row.flavour)
+def _interval_of(found: list[float] | None) -> str:
+    """A 95% confidence interval as ``low-high`` (blank when there is none)."""
+    if not found or len(found) != 2:
+        return ""
+    return f"{fmt(float(found[0]))}-{fmt(float(found[1]))}"
 
 
+def _interval(row: Any) -> str:
+    return _interval_of(getattr(row, "ci95", None))
+
+
+def _flags(row: ThroughputRow | HandshakeRow) -> str:
+    """``unstable`` and/or ``noisy`` (blank for a settled cell on a quiet machine)."""
+    flags = ["unstable"] if row.unstable else []
+    if row.noise and Noise.from_json(row.noise).noisy:
+        flags.append("noisy")
+    return ", ".join(flags)
+
+
+CI: Column[Any] = Column("95% CI", "ci95", _interval)
+TLS: Column[Any] = Column("TLS", "tls")
+FLAGS: Column[Any] = Column("flags", "flags", _flags)
+
+
+def _throughput_order(row: ThroughputRow) -> tuple[str, int, str, str, bool]:
+    return (str(row.payload), int(row.concurrency or 0), row.server, row.flavour, row.tls)
+
+
+_GEN_BOUND_FOOTER = (
+    "A cell marked gen-bound was limited by the load generator, not the server; "
+    "it is never used in the summary."
+)
+
+# Runs measured before confidence intervals (no series): their table as it was.
 THROUGHPUT = Section(
     ThroughputRow,
     "Throughput (closed loop echo)",
@@ -73,9 +107,39 @@ THROUGHPUT = Section(
         GEN_BOUND,
     ),
     plots=(("throughput", "throughput"), ("latency percentiles", "latency_percentiles")),
-    footer="A cell marked gen-bound was limited by the load generator, not the server; "
-    "it is never used in the summary.",
+    footer=_GEN_BOUND_FOOTER,
     order=_throughput_order,
+    where=lambda row: row.series is None,
+)
+
+THROUGHPUT_CI = Section(
+    ThroughputRow,
+    "Throughput (closed loop echo)",
+    (
+        SERVER,
+        FLAVOUR,
+        TLS,
+        Column("conns", "concurrency"),
+        Column("payload", "payload"),
+        MSGS,
+        CI,
+        RUNS,
+        Column("server µs/msg", "server_cpu_us_per_msg"),
+        P50,
+        P99,
+        Column("errors", "errors"),
+        GEN_CPU,
+        GEN_BOUND,
+        FLAGS,
+    ),
+    plots=(("throughput", "throughput"), ("latency percentiles", "latency_percentiles")),
+    intro="msgs/s is the median of the runs and 95% CI its bootstrap confidence interval; "
+    "server µs/msg is the server's CPU time (all its processes, user + system) per message. "
+    "unstable: the interval never narrowed to the target; noisy: other processes or CPU "
+    "steal took the server's or the generator's cores during a run.",
+    footer=_GEN_BOUND_FOOTER,
+    order=_throughput_order,
+    where=lambda row: row.series is not None,
 )
 
 LATENCY = Section(
@@ -100,6 +164,28 @@ HANDSHAKE = Section(
     "Handshakes",
     (SERVER, FLAVOUR, Column("per second", "handshakes_per_s"), P50, P99, SPREAD, RUNS),
     plots=(("Handshakes", "handshake"),),
+    where=lambda row: row.series is None,
+)
+
+HANDSHAKE_CI = Section(
+    HandshakeRow,
+    "Handshakes",
+    (
+        SERVER,
+        FLAVOUR,
+        TLS,
+        Column("per second", "handshakes_per_s"),
+        CI,
+        RUNS,
+        Column("server µs/handshake", "server_cpu_us_per_handshake"),
+        P50,
+        P99,
+        FLAGS,
+    ),
+    plots=(("Handshakes", "handshake"),),
+    intro="Connect, accept and close cycles per second (over TLS the TLS handshake "
+    "included); the median of the runs with its 95% confidence interval.",
+    where=lambda row: row.series is not None,
 )
 
 MEMORY = Section(
@@ -116,13 +202,27 @@ MEMORY = Section(
     plots=(("Memory per idle connection", "memory"),),
 )
 
+_BREAKDOWN_INTRO = (
+    "Each layer adds one piece of the stack to the one before it; the difference "
+    "between two rows is that piece's cost per message."
+)
+
 BREAKDOWN = Section(
     BreakdownRow,
     "Layer breakdown",
     (SERVER, Column("layer", "layer"), Column("µs/msg", "us_per_msg"), MSGS),
     plots=(("Layer breakdown", "breakdown"),),
-    intro="Each layer adds one piece of the stack to the one before it; the difference "
-    "between two rows is that piece's cost per message.",
+    intro=_BREAKDOWN_INTRO,
+    where=lambda row: row.ci95 is None,
+)
+
+BREAKDOWN_CI = Section(
+    BreakdownRow,
+    "Layer breakdown",
+    (SERVER, Column("layer", "layer"), Column("µs/msg", "us_per_msg"), CI, MSGS, RUNS),
+    plots=(("Layer breakdown", "breakdown"),),
+    intro=_BREAKDOWN_INTRO,
+    where=lambda row: row.ci95 is not None,
 )
 
 
@@ -203,6 +303,29 @@ BLOCKING = Section(
     ),
     intro="`block` sleeps in the handler's thread (time.sleep); `await` awaits "
     "(asyncio.sleep, async flavours only).",
+)
+
+COMPRESSION = Section(
+    CompressionRow,
+    "permessage-deflate (echo with and without compression)",
+    (
+        SERVER,
+        FLAVOUR,
+        Column("payload", "payload"),
+        Column("compression", "compression"),
+        MSGS,
+        Column("msgs/s vs off", "msgs_per_s_ratio"),
+        Column("wire bytes/msg", "wire_bytes_per_msg"),
+        Column("bytes vs off", "wire_bytes_ratio"),
+        Column("client µs/msg", "client_cpu_us_per_msg"),
+        RUNS,
+        Column("errors", "errors"),
+    ),
+    intro="Closed-loop echo over a few connections, deflate off and on, runs interleaved and "
+    "ratios paired run by run. Wire bytes count both directions after the handshake, frame "
+    "headers included. The client is websockets' sans-I/O protocol in Python: its CPU per "
+    "message (compression included) is shown so its share of the slowdown can be told from "
+    "the server's. Servers that decline deflate are not measured.",
 )
 
 LOCUST = Section(
@@ -413,6 +536,22 @@ HEADROOM = Section(
         Column("ratio", "ratio"),
         GEN_CPU,
     ),
+    where=lambda row: row.ratio_ci95 is None,
+)
+
+HEADROOM_CI = Section(
+    HeadroomRow,
+    "Generator headroom",
+    (
+        Column("generator", "generator"),
+        Column("baseline msgs/s", "baseline_msgs_per_s"),
+        Column("best Channels msgs/s", "best_channels_msgs_per_s"),
+        Column("best cell", "best_cell"),
+        Column("ratio", "ratio"),
+        Column("ratio 95% CI", "ratio_ci95", lambda r: _interval_of(r.ratio_ci95)),
+        GEN_CPU,
+    ),
+    where=lambda row: row.ratio_ci95 is not None,
 )
 
 
@@ -448,6 +587,7 @@ VERSIONS = Section(
     "`x first` is its ratio to the first stack's same cell, `range` the ratio of the slowest "
     "and fastest runs of each side. `deviations` counts the cases graded FAIL or NON-STRICT, "
     "`changed` the cases whose grade differs from the first stack's (listed below).",
+    stacked=True,
 )
 
 VERSION_CHANGES = Section(
@@ -463,6 +603,7 @@ VERSION_CHANGES = Section(
         Column("flavours", "flavours"),
         Column("observed", "observed"),
     ),
+    stacked=True,
 )
 
 # The measurement sections of report.md, after the summary and conformance.
@@ -470,13 +611,17 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     VERSIONS,
     VERSION_CHANGES,
     THROUGHPUT,
+    THROUGHPUT_CI,
     LATENCY,
     HANDSHAKE,
+    HANDSHAKE_CI,
     MEMORY,
     BREAKDOWN,
+    BREAKDOWN_CI,
     PROFILE,
     PROFILE_FINDINGS,
     BLOCKING,
+    COMPRESSION,
     LOCUST,
     FANOUT,
     SCALING,
@@ -488,6 +633,7 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     AT_LIMIT,
     ATTACKS,
     HEADROOM,
+    HEADROOM_CI,
 )
 
 # Conformance: a server's deviations (one row per case), and the recorded values.
@@ -507,6 +653,35 @@ INFO = Section(
     "Recorded values (INFO)",
     (SERVER, Column("case", "case"), Column("clause", "clause"), Column("observed", "observed")),
 )
+
+
+def _would_be(row: ConformanceRow) -> str:
+    return f"N/A (would be {row.would_be})"
+
+
+# N/A cases that ran anyway and deviated: nothing hides behind N/A.
+NOT_APPLICABLE_RAN = Section(
+    ConformanceRow,
+    "Not applicable, but deviated when run anyway",
+    (
+        SERVER,
+        Column("case", "case"),
+        Column("grade", "would_be", _would_be),
+        Column("observed", "observed"),
+    ),
+    where=lambda row: row.grade == "N/A" and row.would_be in DEVIATING_GRADES,
+)
+
+
+def _observed_on(server: str) -> Callable[[FeatureLine], str]:
+    return lambda line: line.values.get(server, "-")
+
+
+def feature_table(servers: Sequence[str]) -> Section[FeatureLine]:
+    """The conformance feature table's columns: the feature, then one per server."""
+    columns = [Column[FeatureLine]("feature", "feature")]
+    columns += [Column(server, server, _observed_on(server)) for server in servers]
+    return Section(FeatureLine, "Features (as observed)", tuple(columns))
 
 
 def _ratio(value: float | None) -> str:

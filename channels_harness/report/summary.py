@@ -1,9 +1,17 @@
 """The verdict of a run, computed from its data alone.
 
 Everything a reader sees first (Sync vs Async per server, server vs server,
-the generator's headroom, each server's conformance deviations) is derived
-here, once, so report.md, report.html, the console, the results index and
-``report --compare`` all say the same thing.
+TLS vs plain, the generator's headroom, each server's conformance
+deviations, the noisy and unstable cells) is derived here, once, so
+report.md, report.html, the console, the results index and ``report
+--compare`` all say the same thing.
+
+A ratio of rows measured in the same interleaved rounds (same ``series``)
+is the median of the per-round ratios with its 95% bootstrap interval
+(:func:`channels_harness.runtime.confidence.ratio_interval`); an interval
+that contains 1.0 reads "no clear difference", and a ratio with an unstable
+side says so. Rows from runs before intervals existed keep their old
+reading: the ratio of the medians and the range the runs allow.
 """
 
 from __future__ import annotations
@@ -15,12 +23,17 @@ from typing import Any, ClassVar
 
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.rows import (
+    ConformanceFeatureRow,
     ConformanceRow,
+    HandshakeRow,
     HeadroomRow,
     Row,
     ThroughputRow,
+    rows_of,
     unstacked,
 )
+from channels_harness.runtime import confidence
+from channels_harness.runtime.noise import Noise, worst
 
 SYNC_ASYNC_PAIRS = (("sync", "async"), ("generic-sync", "generic-async"))
 
@@ -29,7 +42,16 @@ Data = Mapping[str, Any]
 
 @dataclass(frozen=True)
 class Ratio:
-    """``numerator / denominator`` of two medians, with the range their runs allow."""
+    """``numerator / denominator`` of two figures.
+
+    With ``ci`` (rows with intervals): ``value`` and ``low``-``high`` are the
+    ratio and its 95% confidence interval, ``paired`` when from per-round
+    ratios, ``unstable`` when a side never settled. The verdict rests on the
+    ratio's own interval: paired rounds cancel the drift that kept a cell from
+    settling, so an unstable side is marked, not a reason to say nothing.
+    Without ``ci`` (older rows): the ratio of the medians and the range the
+    runs allow.
+    """
 
     label: str
     value: float
@@ -37,14 +59,36 @@ class Ratio:
     high: float
     numerator: str
     denominator: str
+    ci: bool = False
+    paired: bool = False
+    unstable: bool = False
+
+    @property
+    def clear(self) -> bool:
+        """Whether the interval lies on one side of 1.0 (a difference, either way)."""
+        return not self.low <= 1.0 <= self.high
+
+    @property
+    def verdict(self) -> str:
+        """``no clear difference`` when the interval contains 1.0 ("" otherwise)."""
+        return "" if self.clear else "no clear difference"
+
+    @property
+    def marks(self) -> list[str]:
+        """What the reader must know beyond the value: the verdict, unstable sides."""
+        found = [self.verdict] if self.verdict else []
+        return [*found, "unstable cells"] if self.unstable else found
 
     def text(self) -> str:
-        if abs(self.high - self.low) < 0.005:
-            return f"{self.value:.2f}x"
-        return f"{self.value:.2f}x ({self.low:.2f}-{self.high:.2f})"
+        if not self.ci:
+            if abs(self.high - self.low) < 0.005:
+                return f"{self.value:.2f}x"
+            return f"{self.value:.2f}x ({self.low:.2f}-{self.high:.2f})"
+        found = f"{self.value:.2f}x (95% CI {self.low:.2f}-{self.high:.2f})"
+        return "; ".join([found, *self.marks])
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "label": self.label,
             "value": round(self.value, 3),
             "low": round(self.low, 3),
@@ -52,25 +96,86 @@ class Ratio:
             "numerator": self.numerator,
             "denominator": self.denominator,
         }
+        if self.ci:
+            found.update(
+                ci95=[round(self.low, 3), round(self.high, 3)],
+                paired=self.paired,
+                unstable=self.unstable,
+                verdict=self.verdict or "clear",
+            )
+        return found
 
 
-def _runs(row: ThroughputRow) -> list[float]:
-    runs = [float(v) for v in row.msgs_per_s_runs or [] if v]
-    return runs or [float(row.msgs_per_s)]
+@dataclass(frozen=True)
+class Side:
+    """One side of a ratio: a figure, its runs, its series and whether it settled."""
+
+    value: float
+    runs: list[float]
+    series: str | None
+    unstable: bool
+    name: str
+
+    @classmethod
+    def throughput(cls, row: ThroughputRow, name: str) -> Side:
+        runs = [float(v) for v in row.msgs_per_s_runs or [] if v]
+        value = float(row.msgs_per_s)
+        return cls(value, runs or [value], row.series, row.unstable, name)
+
+    @classmethod
+    def cpu(cls, row: ThroughputRow, name: str) -> Side | None:
+        """The server's CPU per message of ``row`` (None when it was not measured)."""
+        if row.server_cpu_us_per_msg is None:
+            return None
+        runs = [float(v) for v in row.server_cpu_us_per_msg_runs if v]
+        value = float(row.server_cpu_us_per_msg)
+        return cls(value, runs or [value], row.series, row.unstable, name)
+
+    @classmethod
+    def handshake(cls, row: HandshakeRow, name: str) -> Side:
+        runs = [float(v) for v in row.handshakes_per_s_runs or [] if v]
+        value = float(row.handshakes_per_s)
+        return cls(value, runs or [value], row.series, row.unstable, name)
+
+
+def side_ratio(label: str, top: Side, bottom: Side) -> Ratio | None:
+    """``top`` over ``bottom``: with a 95% interval when both sides have a series
+    and at least two runs (paired when in the same series with as many runs),
+    else the ratio of the medians and the extremes of their runs."""
+    if not bottom.runs or min(bottom.runs) <= 0 or bottom.value <= 0:
+        return None
+    if top.series is not None and bottom.series is not None:
+        paired = top.series == bottom.series and len(top.runs) == len(bottom.runs)
+        interval = confidence.ratio_interval(top.runs, bottom.runs, paired)
+        if interval is not None:
+            return Ratio(
+                label=label,
+                value=interval.value,
+                low=interval.low,
+                high=interval.high,
+                numerator=top.name,
+                denominator=bottom.name,
+                ci=True,
+                paired=paired,
+                unstable=top.unstable or bottom.unstable,
+            )
+    return Ratio(
+        label=label,
+        value=top.value / bottom.value,
+        low=min(top.runs) / max(bottom.runs),
+        high=max(top.runs) / min(bottom.runs),
+        numerator=top.name,
+        denominator=bottom.name,
+    )
 
 
 def ratio(label: str, top: ThroughputRow, bottom: ThroughputRow, key: str) -> Ratio | None:
-    """The ratio of two cells' medians and the extremes of their runs."""
-    top_runs, bottom_runs = _runs(top), _runs(bottom)
-    if not top_runs or not bottom_runs or min(bottom_runs) <= 0:
-        return None
-    return Ratio(
-        label=label,
-        value=float(top.msgs_per_s) / float(bottom.msgs_per_s),
-        low=min(top_runs) / max(bottom_runs),
-        high=max(top_runs) / min(bottom_runs),
-        numerator=str(getattr(top, key, "")),
-        denominator=str(getattr(bottom, key, "")),
+    """The ratio of two throughput cells (see :func:`side_ratio`); ``key`` names
+    the field that tells them apart (``flavour`` or ``server``)."""
+    return side_ratio(
+        label,
+        Side.throughput(top, str(getattr(top, key, ""))),
+        Side.throughput(bottom, str(getattr(bottom, key, ""))),
     )
 
 
@@ -79,7 +184,7 @@ def headline_cell(rows: list[ThroughputRow]) -> tuple[str, int] | None:
     the cell every comparison in the summary uses."""
     counts: Counter[tuple[str, int]] = Counter()
     for row in rows:
-        if row.scenario == "echo" and row.msgs_per_s:
+        if row.scenario == "echo" and row.msgs_per_s and not row.tls:
             counts[(str(row.payload), int(row.concurrency or 0))] += 1
     if not counts:
         return None
@@ -87,7 +192,8 @@ def headline_cell(rows: list[ThroughputRow]) -> tuple[str, int] | None:
 
 
 def headline_rows(data: Data) -> list[ThroughputRow]:
-    """Throughput rows of the headline cell (generator-bound ones included)."""
+    """Plain (not TLS) throughput rows of the headline cell (generator-bound ones
+    included)."""
     rows = unstacked(data, ThroughputRow)
     cell = headline_cell(rows)
     if cell is None:
@@ -100,6 +206,7 @@ def headline_rows(data: Data) -> list[ThroughputRow]:
         and int(row.concurrency or 0) == concurrency
         and row.scenario == "echo"
         and row.msgs_per_s
+        and not row.tls
     ]
 
 
@@ -119,6 +226,46 @@ def sync_vs_async(data: Data) -> list[Ratio]:
     return ratios
 
 
+def cost_sync_vs_async(data: Data) -> list[Ratio]:
+    """Per server: the server's CPU per message of sync over async (and generic-sync
+    over generic-async), how many times more a message costs; only for rows that
+    measured it."""
+    by_server: dict[str, dict[str, ThroughputRow]] = defaultdict(dict)
+    for row in headline_rows(data):
+        by_server[row.server][row.flavour] = row
+    ratios = []
+    for server, flavours in sorted(by_server.items()):
+        for sync, asynchronous in SYNC_ASYNC_PAIRS:
+            if sync in flavours and asynchronous in flavours:
+                label = f"{server}: {sync} / {asynchronous} CPU per message"
+                ratios.append(_cost(label, flavours[sync], flavours[asynchronous], "flavour"))
+    return [found for found in ratios if found is not None]
+
+
+def cost_server_vs_server(data: Data) -> list[Ratio]:
+    """Per flavour: the costliest server's CPU per message over every other server's
+    (how many times more a message costs there); only for rows that measured it."""
+    by_flavour: dict[str, list[ThroughputRow]] = defaultdict(list)
+    for row in headline_rows(data):
+        if row.server_cpu_us_per_msg:
+            by_flavour[row.flavour].append(row)
+    ratios = []
+    for flavour, rows in sorted(by_flavour.items()):
+        costliest = max(rows, key=lambda r: float(r.server_cpu_us_per_msg or 0))
+        for row in sorted(rows, key=lambda r: float(r.server_cpu_us_per_msg or 0)):
+            if row is not costliest:
+                label = f"{flavour}: {costliest.server} / {row.server} CPU per message"
+                ratios.append(_cost(label, costliest, row, "server"))
+    return [found for found in ratios if found is not None]
+
+
+def _cost(label: str, top: ThroughputRow, bottom: ThroughputRow, key: str) -> Ratio | None:
+    """The ratio of two cells' server CPU per message (None if one was not measured)."""
+    upper = Side.cpu(top, str(getattr(top, key, "")))
+    lower = Side.cpu(bottom, str(getattr(bottom, key, "")))
+    return side_ratio(label, upper, lower) if upper and lower else None
+
+
 def server_vs_server(data: Data) -> list[Ratio]:
     """Per flavour: every server's msgs/s over the slowest server's."""
     by_flavour: dict[str, list[ThroughputRow]] = defaultdict(list)
@@ -136,6 +283,69 @@ def server_vs_server(data: Data) -> list[Ratio]:
             if found:
                 ratios.append(found)
     return ratios
+
+
+def tls_vs_plain(data: Data) -> list[Ratio]:
+    """Per TLS throughput cell and TLS handshake row: its figure over the same
+    cell's over plain WebSocket, in data order."""
+    found = []
+    plain = {
+        (r.server, r.flavour, r.concurrency, r.payload): r
+        for r in unstacked(data, ThroughputRow)
+        if not r.tls
+    }
+    for row in unstacked(data, ThroughputRow):
+        other = plain.get((row.server, row.flavour, row.concurrency, row.payload))
+        if row.tls and other is not None:
+            label = f"{row.server} {row.flavour}: TLS / plain msgs/s"
+            top, bottom = Side.throughput(row, "TLS"), Side.throughput(other, "plain")
+            found.append(side_ratio(label, top, bottom))
+    handshakes = {(r.server, r.flavour): r for r in unstacked(data, HandshakeRow) if not r.tls}
+    for hrow in unstacked(data, HandshakeRow):
+        other_handshake = handshakes.get((hrow.server, hrow.flavour))
+        if hrow.tls and other_handshake is not None:
+            label = f"{hrow.server} {hrow.flavour}: TLS / plain handshakes/s"
+            top = Side.handshake(hrow, "TLS")
+            found.append(side_ratio(label, top, Side.handshake(other_handshake, "plain")))
+    return [r for r in found if r is not None]
+
+
+def _cell_name(row: ThroughputRow | HandshakeRow) -> str:
+    flavour = f"{row.flavour} TLS" if row.tls else row.flavour
+    if isinstance(row, HandshakeRow):
+        return f"{row.server} {flavour} handshakes"
+    return f"{row.server} {flavour} c={row.concurrency} {row.payload}"
+
+
+def _measured(data: Data) -> list[ThroughputRow | HandshakeRow]:
+    rows: list[ThroughputRow | HandshakeRow] = [*unstacked(data, ThroughputRow)]
+    return rows + unstacked(data, HandshakeRow)
+
+
+def unstable_cells(data: Data) -> list[str]:
+    """The throughput and handshake cells whose interval never settled."""
+    return [_cell_name(row) for row in _measured(data) if row.unstable]
+
+
+@dataclass(frozen=True)
+class NoiseTally:
+    """How many cells recorded noise evidence, the noisy ones (each with the
+    reasons of its worst run) and the worst figures over all of those."""
+
+    recorded: int
+    noisy: list[tuple[str, list[str]]]
+    worst: Noise | None
+
+
+def noise_tally(data: Data) -> NoiseTally:
+    """The cells with noise evidence, which of them ran noisy, and how bad it got."""
+    recorded = [(row, Noise.from_json(row.noise)) for row in _measured(data) if row.noise]
+    noisy = [(row, found) for row, found in recorded if found.noisy]
+    return NoiseTally(
+        len(recorded),
+        [(_cell_name(row), found.reasons()) for row, found in noisy],
+        worst([found for _, found in noisy]),
+    )
 
 
 def fastest_cells(data: Data, count: int = 3) -> list[ThroughputRow]:
@@ -183,6 +393,25 @@ def deviations(data: Data) -> dict[str, list[Deviation]]:
         ]
         for server, cases in sorted(kept.items())
     }
+
+
+@dataclass(kw_only=True)
+class FeatureLine(Row):
+    """One line of the feature table: a feature and what each server showed of it."""
+
+    SECTION: ClassVar[str] = ""
+    feature: str
+    values: dict[str, str]
+
+
+def feature_lines(data: Data) -> tuple[list[str], list[FeatureLine]]:
+    """The servers of the conformance feature table, and one line per feature."""
+    rows = rows_of(data, ConformanceFeatureRow)
+    servers = list(dict.fromkeys(row.server for row in rows))
+    by_feature: dict[str, dict[str, str]] = {}
+    for row in rows:
+        by_feature.setdefault(row.feature, {})[row.server] = row.value
+    return servers, [FeatureLine(feature=f, values=v) for f, v in by_feature.items()]
 
 
 def grade_counts(data: Data) -> dict[str, Counter[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psutil
@@ -29,6 +30,35 @@ def cpu_seconds(pid: int) -> float:
             times = proc.cpu_times()
             total += times.user + times.system
     return total
+
+
+class ProcessesCpu:
+    """CPU seconds (user plus system) a fixed set of processes used since this
+    object was made: a server's whole process tree over a measured window.
+
+    The processes are looked up once, here, so each reading costs one small
+    /proc read per process and no scan of the process table; a process that
+    ends during the window keeps what it had used when last read.
+    """
+
+    def __init__(self, pids: Iterable[int]) -> None:
+        self.processes: list[psutil.Process] = []
+        for pid in pids:
+            with contextlib.suppress(psutil.Error):
+                self.processes.append(psutil.Process(pid))
+        self._last = {process.pid: 0.0 for process in self.processes}
+        self.started = self._total()
+
+    def _total(self) -> float:
+        for process in self.processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                self._last[process.pid] = times.user + times.system
+        return sum(self._last.values())
+
+    def seconds(self) -> float:
+        """CPU seconds the processes used since this object was made."""
+        return self._total() - self.started
 
 
 @dataclass

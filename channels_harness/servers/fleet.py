@@ -16,6 +16,7 @@ alike and makes the spread exact.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from channels_harness.runtime.loopback import LOOPBACK
 from channels_harness.servers.process import ServerProcess
@@ -24,13 +25,15 @@ from channels_harness.servers.registry import ServerSpec
 
 @dataclass
 class Fleet:
-    """``processes`` server processes of ``spec`` with one environment (layer, Redis)."""
+    """``processes`` server processes of ``spec`` with one environment (layer, Redis);
+    ``server_options`` go to every :class:`ServerProcess` (the user's app, its settings)."""
 
     spec: ServerSpec
     processes: int = 1
     env: dict[str, str] = field(default_factory=dict)
     cpus: frozenset[int] | None = None
     host: str = LOOPBACK
+    server_options: dict[str, Any] = field(default_factory=dict)
     members: list[ServerProcess] = field(default_factory=list, init=False)
 
     def __enter__(self) -> Fleet:
@@ -46,7 +49,9 @@ class Fleet:
         self.stop()
 
     def _start(self) -> None:
-        server = ServerProcess(self.spec, env=dict(self.env), cpus=self.cpus, host=self.host)
+        server = ServerProcess(
+            self.spec, env=dict(self.env), cpus=self.cpus, host=self.host, **self.server_options
+        )
         self.members.append(server)
         server.start()
 

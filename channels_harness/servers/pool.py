@@ -8,10 +8,12 @@ from channels_harness.servers.registry import get_spec
 
 
 class ServerPool:
-    """One running server per name, started on first use and restarted if dead."""
+    """One running server per name, started on first use and restarted if dead;
+    with ``tls`` every one serves wss:// (see :class:`ServerProcess`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         self._servers: dict[str, ServerProcess] = {}
+        self.tls = tls
 
     def get(self, name: str) -> ServerProcess:
         server = self._servers.get(name)
@@ -19,7 +21,7 @@ class ServerPool:
             return server
         if server is not None:
             server.stop()
-        server = ServerProcess(get_spec(name))
+        server = ServerProcess(get_spec(name), tls=self.tls)
         self._servers[name] = server.start()
         return server
 

@@ -13,6 +13,7 @@ import http.client
 import importlib.util
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -32,12 +33,13 @@ from channels_harness.errors import (
     ServerStartError,
     ServerUnavailableError,
 )
-from channels_harness.runtime import procgroup
+from channels_harness.runtime import procgroup, tls
 from channels_harness.runtime.loopback import LOOPBACK
 from channels_harness.runtime.paths import TARGET_APP_DIR
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.reference import DEFAULT_APP, DEFAULT_SETTINGS, HEALTH_PATH
 from channels_harness.servers.registry import ServerSpec, get_spec
+from channels_harness.servers.userapp import Readiness, server_environment
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -89,7 +91,17 @@ class ServerProcess:
 
     Use as a context manager (or call :meth:`start` and :meth:`stop`); the
     group is terminated and reaped on every exit path, including exceptions and
-    Ctrl-C. ``cpus`` pins the server (and its children) to those cores.
+    Ctrl-C. ``cpus`` pins the server (and its children) to those cores. With
+    ``tls`` it serves wss:// (and https://) with the certificates of
+    :func:`channels_harness.runtime.tls.certificates`.
+
+    The reference app (``app_dir`` is ``target_app/``) runs in the harness's
+    environment and is ready when ``GET /healthz/`` answers. Any other app
+    (the user's) runs in a clean environment
+    (:func:`~channels_harness.servers.userapp.server_environment`: ``app_dir``
+    on its path and as its working directory, ``settings`` as
+    ``DJANGO_SETTINGS_MODULE`` when given, then ``env``) and is ready as its
+    ``readiness`` says (default: the port accepting and an HTTP answer on ``/``).
     """
 
     spec: ServerSpec
@@ -102,6 +114,9 @@ class ServerProcess:
     startup_timeout: float = 30.0
     app_dir: Path = TARGET_APP_DIR
     log_path: Path | None = None
+    settings: str | None = None
+    readiness: Readiness | None = None
+    tls: bool = False
 
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     startup_s: float | None = field(default=None, init=False)
@@ -140,6 +155,8 @@ class ServerProcess:
             )
         if not self.app_dir.is_dir():
             raise ServerStartError(f"application directory {self.app_dir} does not exist")
+        if self.tls and not self.spec.serves_tls:
+            raise ServerUnavailableError(f"{self.spec.name} cannot serve TLS in the harness")
         if self.port is not None:
             if port_in_use(self.port, self.host):
                 raise PortInUseError(
@@ -167,14 +184,10 @@ class ServerProcess:
             os.close(fd)
             self.log_path = Path(name)
             self._own_log = True
-        command = self.spec.command(self.app, self.host, port, self.extra_args)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(self.app_dir), env.get("PYTHONPATH", "")) if p
+        command = self.spec.command(
+            self.app, self.host, port, self.extra_args, tls.certificates() if self.tls else None
         )
-        env.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
-        env["PYTHONUNBUFFERED"] = "1"
-        env.update(self.env)
+        env = self.environment()
         self._command = command
         started = time.monotonic()
         with open(self.log_path, "ab") as log:
@@ -195,6 +208,37 @@ class ServerProcess:
             raise
         self.startup_s = time.monotonic() - started
 
+    @property
+    def reference_app(self) -> bool:
+        """Whether this server runs the reference app (else the user's own)."""
+        return self.app_dir.resolve() == TARGET_APP_DIR.resolve()
+
+    def environment(self) -> dict[str, str]:
+        """The server's environment (see the class doc)."""
+        if self.reference_app:
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(self.app_dir), env.get("PYTHONPATH", "")) if p
+            )
+            env.setdefault("DJANGO_SETTINGS_MODULE", DEFAULT_SETTINGS)
+            if self.settings:
+                env["DJANGO_SETTINGS_MODULE"] = self.settings
+        else:
+            env = server_environment(self.app_dir, self.settings)
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.env)
+        return env
+
+    def _ready(self, port: int) -> bool:
+        if self.readiness is None and self.reference_app:
+            return _answers(self.host, port, self.spec.health, self.client_ssl_context())
+        return (self.readiness or Readiness()).ready(self.host, port)
+
+    def _waited_for(self) -> str:
+        if self.readiness is None and self.reference_app:
+            return f"GET {HEALTH_PATH}" if self.spec.health == "http" else "a TCP connection"
+        return (self.readiness or Readiness()).describe()
+
     def _wait_ready(self, port: int) -> None:
         deadline = time.monotonic() + scaled(self.startup_timeout)
         assert self.popen is not None
@@ -206,11 +250,11 @@ class ServerProcess:
                     f"{self.host}:{port}\ncommand: {' '.join(self._command)}\n"
                     f"log tail:\n{self.log_tail()}"
                 )
-            if _answers(self.host, port, self.spec.health):
+            if self._ready(port):
                 return
             if time.monotonic() > deadline:
                 raise ServerStartError(
-                    f"{self.spec.name} did not answer GET {HEALTH_PATH} on {self.host}:{port} "
+                    f"{self.spec.name} did not answer ({self._waited_for()}) on {self.host}:{port} "
                     f"within {scaled(self.startup_timeout):.0f}s\n"
                     f"command: {' '.join(self._command)}\nlog tail:\n{self.log_tail()}"
                 )
@@ -253,11 +297,33 @@ class ServerProcess:
         """The command line the server runs (or ran) with."""
         return list(getattr(self, "_command", []))
 
+    @property
+    def name(self) -> str:
+        """The server's name in the registry (``daphne``, ``uvicorn``, ...)."""
+        return self.spec.name
+
+    @property
+    def version(self) -> str:
+        """The installed version of the server."""
+        return self.spec.version()
+
     def ws_url(self, path: str = "/") -> str:
-        return f"ws://{self.host}:{self.port}/{path.lstrip('/')}"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{self.host}:{self.port}/{path.lstrip('/')}"
 
     def http_url(self, path: str = "/") -> str:
-        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}/{path.lstrip('/')}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The certificate authority a client must trust (None for a plain server)."""
+        return tls.certificates().ca_file if self.tls else None
+
+    def client_ssl_context(self) -> ssl.SSLContext | None:
+        """A client context that trusts this server's certificate (None for a plain server)."""
+        ca_file = self.ca_file
+        return tls.client_context(ca_file) if ca_file is not None else None
 
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the server's output (also after :meth:`stop`)."""
@@ -288,20 +354,29 @@ class ServerProcess:
             **self.spec.describe(),
             "command": self.command,
             "app": self.app,
+            **({} if self.reference_app else {"app_dir": str(self.app_dir)}),
+            **({"settings": self.settings} if self.settings else {}),
             "port": self.port,
             "cpus": sorted(self.cpus) if self.cpus else None,
             "startup_s": round(self.startup_s, 3) if self.startup_s is not None else None,
+            **({"tls": True} if self.tls else {}),
         }
 
 
-def _answers(host: str, port: int, health: str = "http") -> bool:
+def _answers(
+    host: str, port: int, health: str = "http", context: ssl.SSLContext | None = None
+) -> bool:
     if health == "tcp":
         try:
             with socket.create_connection((host, port), timeout=1.0):
                 return True
         except OSError:
             return False
-    conn = http.client.HTTPConnection(host, port, timeout=1.0)
+    conn = (
+        http.client.HTTPSConnection(host, port, timeout=1.0, context=context)
+        if context is not None
+        else http.client.HTTPConnection(host, port, timeout=1.0)
+    )
     try:
         conn.request("GET", HEALTH_PATH, headers={"Host": f"{host}:{port}"})
         return conn.getresponse().status == 200

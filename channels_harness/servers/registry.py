@@ -17,7 +17,11 @@ from typing import Any, cast
 
 from channels_harness.errors import UnknownServerError, UsageError
 from channels_harness.runtime.loopback import LOOPBACK
+from channels_harness.runtime.tls import TlsFiles
 from channels_harness.servers.reference import DEFAULT_APP
+
+# How a server is launched over TLS: (app, host, port, certificate files) -> arguments.
+TlsArgs = Callable[[str, str, int, TlsFiles], list[str]]
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,8 @@ class ServerSpec:
     """How to launch an ASGI application under one server with one option set.
 
     ``args`` turns ``(app, host, port)`` into the arguments after
-    ``python -m <module>``.
+    ``python -m <module>``; ``tls_args`` does the same for serving wss://
+    with the given certificate files (None: the server cannot serve TLS here).
     """
 
     name: str
@@ -44,6 +49,7 @@ class ServerSpec:
     # server has no such option).
     listen_backlog: int | None = None
     backlog_args: Callable[[str, str, int, int], list[str]] | None = None
+    tls_args: TlsArgs | None = None
 
     def with_backlog(self, backlog: int) -> ServerSpec:
         """This spec launching the server with a listen backlog of ``backlog``;
@@ -59,9 +65,31 @@ class ServerSpec:
 
         return dataclasses.replace(self, args=args, listen_backlog=backlog)
 
-    def command(self, app: str, host: str, port: int, extra_args: Sequence[str] = ()) -> list[str]:
-        """The full command line (this Python interpreter, ``-m module``, arguments)."""
-        return [sys.executable, "-m", self.module, *self.args(app, host, port), *extra_args]
+    def command(
+        self,
+        app: str,
+        host: str,
+        port: int,
+        extra_args: Sequence[str] = (),
+        tls: TlsFiles | None = None,
+    ) -> list[str]:
+        """The full command line (this Python interpreter, ``-m module``, arguments);
+        with ``tls``, serving wss:// with those certificate files.
+
+        Raises :class:`ValueError` if ``tls`` is given and the server has no TLS option set.
+        """
+        if tls is None:
+            args = self.args(app, host, port)
+        elif self.tls_args is None:
+            raise ValueError(f"{self.name} has no TLS option set in the harness")
+        else:
+            args = self.tls_args(app, host, port, tls)
+        return [sys.executable, "-m", self.module, *args, *extra_args]
+
+    @property
+    def serves_tls(self) -> bool:
+        """Whether the harness can launch this server serving wss://."""
+        return self.tls_args is not None
 
     def available(self) -> bool:
         """Whether the server and the modules its option set needs are importable."""
@@ -149,6 +177,36 @@ def _granian(app: str, host: str, port: int) -> list[str]:
     return ["--interface", "asgi", "--host", host, "--port", str(port), "--no-access-log", app]
 
 
+def _endpoint_path(path: object) -> str:
+    """A path inside a Twisted endpoint string (colons escaped)."""
+    return str(path).replace("\\", "\\\\").replace(":", "\\:")
+
+
+def _daphne_tls(app: str, host: str, port: int, tls: TlsFiles) -> list[str]:
+    endpoint = (
+        f"ssl:port={port}:interface={host}"
+        f":privateKey={_endpoint_path(tls.key_file)}:certKey={_endpoint_path(tls.cert_file)}"
+    )
+    return ["-e", endpoint, "-v", "0", app]
+
+
+def _with_tls(
+    args: Callable[[str, str, int], list[str]], key_option: str, cert_option: str
+) -> TlsArgs:
+    """``args`` followed by the key and certificate options a server names as given."""
+
+    def tls_args(app: str, host: str, port: int, tls: TlsFiles) -> list[str]:
+        return [
+            *args(app, host, port),
+            key_option,
+            str(tls.key_file),
+            cert_option,
+            str(tls.cert_file),
+        ]
+
+    return tls_args
+
+
 SERVERS: dict[str, ServerSpec] = {
     spec.name: spec
     for spec in (
@@ -157,6 +215,7 @@ SERVERS: dict[str, ServerSpec] = {
             distribution="daphne",
             module="daphne",
             args=_daphne,
+            tls_args=_daphne_tls,
             description="Daphne (Twisted + autobahn), the Channels project's server",
             ws_impl=f"autobahn {_dist_version('autobahn')}",
             listen_backlog=50,  # Twisted's default
@@ -169,6 +228,7 @@ SERVERS: dict[str, ServerSpec] = {
             args=_uvicorn(None),
             listen_backlog=2048,
             backlog_args=_backlog_option(_uvicorn(None)),
+            tls_args=_with_tls(_uvicorn(None), "--ssl-keyfile", "--ssl-certfile"),
             description="uvicorn with its default --ws auto (websockets' sans-I/O protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (sans-I/O, uvicorn's auto)",
             extra_modules=("websockets",),
@@ -180,6 +240,7 @@ SERVERS: dict[str, ServerSpec] = {
             args=_uvicorn("wsproto"),
             listen_backlog=2048,
             backlog_args=_backlog_option(_uvicorn("wsproto")),
+            tls_args=_with_tls(_uvicorn("wsproto"), "--ssl-keyfile", "--ssl-certfile"),
             description="uvicorn with --ws wsproto",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
             extra_modules=("wsproto",),
@@ -191,6 +252,7 @@ SERVERS: dict[str, ServerSpec] = {
             args=_uvicorn("websockets"),
             listen_backlog=2048,
             backlog_args=_backlog_option(_uvicorn("websockets")),
+            tls_args=_with_tls(_uvicorn("websockets"), "--ssl-keyfile", "--ssl-certfile"),
             description="uvicorn with --ws websockets (websockets' legacy asyncio protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (legacy)",
             extra_modules=("websockets",),
@@ -202,6 +264,7 @@ SERVERS: dict[str, ServerSpec] = {
             args=_hypercorn,
             listen_backlog=100,
             backlog_args=_backlog_option(_hypercorn),
+            tls_args=_with_tls(_hypercorn, "--keyfile", "--certfile"),
             description="Hypercorn (asyncio worker, wsproto)",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
         ),
@@ -212,6 +275,7 @@ SERVERS: dict[str, ServerSpec] = {
             args=_granian,
             listen_backlog=1024,  # granian accepts no less than 128
             backlog_args=_backlog_option(_granian),
+            tls_args=_with_tls(_granian, "--ssl-keyfile", "--ssl-certificate"),
             description="Granian (Rust, tokio + tungstenite), ASGI interface",
             ws_impl="tungstenite (built in)",
         ),

@@ -1,7 +1,7 @@
 """What every attack shares: its settings, its result, and raw-socket helpers.
 
 An attack is a function ``(server, settings) -> Outcome`` that talks to a live
-:class:`~channels_harness.servers.process.ServerProcess` over raw loopback sockets,
+:class:`~channels_harness.experiments.attacks.victim.Victim` over raw loopback sockets,
 closes every connection it opened before returning, and says in a few words
 what the server did.
 """
@@ -15,11 +15,13 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from channels_harness.protocol import wire
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.servers.process import ServerProcess
-from channels_harness.servers.reference import FLAVOURS
+
+if TYPE_CHECKING:
+    from channels_harness.experiments.attacks.victim import Victim
 
 # SO_LINGER on, zero seconds: close() sends a TCP RST instead of a FIN.
 RESET_LINGER = struct.pack("ii", 1, 0)
@@ -58,15 +60,10 @@ class Outcome:
     detail: str = ""
 
 
-Attack = Callable[[ServerProcess, Settings], Outcome]
+Attack = Callable[["Victim", Settings], Outcome]
 
 
-def echo_path(index: int = 1) -> str:
-    """The echo endpoint of the ``index``-th flavour (round robin over all four)."""
-    return f"/ws/echo/{FLAVOURS[index % len(FLAVOURS)]}/"
-
-
-def connect(server: ServerProcess, timeout: float = 5.0) -> socket.socket:
+def connect(server: Victim, timeout: float = 5.0) -> socket.socket:
     """A TCP connection to ``server`` with Nagle off (nothing sent yet)."""
     assert server.port is not None
     sock = socket.create_connection((server.host, server.port), timeout=scaled(timeout))
@@ -82,10 +79,14 @@ def reset(sock: socket.socket) -> None:
         sock.close()
 
 
-def upgrade_request(server: ServerProcess, path: str, key: str | None = "") -> bytes:
-    """A well-formed upgrade request for ``path`` (``key`` "" = a fresh key)."""
+def upgrade_request(server: Victim, path: str, key: str | None = "") -> bytes:
+    """A well-formed upgrade request for ``path`` (``key`` "" = a fresh key) with the
+    victim's handshake headers."""
     return wire.handshake_request(
-        f"{server.host}:{server.port}", path, wire.new_key() if key == "" else key
+        f"{server.host}:{server.port}",
+        path,
+        wire.new_key() if key == "" else key,
+        headers=server.headers,
     )
 
 

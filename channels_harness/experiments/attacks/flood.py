@@ -14,11 +14,10 @@ import resource
 import time
 from collections import Counter
 
-from channels_harness.experiments.attacks.aftermath import live_consumers
-from channels_harness.experiments.attacks.base import Outcome, Settings, echo_path, status_of
+from channels_harness.experiments.attacks.base import Outcome, Settings, status_of
 from channels_harness.experiments.attacks.base import upgrade_request as request
+from channels_harness.experiments.attacks.victim import Victim
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.servers.process import ServerProcess
 
 
 def raise_open_files() -> int:
@@ -32,7 +31,7 @@ def raise_open_files() -> int:
 
 
 async def _open(
-    server: ServerProcess, index: int, gate: asyncio.Semaphore, wait: float
+    server: Victim, index: int, gate: asyncio.Semaphore, wait: float
 ) -> tuple[str, asyncio.StreamWriter | None]:
     """One upgrade; ``("101", writer)`` or why not and None."""
     async with gate:
@@ -42,7 +41,7 @@ async def _open(
                 asyncio.open_connection(server.host, server.port), wait
             )
             writer = opened
-            opened.write(request(server, echo_path(index)))
+            opened.write(request(server, server.path(index)))
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), wait)
         except TimeoutError:
             why = "timeout"
@@ -60,7 +59,7 @@ async def _open(
         return why, None
 
 
-async def _flood(server: ServerProcess, settings: Settings) -> Outcome:
+async def _flood(server: Victim, settings: Settings) -> Outcome:
     count = settings.flood_connections
     gate = asyncio.Semaphore(settings.flood_concurrency)
     started = time.monotonic()
@@ -76,7 +75,8 @@ async def _flood(server: ServerProcess, settings: Settings) -> Outcome:
     writers = [writer for _, writer in results if writer is not None]
     try:
         try:
-            live = str(await asyncio.to_thread(live_consumers, server))
+            held = await asyncio.to_thread(server.live_consumers, 5.0)
+            live = "not measured" if held is None else str(held)
         except (OSError, ValueError, KeyError) as exc:
             live = f"unknown ({type(exc).__name__})"
     finally:
@@ -92,11 +92,11 @@ async def _flood(server: ServerProcess, settings: Settings) -> Outcome:
     return Outcome(
         outcome,
         f"{count} upgrades, up to {settings.flood_concurrency} in flight; "
-        f"{live} consumers live while held; all then reset",
+        f"consumers live while held: {live}; all then reset",
     )
 
 
-def flood(server: ServerProcess, settings: Settings) -> Outcome:
+def flood(server: Victim, settings: Settings) -> Outcome:
     """Open ``settings.flood_connections`` WebSocket connections and hold them."""
     raise_open_files()
     return asyncio.run(_flood(server, settings))

@@ -20,38 +20,37 @@ from channels_harness.experiments.attacks.base import (
     watch,
 )
 from channels_harness.experiments.attacks.base import upgrade_request as request
+from channels_harness.experiments.attacks.victim import Victim
 from channels_harness.protocol import wire
-from channels_harness.servers.process import ServerProcess
 
-ECHO = "/ws/echo/async/"
 # How long to wait, after an error answer, to see whether the server closes.
 CLOSE_WAIT_S = 2.0
 
 
-def _big_line(server: ServerProcess) -> bytes:
-    head = request(server, ECHO)[:-2]
+def _big_line(server: Victim) -> bytes:
+    head = request(server, server.path(1))[:-2]
     return head + b"X-Big: " + b"a" * (64 * 1024) + b"\r\n\r\n"
 
 
-def _many_headers(server: ServerProcess) -> bytes:
-    head = request(server, ECHO)[:-2]
+def _many_headers(server: Victim) -> bytes:
+    head = request(server, server.path(1))[:-2]
     return head + b"".join(b"X-Header-%d: value\r\n" % i for i in range(1000)) + b"\r\n"
 
 
-def _no_key(server: ServerProcess) -> bytes:
-    return request(server, ECHO, key=None)
+def _no_key(server: Victim) -> bytes:
+    return request(server, server.path(1), key=None)
 
 
-def _bad_key(server: ServerProcess) -> bytes:
-    return request(server, ECHO, key="not base64 at all!")
+def _bad_key(server: Victim) -> bytes:
+    return request(server, server.path(1), key="not base64 at all!")
 
 
-def _post(server: ServerProcess) -> bytes:
-    return b"POST" + request(server, ECHO)[3:]
+def _post(server: Victim) -> bytes:
+    return b"POST" + request(server, server.path(1))[3:]
 
 
-def _http10(server: ServerProcess) -> bytes:
-    return request(server, ECHO).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
+def _http10(server: Victim) -> bytes:
+    return request(server, server.path(1)).replace(b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", 1)
 
 
 REQUESTS = {
@@ -64,7 +63,7 @@ REQUESTS = {
 }
 
 
-def send_request(server: ServerProcess, data: bytes, settings: Settings) -> Outcome:
+def send_request(server: Victim, data: bytes, settings: Settings) -> Outcome:
     """Send ``data`` as the whole request and describe the server's answer."""
     sock = connect(server)
     try:
@@ -95,8 +94,8 @@ def send_request(server: ServerProcess, data: bytes, settings: Settings) -> Outc
         reset(sock)
 
 
-def _attack(build: Callable[[ServerProcess], bytes]) -> Attack:
-    def attack(server: ServerProcess, settings: Settings) -> Outcome:
+def _attack(build: Callable[[Victim], bytes]) -> Attack:
+    def attack(server: Victim, settings: Settings) -> Outcome:
         return send_request(server, build(server), settings)
 
     return attack

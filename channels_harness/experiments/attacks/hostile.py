@@ -13,7 +13,6 @@ from channels_harness.experiments.attacks.base import (
     Settings,
     Watch,
     connect,
-    echo_path,
     frames_in,
     has_head,
     reset,
@@ -22,12 +21,12 @@ from channels_harness.experiments.attacks.base import (
     watch_many,
 )
 from channels_harness.experiments.attacks.base import upgrade_request as request
+from channels_harness.experiments.attacks.victim import Victim
 from channels_harness.protocol import wire
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.servers.process import ServerProcess
 
 
-def _handshake(server: ServerProcess, path: str, wait: float) -> tuple[socket.socket, bytes]:
+def _handshake(server: Victim, path: str, wait: float) -> tuple[socket.socket, bytes]:
     """A socket whose upgrade to ``path`` was answered 101, and the bytes after the head."""
     sock = connect(server)
     try:
@@ -42,9 +41,11 @@ def _handshake(server: ServerProcess, path: str, wait: float) -> tuple[socket.so
     return sock, split[1] if split else b""
 
 
-def _after_resets(server: ServerProcess, settings: Settings, detail: str) -> Outcome:
+def _after_resets(server: Victim, settings: Settings, detail: str) -> Outcome:
     """How long the server took to end the consumers of the reset connections."""
     left, took = wait_no_consumers(server, settings.settle_s)
+    if not server.counts_consumers:
+        return Outcome("resets done; live consumers not measured", detail)
     if left == 0:
         return Outcome(f"consumers ended in {took:.1f} s", detail)
     if left is None:
@@ -52,11 +53,11 @@ def _after_resets(server: ServerProcess, settings: Settings, detail: str) -> Out
     return Outcome(f"{left} consumer(s) live after {took:.0f} s", detail)
 
 
-def reset_mid_frame(server: ServerProcess, settings: Settings) -> Outcome:
+def reset_mid_frame(server: Victim, settings: Settings) -> Outcome:
     """Handshake, send half of a 1 KiB text frame, then abort with a TCP reset."""
     frame = wire.build_frame(wire.Opcode.TEXT, b"x" * 1024)
     for index in range(settings.resets):
-        sock, _ = _handshake(server, echo_path(index), settings.answer_wait_s)
+        sock, _ = _handshake(server, server.path(index), settings.answer_wait_s)
         try:
             sock.sendall(frame[: len(frame) // 2])
         finally:
@@ -69,11 +70,11 @@ def reset_mid_frame(server: ServerProcess, settings: Settings) -> Outcome:
     )
 
 
-def reset_mid_echo(server: ServerProcess, settings: Settings) -> Outcome:
+def reset_mid_echo(server: Victim, settings: Settings) -> Outcome:
     """Send a whole 256 KiB message, then reset at once while the server echoes it."""
     frame = wire.build_frame(wire.Opcode.TEXT, b"y" * (256 * 1024))
     for index in range(settings.resets):
-        sock, _ = _handshake(server, echo_path(index), settings.answer_wait_s)
+        sock, _ = _handshake(server, server.path(index), settings.answer_wait_s)
         try:
             sock.sendall(frame)
         finally:
@@ -86,14 +87,14 @@ def reset_mid_echo(server: ServerProcess, settings: Settings) -> Outcome:
     )
 
 
-def abandoned_close(server: ServerProcess, settings: Settings) -> Outcome:
+def abandoned_close(server: Victim, settings: Settings) -> Outcome:
     """Send a close frame, then neither read the answer nor close TCP."""
     hold = scaled(settings.hold_s)
     socks: list[socket.socket] = []
     rests: list[bytes] = []
     try:
         for index in range(4):
-            sock, rest = _handshake(server, echo_path(index), settings.answer_wait_s)
+            sock, rest = _handshake(server, server.path(index), settings.answer_wait_s)
             socks.append(sock)
             rests.append(rest)
             sock.sendall(wire.build_frame(wire.Opcode.CLOSE, wire.close_payload(1000)))
@@ -116,11 +117,11 @@ def abandoned_close(server: ServerProcess, settings: Settings) -> Outcome:
     )
 
 
-def reset_mid_handshake(server: ServerProcess, settings: Settings) -> Outcome:
+def reset_mid_handshake(server: Victim, settings: Settings) -> Outcome:
     """Send half of the upgrade request, then abort with a TCP reset."""
     for index in range(settings.resets):
         sock = connect(server)
-        data = request(server, echo_path(index))
+        data = request(server, server.path(index))
         try:
             sock.sendall(data[: len(data) // 2])
         finally:
@@ -142,13 +143,13 @@ def _describe_hold(seen: Watch, frames: list[wire.Frame], hold: float) -> str:
     return f"held open {hold:.0f} s{said}"
 
 
-def half_open(server: ServerProcess, settings: Settings) -> Outcome:
+def half_open(server: Victim, settings: Settings) -> Outcome:
     """Complete the handshake on every flavour, then stay silent (no pongs either)."""
     hold = scaled(settings.hold_s)
     socks: list[tuple[str, socket.socket, bytes]] = []
     try:
         for index in range(4):
-            path = echo_path(index)
+            path = server.path(index)
             sock, rest = _handshake(server, path, settings.answer_wait_s)
             socks.append((path, sock, rest))
         seen = watch_many([sock for _, sock, _ in socks], time.monotonic() + hold)
@@ -167,7 +168,7 @@ def half_open(server: ServerProcess, settings: Settings) -> Outcome:
     return Outcome(outcome, f"silent after 101 for up to {hold:.0f} s, then reset. {detail}")
 
 
-def idle_tcp(server: ServerProcess, settings: Settings) -> Outcome:
+def idle_tcp(server: Victim, settings: Settings) -> Outcome:
     """Open TCP connections and send nothing at all."""
     hold = scaled(settings.hold_s)
     socks = [connect(server) for _ in range(4)]
@@ -196,9 +197,9 @@ def _echoed(data: bytes) -> bool:
     return any(frame.payload == b"slow" for frame in frames_in(data))
 
 
-def slow_handshake(server: ServerProcess, settings: Settings) -> Outcome:
+def slow_handshake(server: Victim, settings: Settings) -> Outcome:
     """Send a valid upgrade request one byte at a time, then check the connection echoes."""
-    data = request(server, echo_path(1))
+    data = request(server, server.path(1))
     delay = scaled(settings.byte_delay_s)
     sock = connect(server)
     started = time.monotonic()

@@ -8,6 +8,11 @@ to zero within a bounded wait. :func:`run_attacks` does that for every server
 and attack into a :class:`~channels_harness.report.model.Run` ("attacks"
 section), giving the next attack a fresh server when one died.
 
+For the user's app (``--app``, started under each server) or running server
+(``--url``), a :class:`~.victim.Victim` sends every attack to the target's
+path with its handshake headers; the canary is one of the user's messages
+answered, and live consumers are not measured (None).
+
 Behaviour a server really shows (canary dead, leaked consumers) is recorded
 once, in ``channels_harness/experiments/attacks/known.toml`` (see :func:`known`).
 """
@@ -29,11 +34,13 @@ from channels_harness.experiments.attacks.aftermath import (
 )
 from channels_harness.experiments.attacks.base import FULL, SMALL, Attack, Outcome, Settings
 from channels_harness.experiments.attacks.flood import flood, raise_open_files
+from channels_harness.experiments.attacks.victim import Victim
 from channels_harness.report.rows import AttackRow
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.registry import get_spec
 
 if TYPE_CHECKING:
+    from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
 
 __all__ = [
@@ -81,17 +88,21 @@ def known(path: Path = KNOWN_FILE) -> dict[tuple[str, str], dict[str, str]]:
     return table
 
 
-def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL) -> AttackRow:
-    """Run ``attack`` against ``server`` and return its row for the "attacks" section.
+def attack_server(
+    victim: ServerProcess | Victim, attack: str, settings: Settings = SMALL
+) -> AttackRow:
+    """Run ``attack`` against ``victim`` (a reference-app server, or a :class:`Victim`)
+    and return its row for the "attacks" section.
 
-    The row says what the server did (``outcome``), whether a canary echoed
+    The row says what the server did (``outcome``), whether a canary answered
     within ``settings.settle_s`` afterwards (``canary_s``: how long that took)
     and how many consumers were still live after up to ``settings.settle_s``
-    (None when it could not be read).
+    (None when it could not be read, or is not measured).
     """
+    server = victim if isinstance(victim, Victim) else Victim(victim)
     function, _description = ATTACKS[attack]
     try:
-        baseline = live_consumers(server)
+        baseline = live_consumers(server) or 0
     except (OSError, ValueError, KeyError):  # URLError is an OSError
         baseline = 0
     started = time.monotonic()
@@ -112,13 +123,15 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
     if why_not:
         detail += f"; canary failed for {took:.0f} s: {why_not}"
     elif first:
-        detail += f"; canary echoed after {took:.1f} s (first try: {first})"
-    if leaked is None:
+        detail += f"; canary answered after {took:.1f} s (first try: {first})"
+    if not server.counts_consumers:
+        detail += "; live consumers not measured (no GET /stats/ in this app)"
+    elif leaked is None:
         detail += "; GET /stats/ did not answer"
     elif leaked:
         detail += f"; {leaked} consumer(s) still live after {waited:.0f} s"
     return AttackRow(
-        server=server.spec.name,
+        server=server.name,
         attack=attack,
         seconds=seconds,
         outcome=result.outcome,
@@ -129,10 +142,10 @@ def attack_server(server: ServerProcess, attack: str, settings: Settings = SMALL
     )
 
 
-def _died(server: ServerProcess, attack: str, seconds: float, result: Outcome) -> AttackRow:
-    code = server.popen.poll() if server.popen else "?"
+def _died(server: Victim, attack: str, seconds: float, result: Outcome) -> AttackRow:
+    code = server.exit_code
     return AttackRow(
-        server=server.spec.name,
+        server=server.name,
         attack=attack,
         seconds=seconds,
         outcome="server died",
@@ -150,8 +163,10 @@ def run_attacks(
     attacks: Sequence[str] | None = None,
     progress: Progress | None = None,
     settings: Settings = FULL,
+    target: Target | None = None,
 ) -> list[AttackRow]:
-    """Every attack against every server, one row each into ``run`` ("attacks").
+    """Every attack against every server (running the reference app, or ``target``'s
+    app; or once against ``target``'s URL), one row each into ``run`` ("attacks").
 
     Each server starts fresh; after an attack that killed it the next attack
     gets a new one. A server that cannot start is a failure of the run, not
@@ -161,31 +176,65 @@ def run_attacks(
     for name in names:
         if name not in ATTACKS:
             raise KeyError(f"unknown attack {name!r}; choose from {', '.join(ATTACKS)}")
-    specs = [get_spec(name) for name in servers]
+    if target is not None and target.url is not None:
+        servers = ["url"]
+    else:
+        for name in servers:
+            get_spec(name)
     raise_open_files()
     rows: list[AttackRow] = []
-    total = len(specs) * len(names)
-    for index, spec in enumerate(specs):
-        done = index * len(names)
-        server: ServerProcess | None = None
+    total = len(servers) * len(names)
+    for index, name in enumerate(servers):
+        progress_at = index * len(names)
         try:
-            for attack in names:
-                if progress:
-                    progress(f"{spec.name}: {attack}", done, total)
-                if server is None or not server.running:
-                    if server is not None:
-                        server.stop()
-                    server = ServerProcess(spec).start()
-                    run.record_server(server.info())
-                row = attack_server(server, attack, settings)
-                run.add(row)
-                rows.append(row)
-                done += 1
+            rows += _attack_one(run, name, names, settings, target, progress, progress_at, total)
         except RunError as exc:
-            run.fail("attacks", {"server": spec.name}, str(exc))
-        finally:
-            if server is not None:
-                server.stop()
+            run.fail("attacks", {"server": name}, str(exc))
     if progress:
         progress("done", total, total)
     return rows
+
+
+def _attack_one(
+    run: Run,
+    name: str,
+    attacks: Sequence[str],
+    settings: Settings,
+    target: Target | None,
+    progress: Progress | None,
+    done: int,
+    total: int,
+) -> list[AttackRow]:
+    """Every attack against server ``name``, restarted fresh after one killed it."""
+    rows = []
+    victim: Victim | None = None
+    try:
+        for attack in attacks:
+            if progress:
+                progress(f"{name}: {attack}", done, total)
+            if victim is None or not victim.running:
+                if victim is not None:
+                    victim.server.stop()
+                victim = _victim(name, target)
+                run.record_server(victim.server.info())
+            row = attack_server(victim, attack, settings)
+            run.add(row)
+            rows.append(row)
+            done += 1
+    finally:
+        if victim is not None:
+            victim.server.stop()
+    return rows
+
+
+def _victim(name: str, target: Target | None) -> Victim:
+    """A started server ``name`` (or ``target``'s URL) and its traffic (checked with
+    one round trip for the user's target)."""
+    if target is None or not target.own:
+        return Victim(ServerProcess(get_spec(name)).start())
+    server = target.remote() if target.url is not None else target.server(name).start()
+    try:
+        return Victim(server, target, target.prepare(server))
+    except BaseException:
+        server.stop()
+        raise

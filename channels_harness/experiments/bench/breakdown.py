@@ -21,7 +21,7 @@ from channels_harness.experiments.bench.plan import (
 from channels_harness.experiments.bench.session import BenchSession, LiveServer
 from channels_harness.generators.engine import LoadResult
 from channels_harness.report.rows import BreakdownRow
-from channels_harness.runtime import stats
+from channels_harness.runtime import confidence, stats
 from channels_harness.servers.reference import DEFAULT_APP, echo_path
 from channels_harness.servers.registry import RAW_ECHO
 
@@ -113,12 +113,15 @@ def _layer_servers(session: BenchSession, name: str, servers: ExitStack) -> dict
 
 
 def layer_row(server: str, layer: str, rates: list[float]) -> BreakdownRow:
-    """The row of one layer from the rates of its runs (their median)."""
+    """The row of one layer from the rates of its runs: their median, and the 95%
+    interval of its cost per message (with two runs or more)."""
     rate = stats.median(rates)
+    interval = confidence.median_interval([1e6 / r for r in rates if r > 0])
     return BreakdownRow(
         server=server,
         layer=layer,
         us_per_msg=round(1e6 / rate, 2),
         msgs_per_s=round(rate, 1),
         runs=len(rates),
+        ci95=interval.as_list(2) if interval is not None else None,
     )

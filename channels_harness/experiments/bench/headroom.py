@@ -17,8 +17,8 @@ from channels_harness.experiments.bench.session import BenchSession, LiveServer
 from channels_harness.generators.engine import GENERATOR_NAME, LoadResult
 from channels_harness.report.model import Run
 from channels_harness.report.rows import HeadroomRow, ThroughputRow
+from channels_harness.runtime import confidence, stats
 from channels_harness.runtime import cpu as cpu_module
-from channels_harness.runtime import stats
 from channels_harness.servers.reference import echo_path
 from channels_harness.servers.registry import RAW_ECHO, SERVERS
 
@@ -35,12 +35,17 @@ class _Side(NamedTuple):
 
 def step_count(plan: BenchPlan) -> int:
     """Progress steps: one per run of the baseline and of the best cell."""
-    return 2 * plan.runs
+    return 2 * plan.headroom_runs
 
 
 def best_channels_cell(run: Run) -> ThroughputRow | None:
-    """This run's fastest Channels throughput row that the generator did not limit."""
-    rows = [r for r in run.rows(ThroughputRow) if r.server in SERVERS and not r.generator_bound]
+    """This run's fastest plain (not TLS) Channels throughput row that the
+    generator did not limit."""
+    rows = [
+        r
+        for r in run.rows(ThroughputRow)
+        if r.server in SERVERS and not r.generator_bound and not r.tls
+    ]
     return max(rows, key=lambda row: row.msgs_per_s) if rows else None
 
 
@@ -54,7 +59,7 @@ def measure_headroom(session: BenchSession) -> None:
     best_label = Cell(best.server, best.flavour, best.concurrency, best.payload).label
 
     def describe(side: _Side, index: int) -> str:
-        return f"headroom run {index + 1}/{plan.runs}: {side.label}"
+        return f"headroom run {index + 1}/{plan.headroom_runs}: {side.label}"
 
     def measure(side: _Side) -> LoadResult:
         return session.load(
@@ -73,7 +78,9 @@ def measure_headroom(session: BenchSession) -> None:
         session.live_server(best.server) as cell_live,
     ):
         sides = (_Side(raw, "", "raw echo"), _Side(cell_live, echo_path(best.flavour), best_label))
-        done = interleave(session, sides, plan.runs, describe, measure, stop_at_first_failure=True)
+        done = interleave(
+            session, sides, plan.headroom_runs, describe, measure, stop_at_first_failure=True
+        )
     if done.failed:
         return
     baseline_results, best_results = done.results
@@ -93,6 +100,7 @@ def add_headroom(
     middle = sorted(baseline_results, key=lambda r: r.rate)[len(baseline_results) // 2]
     capacity = stats.median([r.rate / max(r.generator_cpu, 1e-9) for r in baseline_results])
     capacity_ratio = stats.ratio(capacity, best)
+    interval = confidence.ratio_interval(rates, best_rates, paired=True)
     run.add(
         HeadroomRow(
             generator=GENERATOR_NAME,
@@ -111,6 +119,7 @@ def add_headroom(
             capacity_ratio=capacity_ratio,
             target=HEADROOM_TARGET,
             ok=ratio >= HEADROOM_TARGET,
+            ratio_ci95=interval.as_list(2) if interval is not None else None,
         )
     )
     if ratio < HEADROOM_TARGET:

@@ -7,7 +7,9 @@ of every member, and so on. A change in the machine's load then hits every
 member alike and their ratios stay fair.
 
 :class:`Interleaving` keeps the runs so far and measures one round at a time;
-:func:`interleave` runs a fixed number of rounds.
+:func:`interleave` runs a fixed number of rounds, :func:`repeat_until_settled`
+at least a minimum and then more, up to a budget, until every member's runs
+have settled (their confidence interval is narrow enough).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from channels_harness.experiments.bench.plan import Rounds
 from channels_harness.experiments.bench.session import BenchSession, CellFailed
 from channels_harness.generators.engine import LoadResult
 
@@ -40,6 +43,7 @@ class Interleaving(Generic[M]):
     results: list[list[LoadResult]] = field(init=False)
     failed: set[int] = field(init=False, default_factory=set)
     stopped: bool = field(init=False, default=False)
+    rounds_done: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.results = [[] for _ in self.members]
@@ -62,6 +66,7 @@ class Interleaving(Generic[M]):
                     if self.stop_at_first_failure:
                         self.stopped = True
                         return
+        self.rounds_done += 1
 
     def measured(self) -> list[tuple[M, list[LoadResult]]]:
         """Every member that never failed and has runs, with its runs, in member order."""
@@ -82,9 +87,43 @@ def interleave(
     stop_at_first_failure: bool = False,
 ) -> Interleaving[M]:
     """Measure ``runs`` interleaved rounds of ``members`` (see :class:`Interleaving`)."""
+    return repeat_until_settled(
+        session,
+        members,
+        Rounds(runs, runs),
+        describe,
+        measure,
+        lambda runs_so_far: True,
+        stop_at_first_failure=stop_at_first_failure,
+    )
+
+
+def repeat_until_settled(
+    session: BenchSession,
+    members: Sequence[M],
+    rounds: Rounds,
+    describe: Callable[[M, int], str],
+    measure: Callable[[M], LoadResult],
+    settled: Callable[[list[LoadResult]], bool],
+    *,
+    stop_at_first_failure: bool = False,
+) -> Interleaving[M]:
+    """Measure interleaved rounds of ``members``: at least ``rounds.minimum``, then
+    one more at a time, up to ``rounds.maximum``, until ``settled(runs)`` holds for
+    the runs of every member still measured (a failed member drops out).
+
+    The progress total counts ``rounds.maximum`` rounds; the steps of rounds
+    not needed are counted as skipped when the members settle early.
+    """
     interleaving = Interleaving(session, members, describe, measure, stop_at_first_failure)
-    for index in range(runs):
+    for index in range(rounds.maximum):
         if interleaving.stopped:
-            break
+            return interleaving
         interleaving.run_round(index)
+        if index + 1 >= rounds.minimum and all(
+            settled(runs) for _member, runs in interleaving.measured()
+        ):
+            break
+    left = rounds.maximum - interleaving.rounds_done
+    session.skip(left * len(members), f"settled after {interleaving.rounds_done} rounds")
     return interleaving

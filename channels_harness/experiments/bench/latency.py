@@ -31,10 +31,12 @@ def measure_latency(session: BenchSession, live: LiveServer) -> None:
 
 
 def headline_rate(run: Run, server: str, flavour: str) -> float:
-    """This run's headline msgs/s for ``server`` and ``flavour`` (0 when unmeasured)."""
+    """This run's headline msgs/s for ``server`` and ``flavour`` over plain
+    WebSocket (0 when unmeasured)."""
     for row in run.rows(ThroughputRow):
         if (
-            row.server == server
+            not row.tls
+            and row.server == server
             and row.flavour == flavour
             and row.concurrency == HEADLINE_CONCURRENCY
             and row.payload == HEADLINE_PAYLOAD

@@ -1,13 +1,15 @@
 """The benchmark matrix: servers x flavours measured by the engine into a Run.
 
 :func:`run_bench` only orchestrates; each section is its own module. It
-measures, in this order: per server the closed-loop throughput cells
-(:mod:`.throughput`), open-loop latency (:mod:`.latency`), handshake rate
-(:mod:`.handshake`), memory per idle connection (:mod:`.memory`) and blocking
-handlers (:mod:`.blocking`); then the layered cost breakdown, raw echo first
-(:mod:`.breakdown`); then the headroom: the raw echo baseline and the best
-Channels cell measured again side by side (:mod:`.headroom`); last, in the
-standard and full matrices, the fan-out and scaling steps (:mod:`.extra`).
+measures, in this order: the closed-loop throughput cells of every server at
+once, interleaved so servers, flavours and TLS compare under the same load
+(:mod:`.throughput`); then per server open-loop latency (:mod:`.latency`),
+handshake rate (:mod:`.handshake`), memory per idle connection
+(:mod:`.memory`) and blocking handlers (:mod:`.blocking`); then the layered
+cost breakdown, raw echo first (:mod:`.breakdown`); then the headroom: the
+raw echo baseline and the best Channels cell measured again side by side
+(:mod:`.headroom`); last, in the standard and full matrices, the fan-out and
+scaling steps (:mod:`.extra`).
 
 The machine is shared and its load drifts, so what is compared is measured
 side by side, its runs interleaved (:mod:`.interleave`). Server and generator
@@ -72,13 +74,16 @@ def run_bench(
     matrix: str | None = None,
     runs: int | None = None,
     generator_processes: int = 1,
+    max_runs: int | None = None,
+    tls: bool | None = None,
 ) -> None:
     """Measure the benchmark matrix into ``run``.
 
     ``matrix`` is ``quick``, ``standard`` or ``full`` (see
     :mod:`channels_harness.experiments.bench.plan`); by default ``quick`` when ``quick`` is
-    true, else ``standard``. ``progress(description, done, total)`` is called
-    before and after every step.
+    true, else ``standard``. ``runs``, ``max_runs`` and ``tls`` adjust it (see
+    :func:`~channels_harness.experiments.bench.plan.make_plan`).
+    ``progress(description, done, total)`` is called before and after every step.
     """
     chosen = tuple(servers) if servers else default_servers(quick)
     for name in chosen:
@@ -89,6 +94,8 @@ def run_bench(
         tuple(flavours) if flavours else FLAVOURS,
         runs=runs,
         generator_processes=generator_processes,
+        max_runs=max_runs,
+        tls=tls,
     )
     # Servers inherit this limit: a thousand idle connections need the descriptors.
     raise_nofile_limit(max(4096, plan.memory_connections * 2 + 256))
@@ -96,6 +103,7 @@ def run_bench(
     run.data["options"]["bench"] = plan.describe()
     run.data["options"]["pinning"] = session.pins.describe()
     run.save()
+    throughput.measure_throughput(session)
     for name in plan.servers:
         _measure_server(session, name)
     for name in plan.breakdown_servers:
@@ -105,9 +113,8 @@ def run_bench(
 
 
 def _measure_server(session: BenchSession, name: str) -> None:
-    """Every per-server section for ``name`` on one (restartable) server."""
+    """Every per-server section after throughput for ``name`` on one (restartable) server."""
     with session.live_server(name) as live:
-        throughput.measure_throughput(session, live)
         latency.measure_latency(session, live)
         handshake.measure_handshakes(session, live)
         memory.measure_memory(session, name)

@@ -31,13 +31,15 @@ class CellFailed(Exception):
 
 @dataclass
 class LiveServer:
-    """One server (with one app) for a run of cells, restarted when it died."""
+    """One server (with one app, over TLS when ``tls``) for a run of cells,
+    restarted when it died."""
 
     name: str
     app: str
     cpus: frozenset[int] | None
     record_as: str
     process: ServerProcess | None = None
+    tls: bool = False
 
     def get(self, run: Run) -> ServerProcess:
         """The running server; (re)started and recorded in ``run`` as :attr:`record_as`
@@ -45,7 +47,7 @@ class LiveServer:
         if self.process is not None and self.process.running:
             return self.process
         self.stop()
-        process = ServerProcess(get_spec(self.name), app=self.app, cpus=self.cpus)
+        process = ServerProcess(get_spec(self.name), app=self.app, cpus=self.cpus, tls=self.tls)
         self.process = process.start()
         info = process.info()
         info["name"] = self.record_as
@@ -109,13 +111,22 @@ class BenchSession:
         if self.progress is not None:
             self.progress(text, self.done, self.total)
 
+    def skip(self, steps: int, description: str) -> None:
+        """Count ``steps`` planned steps that will not run (a measurement that
+        settled before its budget), so the progress still ends at the total."""
+        if steps > 0:
+            self.done += steps
+            self.say(description)
+
     @contextmanager
     def live_server(
-        self, name: str, app: str = DEFAULT_APP, record_as: str | None = None
+        self, name: str, app: str = DEFAULT_APP, record_as: str | None = None, tls: bool = False
     ) -> Iterator[LiveServer]:
-        """A :class:`LiveServer` on the server's cores (started on first use),
-        stopped on leaving the block; recorded as ``record_as`` (default ``name``)."""
-        live = LiveServer(name, app, self.pins.server, record_as or name)
+        """A :class:`LiveServer` on the server's cores (started on first use, over
+        TLS when ``tls``), stopped on leaving the block; recorded as ``record_as``
+        (default ``name``, with `` (TLS)`` over TLS)."""
+        record_as = record_as or (f"{name} (TLS)" if tls else name)
+        live = LiveServer(name, app, self.pins.server, record_as, tls=tls)
         try:
             yield live
         finally:
@@ -124,16 +135,21 @@ class BenchSession:
     def load(
         self, live: LiveServer, section: str, cell: dict[str, Any], path: str, **options: Any
     ) -> LoadResult:
-        """One load run of ``LoadConfig(**options)`` against ``path`` on ``live``;
-        record the failure as ``cell`` of ``section`` and raise :class:`CellFailed`
-        if the server or the generator failed or no connection opened."""
+        """One load run of ``LoadConfig(**options)`` against ``path`` on ``live``,
+        watching the server's processes (its CPU time and the machine's noise over
+        the window) and trusting its certificate over TLS; record the failure as
+        ``cell`` of ``section`` and raise :class:`CellFailed` if the server or the
+        generator failed or no connection opened."""
         try:
             server = live.get(self.run)
-            result = run_load(
-                LoadConfig(url=server.ws_url(path), **options),
-                self.plan.generator_processes,
-                self.pins.generator,
+            ca_file = server.ca_file
+            config = LoadConfig(
+                url=server.ws_url(path),
+                server_pids=[process.pid for process in server.processes()],
+                ca_file=str(ca_file) if ca_file is not None else None,
+                **options,
             )
+            result = run_load(config, self.plan.generator_processes, self.pins.generator)
         except (RunError, OSError) as exc:
             self._fail(section, cell, f"{type(exc).__name__}: {exc}", live, exc)
         if live.died():

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels_harness.experiments.attacks.aftermath import wait_no_consumers
+from channels_harness.experiments.attacks.victim import Victim
 from channels_harness.experiments.capacity import kernel
 from channels_harness.experiments.capacity.climb import hold_config
 from channels_harness.experiments.capacity.holders import REPLY_GRACE_S
@@ -106,5 +107,5 @@ def bursts(
             )
             if not server.running:
                 break
-            wait_no_consumers(server, plan.recovery_wait_s)
+            wait_no_consumers(Victim(server), plan.recovery_wait_s)
     return rows

@@ -28,6 +28,7 @@ from channels_harness.experiments.attacks.aftermath import (
     live_consumers,
     wait_no_consumers,
 )
+from channels_harness.experiments.attacks.victim import Victim
 from channels_harness.experiments.capacity import kernel
 from channels_harness.experiments.capacity.holders import Holders, processes_needed
 from channels_harness.experiments.capacity.limit import LevelEvidence, Limit, behaviour, decide
@@ -315,8 +316,9 @@ class Climb:
             row.recovered = False
             row.recovery_detail = f"the server is gone (exit code {_exit_code(self.server)})"
             return
-        why, seconds, _first = canary_within(self.server, self.plan.recovery_wait_s)
-        consumers, _ = wait_no_consumers(self.server, self.plan.recovery_wait_s)
+        victim = Victim(self.server)
+        why, seconds, _first = canary_within(victim, self.plan.recovery_wait_s)
+        consumers, _ = wait_no_consumers(victim, self.plan.recovery_wait_s)
         after = sample(self.server)
         row.recovered = why is None
         row.recovery_s = round(seconds, 2)

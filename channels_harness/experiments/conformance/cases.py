@@ -22,16 +22,28 @@ def case(
     *,
     min_spec: str | None = None,
     extension: str | None = None,
+    wire_extension: str | None = None,
     bad_input: bool = False,
+    late: bool = False,
 ) -> Callable[[F], F]:
     """Mark a test as a conformance case citing ``clause``.
 
     ``min_spec``: the ASGI spec version the case needs (older servers grade
-    N/A). ``extension``: a scope extension the case needs. ``bad_input``: after
-    the case, a fresh connection must still echo (the canary).
+    N/A, and the case runs anyway). ``extension``: a scope extension the case
+    needs. ``wire_extension``: a WebSocket extension (RFC 6455 9) the server
+    must agree to when offered, such as ``permessage-deflate``; without the
+    extension or the wire extension the case cannot start and is N/A, not run.
+    ``bad_input``: after the case, a fresh connection must still echo (the
+    canary). ``late``: run after the other cases (it reads what a session-long
+    observation saw).
     """
     marker = pytest.mark.conformance_case(
-        clause=clause, min_spec=min_spec, extension=extension, bad_input=bad_input
+        clause=clause,
+        min_spec=min_spec,
+        extension=extension,
+        wire_extension=wire_extension,
+        bad_input=bad_input,
+        late=late,
     )
 
     def decorate(function: F) -> F:
@@ -51,6 +63,8 @@ class CaseInfo:
     min_spec: str | None
     extension: str | None
     bad_input: bool
+    wire_extension: str | None = None
+    late: bool = False
 
 
 def case_info(item: pytest.Item) -> CaseInfo | None:
@@ -70,6 +84,8 @@ def case_info(item: pytest.Item) -> CaseInfo | None:
         min_spec=marker.kwargs.get("min_spec"),
         extension=marker.kwargs.get("extension"),
         bad_input=bool(marker.kwargs.get("bad_input")),
+        wire_extension=marker.kwargs.get("wire_extension"),
+        late=bool(marker.kwargs.get("late")),
     )
 
 

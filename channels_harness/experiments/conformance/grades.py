@@ -11,7 +11,8 @@ class Grade(enum.StrEnum):
     PASS: as the spec says. NON-STRICT: a SHOULD missed (e.g. the connection
     dropped without the close frame the RFC asks for). FAIL: a MUST broken.
     INFO: a recorded value, not judged. N/A: the server does not advertise the
-    spec version or extension the case needs.
+    spec version or extension the case needs, or does not agree to the
+    WebSocket extension (permessage-deflate) it needs.
     """
 
     PASS = "PASS"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from channels_harness.experiments.conformance.deviations import Deviations
+from channels_harness.experiments.conformance.featuretable import feature_table
 from channels_harness.report.model import write_atomic
 from channels_harness.servers.registry import SERVERS, get_spec
 
@@ -23,8 +24,10 @@ ROW_KEYS = (
     "expected",
     "observed",
     "known_deviation",
+    "would_be",
 )
 GRADE_ORDER = ("PASS", "NON-STRICT", "FAIL", "INFO", "N/A")
+GRADE_DEVIATIONS = ("NON-STRICT", "FAIL")
 
 
 def row_order(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -61,8 +64,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def grade_label(row: dict[str, Any]) -> str:
+    """The grade as a reader sees it: an N/A case that ran anyway says what it would be."""
+    would_be = row.get("would_be") or ""
+    if row["grade"] == "N/A" and would_be:
+        return f"N/A (would be {would_be})"
+    return str(row["grade"])
+
+
 def _grid_cell(rows: list[dict[str, Any]]) -> str:
-    grades = {row["flavour"]: row["grade"] for row in rows}
+    grades = {row["flavour"]: grade_label(row) for row in rows}
     distinct = set(grades.values())
     if len(distinct) == 1:
         return distinct.pop()
@@ -81,8 +92,9 @@ def to_markdown(rows: list[dict[str, Any]], *, strict: bool, deviations: Deviati
         f"{len({r['case'] for r in rows})} cases, {len(rows)} rows"
         f"{', strict mode' if strict else ''}. Grades: PASS, NON-STRICT (a SHOULD missed), "
         "FAIL (a MUST broken), INFO (recorded value), N/A (spec version or extension "
-        "not advertised).",
+        'not advertised; "N/A (would be FAIL)" when the case ran anyway and deviated).',
         "",
+        *_features_markdown(rows, servers),
         "## Summary",
         "",
         "| server | version | ws | " + " | ".join(GRADE_ORDER) + " |",
@@ -95,10 +107,35 @@ def to_markdown(rows: list[dict[str, Any]], *, strict: bool, deviations: Deviati
             f"| {name} | {meta.get('version', '?')} | {_cell(meta.get('ws_impl', '?'))} | "
             f"{grades} |"
         )
-    lines += ["", "## Deviations", ""]
-    deviating = [r for r in rows if r["grade"] in ("FAIL", "NON-STRICT")]
+    lines += ["", "## Deviations", "", *_deviations_markdown(rows, servers)]
+    lines += _would_be_markdown(rows)
+    lines += _grid_markdown(rows, servers)
+    infos = [r for r in rows if r["grade"] == "INFO"]
+    if infos:
+        lines += ["", "## Recorded values (INFO)", "", "| case | server | flavour | observed |"]
+        lines.append("|---|---|---|---|")
+        lines += [
+            f"| `{r['case']}` | {r['server']} | {r['flavour']} | {_cell(r['observed'])} |"
+            for r in infos
+        ]
+    if deviations.entries:
+        lines += ["", "## Why each known deviation deviates", ""]
+        for entry in deviations.entries:
+            cases = ", ".join(f"`{case}`" for case in entry.cases)
+            flaky = " (timing-dependent)" if entry.flaky else ""
+            lines.append(
+                f"- {cases} on {', '.join(entry.servers)}{flaky} ({entry.grade}, "
+                f"{entry.clause}): {_cell(entry.why)}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _deviations_markdown(rows: list[dict[str, Any]], servers: list[str]) -> list[str]:
+    """Per server, the FAIL and NON-STRICT cases with clause, observation and whether known."""
+    deviating = [r for r in rows if r["grade"] in GRADE_DEVIATIONS]
     if not deviating:
-        lines.append("None.")
+        return ["None.", ""]
+    lines: list[str] = []
     for name in servers:
         mine = [r for r in deviating if r["server"] == name]
         if not mine:
@@ -120,7 +157,12 @@ def to_markdown(rows: list[dict[str, Any]], *, strict: bool, deviations: Deviati
                 f"{_cell(observed)} | {known} |"
             )
         lines.append("")
-    lines += ["## Matrix", "", "| area | case | clause | " + " | ".join(servers) + " |"]
+    return lines
+
+
+def _grid_markdown(rows: list[dict[str, Any]], servers: list[str]) -> list[str]:
+    """Every case by server, one cell per server (flavours named when they differ)."""
+    lines = ["## Matrix", "", "| area | case | clause | " + " | ".join(servers) + " |"]
     lines.append("|---|---|---|" + "---|" * len(servers))
     by_case: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -135,33 +177,61 @@ def to_markdown(rows: list[dict[str, Any]], *, strict: bool, deviations: Deviati
             + " | ".join(cells)
             + " |"
         )
-    infos = [r for r in rows if r["grade"] == "INFO"]
-    if infos:
-        lines += ["", "## Recorded values (INFO)", "", "| case | server | flavour | observed |"]
-        lines.append("|---|---|---|---|")
-        lines += [
-            f"| `{r['case']}` | {r['server']} | {r['flavour']} | {_cell(r['observed'])} |"
-            for r in infos
-        ]
-    if deviations.entries:
-        lines += ["", "## Why each known deviation deviates", ""]
-        for entry in deviations.entries:
-            cases = ", ".join(f"`{case}`" for case in entry.cases)
-            flaky = " (timing-dependent)" if entry.flaky else ""
-            lines.append(
-                f"- {cases} on {', '.join(entry.servers)}{flaky} ({entry.grade}, "
-                f"{entry.clause}): {_cell(entry.why)}"
-            )
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _features_markdown(rows: list[dict[str, Any]], servers: list[str]) -> list[str]:
+    """The feature table (feature by server), or nothing when no case recorded one."""
+    table = feature_table(rows, servers)
+    if not table:
+        return []
+    values = {(entry["feature"], entry["server"]): entry["value"] for entry in table}
+    features = list(dict.fromkeys(entry["feature"] for entry in table))
+    lines = [
+        "## Features (as observed)",
+        "",
+        "| feature | " + " | ".join(servers) + " |",
+        "|---|" + "---|" * len(servers),
+    ]
+    for feature in features:
+        cells = [_cell(values.get((feature, server), "-")) for server in servers]
+        lines.append(f"| {feature} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _would_be_markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """N/A rows that ran anyway and deviated: nothing hides behind N/A."""
+    hidden = [r for r in rows if r["grade"] == "N/A" and r.get("would_be") in GRADE_DEVIATIONS]
+    if not hidden:
+        return []
+    lines = [
+        "## Not applicable, but deviated when run anyway",
+        "",
+        "| case | server | flavours | would be | observed |",
+        "|---|---|---|---|---|",
+    ]
+    grouped: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    for row in hidden:
+        grouped[(row["case"], row["server"], row["would_be"], row["observed"])].append(
+            row["flavour"]
+        )
+    for (case, server, would_be, observed), flavours in grouped.items():
+        lines.append(
+            f"| `{case}` | {server} | {','.join(sorted(flavours))} | {would_be} | "
+            f"{_cell(observed)} |"
+        )
+    return [*lines, ""]
 
 
 def to_json(rows: list[dict[str, Any]], *, strict: bool) -> dict[str, Any]:
-    """The matrix document: servers with versions, and every row."""
+    """The matrix document: servers with versions, the feature table and every row."""
+    servers = servers_of(rows)
     return {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "strict": strict,
-        "servers": _server_info(servers_of(rows)),
-        "rows": [{key: row[key] for key in ROW_KEYS} for row in rows],
+        "servers": _server_info(servers),
+        "features": feature_table(rows, servers),
+        "rows": [{key: row.get(key, "") for key in ROW_KEYS} for row in rows],
     }
 
 

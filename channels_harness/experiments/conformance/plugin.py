@@ -12,16 +12,29 @@ matrix at the end of the session.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from channels_harness.experiments.conformance import matrix
-from channels_harness.experiments.conformance.cases import MARKER, case_info, cell, version_tuple
+from channels_harness.experiments.conformance import keepalive, matrix
+from channels_harness.experiments.conformance.cases import (
+    MARKER,
+    CaseInfo,
+    case_info,
+    cell,
+    version_tuple,
+)
 from channels_harness.experiments.conformance.deviations import Deviations
-from channels_harness.experiments.conformance.features import Features, server_features
+from channels_harness.experiments.conformance.features import (
+    Features,
+    server_features,
+    wire_extensions,
+)
 from channels_harness.experiments.conformance.grades import Grade
 from channels_harness.experiments.conformance.live import canary
 from channels_harness.experiments.conformance.verdict import SpecDeviation, Verdict
@@ -35,6 +48,7 @@ DEFAULT_OUT = RESULTS_DIR / "conformance"
 _verdict_key = pytest.StashKey["_CaseRun"]()
 _written_key = pytest.StashKey[list[Path]]()
 _deviations_key = pytest.StashKey[Deviations]()
+_keepalive_dir_key = pytest.StashKey[Path]()
 # Reports reach pytest_runtest_logreport without the config; one session per process.
 _session_rows: dict[str, dict[str, Any]] = {}
 
@@ -66,15 +80,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        f"{MARKER}(clause, min_spec=None, extension=None, bad_input=False): "
-        "a graded conformance case citing its spec clause",
+        f"{MARKER}(clause, min_spec=None, extension=None, wire_extension=None, "
+        "bad_input=False, late=False): a graded conformance case citing its spec clause",
     )
     config.stash[_deviations_key] = Deviations.load()
     _session_rows.clear()
+    if not hasattr(config, "workerinput") or not os.environ.get(keepalive.DIR_VARIABLE):
+        # The controller (or a lone process) makes the folder; xdist workers inherit it.
+        folder = tempfile.mkdtemp(prefix="channels-harness-keepalive-")
+        os.environ[keepalive.DIR_VARIABLE] = folder
+        config.stash[_keepalive_dir_key] = Path(folder)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Make every recorded deviation a strict xfail (unless ``--strict-spec``)."""
+    """Put ``late`` cases last, and make every recorded deviation a strict xfail
+    (unless ``--strict-spec``)."""
+    items.sort(key=lambda item: bool((info := case_info(item)) and info.late))
     if config.getoption("--strict-spec"):
         return
     deviations = config.stash[_deviations_key]
@@ -94,6 +115,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def keepalive_watches(request: pytest.FixtureRequest) -> None:
+    """Start the keepalive watch of every server a ``late`` case of this session reads,
+    at the start, so that the watches have seen enough by the time those cases run."""
+    names = {
+        cell(item)[0]
+        for item in request.session.items
+        if (info := case_info(item)) is not None and info.late
+    }
+    for name in sorted(names - {"-"}):
+        keepalive.claim(name, keepalive.watch_dir())
+
+
 @pytest.fixture
 def verdict(
     request: pytest.FixtureRequest, server: ServerProcess, server_pool: ServerPool
@@ -102,8 +136,8 @@ def verdict(
     result = Verdict()
     info = case_info(request.node)
     if info is not None:
-        result.not_applicable = _not_applicable(info.min_spec, None, server)
-        missing = _not_applicable(None, info.extension, server)
+        result.not_applicable = _spec_too_old(info, server)
+        missing = _missing_extension(info, server)
         if missing is not None:
             # Without the extension the case cannot even start: graded N/A, not run.
             result.not_applicable = missing
@@ -119,19 +153,25 @@ def features(server: ServerProcess) -> Features:
     return server_features(server)
 
 
-def _not_applicable(
-    min_spec: str | None, extension: str | None, server: ServerProcess
-) -> str | None:
-    if min_spec is None and extension is None:
+def _spec_too_old(info: CaseInfo, server: ServerProcess) -> str | None:
+    """Why the case is N/A because of the ASGI spec version, or None."""
+    if info.min_spec is None:
         return None
     advertised = server_features(server)
-    if min_spec is not None and version_tuple(advertised.spec_version) < version_tuple(min_spec):
-        return (
-            f"needs ASGI spec {min_spec}; server advertises {advertised.spec_version}"
-            f"{'' if advertised.spec_version_given else ' (no spec_version: 2.0 assumed)'}"
-        )
-    if extension is not None and extension not in advertised.extensions:
-        return f"needs the {extension} extension; server does not advertise it"
+    if version_tuple(advertised.spec_version) >= version_tuple(info.min_spec):
+        return None
+    return (
+        f"needs ASGI spec {info.min_spec}; server advertises {advertised.spec_version}"
+        f"{'' if advertised.spec_version_given else ' (no spec_version: 2.0 assumed)'}"
+    )
+
+
+def _missing_extension(info: CaseInfo, server: ServerProcess) -> str | None:
+    """Why the case cannot run for want of an extension, or None."""
+    if info.extension is not None and info.extension not in server_features(server).extensions:
+        return f"needs the {info.extension} extension; server does not advertise it"
+    if info.wire_extension is not None and info.wire_extension not in wire_extensions(server):
+        return f"needs {info.wire_extension}; server does not agree to it when offered"
     return None
 
 
@@ -196,9 +236,10 @@ def _record(item: pytest.Item, verdict: Verdict) -> None:
     grade = verdict.grade
     known = item.config.stash[_deviations_key].find(info.name, server, flavour)
     observed = verdict.observed
+    would_be = verdict.would_be
     if grade is Grade.NOT_APPLICABLE:
         observed = str(verdict.not_applicable)
-        if verdict.checks or verdict.infos:
+        if would_be is not None:
             observed += f"; ran anyway: {verdict.observed}"
     row = {
         "case": info.name,
@@ -211,6 +252,8 @@ def _record(item: pytest.Item, verdict: Verdict) -> None:
         "expected": verdict.expected,
         "observed": observed,
         "known_deviation": known is not None and known.grade is grade,
+        "would_be": str(would_be) if would_be is not None else "",
+        "features": dict(verdict.features),
     }
     item.user_properties[:] = [p for p in item.user_properties if p[0] != ROW_PROPERTY]
     item.user_properties.append((ROW_PROPERTY, row))
@@ -225,7 +268,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write the matrix once, from the controller (not from xdist workers)."""
+    keepalive.stop_all()
     config = session.config
+    folder = config.stash.get(_keepalive_dir_key, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     if hasattr(config, "workerinput") or not _session_rows:
         return
     out = Path(config.getoption("--conformance-out"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from channels_harness.report.model import Run
-from channels_harness.report.rows import ConformanceRow
+from channels_harness.report.rows import ConformanceFeatureRow, ConformanceRow
 from channels_harness.runtime.paths import CONFORMANCE_DIR, PROJECT_DIR
 from channels_harness.runtime.procgroup import spawn, stop_group
 from channels_harness.runtime.timeouts import scaled
@@ -34,16 +34,20 @@ def pytest_command(
     flavours: Sequence[str] | None,
     strict: bool,
     workers: int,
+    url: str | None = None,
 ) -> list[str]:
-    """The pytest command line for the suite writing its matrix into ``out``."""
-    command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q"]
+    """The pytest command line for the suite writing its matrix into ``out`` (against
+    the running server's echo endpoint at ``url`` when given)."""
+    command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q", "-p", "no:cacheprovider"]
+    if url:
+        command += ["--channels-url", url]
     command += ["--conformance-out", str(out)]
     if workers > 1:
         command += ["-n", str(workers)]
     if servers:
-        command += ["--servers", ",".join(servers)]
+        command += ["--channels-servers", ",".join(servers)]
     if flavours:
-        command += ["--flavours", ",".join(flavours)]
+        command += ["--channels-flavours", ",".join(flavours)]
     if strict:
         command.append("--strict-spec")
     return command
@@ -57,16 +61,17 @@ def run_suite(
     strict: bool = False,
     workers: int = 2,
     timeout: float = SUITE_TIMEOUT_S,
+    url: str | None = None,
 ) -> int:
     """Run the suite into ``run`` and return pytest's exit code (124 on timeout).
 
     The matrix and ``pytest.log`` land in ``run.path / "conformance"``; the
-    rows go to ``run.extend("conformance", rows)``.
+    graded rows and the feature table go into the run as typed rows.
     """
     out = run.path / "conformance"
     out.mkdir(parents=True, exist_ok=True)
     command = pytest_command(
-        out, servers=servers, flavours=flavours, strict=strict, workers=workers
+        out, servers=servers, flavours=flavours, strict=strict, workers=workers, url=url
     )
     log_path = out / "pytest.log"
     with open(log_path, "wb") as log:
@@ -86,11 +91,7 @@ def run_suite(
         )
     matrix_file = out / "matrix.json"
     if matrix_file.exists():
-        document: dict[str, Any] = json.loads(matrix_file.read_text(encoding="utf-8"))
-        run.extend([ConformanceRow.from_json(row) for row in document["rows"]])
-        for name, info in document.get("servers", {}).items():
-            if name not in run.data["servers"]:
-                run.record_server(info)
+        add_matrix(run, matrix_file)
         run.note(f"conformance: pytest exited {code}; matrix in {out.relative_to(run.path)}/")
     elif code != TIMEOUT_EXIT:
         run.fail(
@@ -100,6 +101,17 @@ def run_suite(
             _tail(log_path),
         )
     return code
+
+
+def add_matrix(run: Run, matrix_file: Path) -> None:
+    """Add a matrix.json's graded rows and feature table to ``run`` as typed rows,
+    and record the servers it names."""
+    document: dict[str, Any] = json.loads(matrix_file.read_text(encoding="utf-8"))
+    run.extend([ConformanceRow.from_json(row) for row in document["rows"]])
+    run.extend([ConformanceFeatureRow.from_json(f) for f in document.get("features", [])])
+    for name, info in document.get("servers", {}).items():
+        if name not in run.data["servers"]:
+            run.record_server(info)
 
 
 def _tail(path: Path, lines: int = 40) -> str:

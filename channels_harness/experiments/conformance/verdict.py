@@ -28,6 +28,8 @@ class Verdict:
     checks: list[Check] = field(default_factory=list)
     infos: list[str] = field(default_factory=list)
     not_applicable: str | None = None
+    # What the case observed about the server for its feature table: name -> value.
+    features: dict[str, str] = field(default_factory=dict)
 
     def check(self, ok: bool, *, expected: str, observed: str, miss: Grade = Grade.FAIL) -> bool:
         """Record an expectation; ``miss`` is FAIL for a MUST, NON_STRICT for a SHOULD."""
@@ -48,6 +50,10 @@ class Verdict:
         """Record a value the case measures without judging it (grade INFO)."""
         self.infos.append(observed)
 
+    def feature(self, name: str, value: str) -> None:
+        """Record what the server showed of one feature (the table per server); not graded."""
+        self.features[name] = value
+
     @property
     def grade(self) -> Grade:
         if self.not_applicable is not None:
@@ -58,6 +64,13 @@ class Verdict:
         if self.infos:
             return Grade.INFO
         return Grade.PASS
+
+    @property
+    def would_be(self) -> Grade | None:
+        """For an N/A case that ran anyway, the grade its checks earned; else None."""
+        if self.not_applicable is None or not (self.checks or self.infos):
+            return None
+        return Verdict(self.checks, self.infos).grade
 
     @property
     def expected(self) -> str:

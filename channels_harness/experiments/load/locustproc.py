@@ -37,6 +37,8 @@ from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import free_port
 
 SCENARIOS = ("echo", "churn", "fanout", "idle")
+# Your own app (--app or --url): locustfiles/app.py's AppUser, whatever the "flavour".
+APP_SCENARIO = "app"
 FLAVOUR_CLASSES = {
     "sync": "Sync",
     "async": "Async",
@@ -58,7 +60,10 @@ _WORKER_EXIT_S = 10.0
 
 
 def user_class(scenario: str, flavour: str) -> str:
-    """``("echo", "generic-async")`` -> ``"EchoGenericAsyncUser"``."""
+    """``("echo", "generic-async")`` -> ``"EchoGenericAsyncUser"``; ``"AppUser"`` for
+    the ``app`` scenario (your app: the flavour is its path)."""
+    if scenario == APP_SCENARIO:
+        return "AppUser"
     if scenario not in SCENARIOS:
         raise LocustRunError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     if flavour not in FLAVOUR_CLASSES:

@@ -15,18 +15,27 @@ redis-server started and stopped by :func:`~channels_harness.servers.redis.redis
 ``server_processes`` starts that many processes of the server sharing the Redis
 layer, the users spread round-robin over them, and ``workers`` runs locust as
 a master with that many worker processes.
+
+Your own app (a :class:`~channels_harness.experiments.target.Target` with
+``--app``): each cell starts your app under the server and runs the ``app``
+scenario (``locustfiles/app.py``: your path, your messages, your handshake);
+with ``--url`` the one cell loads the running server, whose CPU and memory
+are not measured (None). Before locust starts, one round trip checks that the
+app answers as the options say.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels_harness.errors import LocustRunError, RunError, ServerError
 from channels_harness.experiments.load.locustproc import (
+    APP_SCENARIO,
     SCENARIOS,
     LocustResult,
     run_locust,
@@ -37,8 +46,13 @@ from channels_harness.report.rows import LocustRow
 from channels_harness.runtime import pinning
 from channels_harness.runtime.cpu import generator_bound
 from channels_harness.servers.fleet import Fleet
+from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.redis import LAYERS, layer_env, redis_for
 from channels_harness.servers.registry import RAW_ECHO, get_spec
+from channels_harness.servers.remote import RemoteServer
+
+if TYPE_CHECKING:
+    from channels_harness.experiments.target import Target
 
 __all__ = [
     "BASELINE_FLAVOUR",
@@ -54,7 +68,7 @@ SECTION = "locust"
 # The flavour recorded for the raw echo baseline (no consumer at all).
 BASELINE_FLAVOUR = "none"
 # Which request type a scenario's figures describe.
-PRIMARY = {"echo": "WS", "churn": "WS-CONNECT", "fanout": "WS", "idle": "WS"}
+PRIMARY = {"echo": "WS", "churn": "WS-CONNECT", "fanout": "WS", "idle": "WS", APP_SCENARIO: "WS"}
 # Scenarios the raw echo server can serve (it echoes on any path; it has no rooms).
 BASELINE_SCENARIOS = ("echo", "churn", "idle")
 
@@ -175,14 +189,15 @@ def run_cell(
     server_processes: int = 1,
     workers: int = 0,
     allow_remote: bool = False,
+    target: Target | None = None,
 ) -> LocustRow | None:
     """Measure one cell (its ``repeat``-th time) on fresh servers (``server_processes``
-    of them, on ``layer`` with the Redis at ``redis_url``); return its row, or None
+    of them, on ``layer`` with the Redis at ``redis_url``) running the reference app or
+    ``target``'s (at ``target``'s URL: no server started); return its row, or None
     when it failed (then recorded with :meth:`Run.fail`, with the servers' log tails)."""
     check_scale(layer, server_processes, workers)
     layout = layout or pinning.choose()
     baseline = server == RAW_ECHO.name
-    spec = get_spec(server)
     cell = {
         "scenario": scenario,
         "server": server,
@@ -205,12 +220,12 @@ def run_cell(
         workers=workers,
         spawn_rate=spawn_rate,
         cpus=layout.generator,
-        options=(*options, "--ws-path", "/") if baseline else options,
+        options=(*options, "--ws-path", "/") if baseline else (*options, *app_options(target)),
         allow_remote=allow_remote,
     )
-    servers = Fleet(spec, server_processes, layer_env(layer, redis_url), layout.server)
+    servers = _servers(server, server_processes, layer_env(layer, redis_url), layout, target)
     try:
-        result, rss_before = _measure(run, servers, locust)
+        result, rss_before = _measure(run, servers, locust, target)
     except RunError as exc:
         run.fail(SECTION, cell, str(exc), servers.log_tail())
         return None
@@ -233,28 +248,72 @@ def run_cell(
     return row
 
 
+def _servers(
+    name: str,
+    processes: int,
+    env: dict[str, str],
+    layout: pinning.Pinning,
+    target: Target | None,
+) -> Fleet | RemoteServer:
+    """What one cell loads: ``processes`` of server ``name`` (with ``target``'s app, if
+    any) on the server cores, or the running server at ``target``'s URL."""
+    if target is not None and target.url is not None:
+        return RemoteServer(target.url)
+    options = target.server_options() if target is not None else {}
+    return Fleet(get_spec(name), processes, env, layout.server, server_options=options)
+
+
 def _cell_name(cell: dict[str, Any], processes: int) -> str:
-    """The folder name of one cell's locust files."""
-    return (
+    """The folder name of one cell's locust files (a path as flavour made safe)."""
+    name = (
         f"{cell['scenario']}-{cell['server']}-{cell['flavour']}-{cell['layer']}"
         f"-s{cell['server_processes']}-u{cell['users']}-p{processes}-w{cell['workers']}"
         f"-r{cell['repeat']}"
     )
+    return re.sub(r"[^\w.-]+", "_", name)
+
+
+def app_options(target: Target | None) -> tuple[str, ...]:
+    """The ``--ws-*`` locust options that give AppUser ``target``'s path, messages and
+    handshake (none for the reference app)."""
+    if target is None or not target.own:
+        return ()
+    traffic = target.traffic
+    options = [f"--ws-path={target.label}", *(f"--ws-message={m}" for m in traffic.messages)]
+    options += [f"--ws-expect={traffic.expect}"] if traffic.expect else []
+    for name, value in traffic.headers:
+        options.append(
+            f"--ws-origin={value}" if name.lower() == "origin" else f"--ws-header={name}: {value}"
+        )
+    options += [f"--ws-subprotocol={traffic.subprotocol}"] if traffic.subprotocol else []
+    options += ["--ws-insecure"] if traffic.insecure else []
+    if target.login is not None:
+        options += [f"--ws-login={target.login}", f"--ws-login-url={target.login_url}"]
+    return tuple(options)
 
 
 def _measure(
-    run: Run, servers: Fleet, locust: Callable[..., LocustResult]
-) -> tuple[LocustResult, int]:
-    """Start ``servers`` (recorded in ``run``), run ``locust`` against them watching
-    their CPU, stop them; return locust's result and the servers' resident memory
-    before the load. :class:`ServerError` when a server exited during the run."""
+    run: Run,
+    servers: Fleet | RemoteServer,
+    locust: Callable[..., LocustResult],
+    target: Target | None = None,
+) -> tuple[LocustResult, int | None]:
+    """Start ``servers`` (recorded in ``run``), check ``target`` answers (one round trip),
+    run ``locust`` against them watching their CPU, stop them; return locust's result and
+    the servers' resident memory before the load (None when not measured).
+    :class:`ServerError` when a server exited during the run."""
     with servers:
-        members = servers.members
+        members: list[ServerProcess | RemoteServer] = (
+            list(servers.members) if isinstance(servers, Fleet) else [servers]
+        )
         for member in members:
             run.record_server(member.info())
+        if target is not None and target.own:
+            target.prepare(members[0])
         watch = {_watch_name(i, len(members)): p.pid for i, p in enumerate(members)}
-        rss_before = sum(member.rss_bytes() for member in members)
-        hosts = tuple(f"ws://{member.host}:{member.port}" for member in members)
+        sizes = [member.rss_bytes() for member in members]
+        rss_before = sum(size for size in sizes if size is not None) if None not in sizes else None
+        hosts = tuple(member.ws_url("/").rstrip("/") for member in members)
         result: LocustResult = locust(
             host=hosts[0],
             hosts=hosts if len(hosts) > 1 else (),
@@ -263,7 +322,7 @@ def _measure(
         for member in members:
             code = member.popen.poll() if member.popen is not None else None
             if code is not None:
-                raise ServerError(f"{servers.spec.name} exited during the run (code {code})")
+                raise ServerError(f"{member.name} exited during the run (code {code})")
     return result, rss_before
 
 
@@ -275,12 +334,12 @@ def _add_cell_facts(row: LocustRow, *, repeat: int, output: Path) -> None:
     row.output = str(output)
 
 
-def _add_idle_memory(row: LocustRow, result: LocustResult, rss_before: int) -> None:
+def _add_idle_memory(row: LocustRow, result: LocustResult, rss_before: int | None) -> None:
     """For the idle scenario: the servers' memory before and with the connections
     open at the end of the window, and the growth per connection."""
     rss = [size for key, size in result.watched_rss.items() if key.startswith("server")]
     held = sum(rss) if rss else None
-    if row.scenario == "idle" and row.handshakes and held is not None:
+    if row.scenario == "idle" and row.handshakes and held is not None and rss_before is not None:
         # Connections still open at the end of the window, over the server's growth.
         row.server_rss_idle_bytes = rss_before
         row.server_rss_bytes = held
@@ -328,16 +387,23 @@ def run_load(
     server_processes: int = 1,
     workers: int = 0,
     allow_remote: bool = False,
+    target: Target | None = None,
 ) -> list[LocustRow]:
     """Measure every (server, flavour) cell, plus the raw echo baseline when
     ``baseline`` and the scenario allows, ``repeats`` times (rounds over all
     cells, so drift on the machine hits every cell alike); return the rows.
+    For your own ``target``: the ``app`` scenario per server (or once at its URL).
 
     With a Redis ``layer`` one Redis serves the whole run: the one at
     ``redis_url`` (which must answer), else a local redis-server started here.
     """
     check_scale(layer, server_processes, workers)
-    cells = _cells(servers, flavours, scenario, baseline)
+    if target is not None and target.own:
+        scenario = APP_SCENARIO
+        names = ["url"] if target.url is not None else [get_spec(s).name for s in servers]
+        cells = [(name, target.label) for name in names]
+    else:
+        cells = _cells(servers, flavours, scenario, baseline)
     layout = pinning.choose()
     if layout.pinned:
         run.note(
@@ -371,6 +437,7 @@ def run_load(
                 server_processes=server_processes,
                 workers=workers,
                 allow_remote=allow_remote,
+                target=target,
             )
             if row is not None:
                 rows.append(row)

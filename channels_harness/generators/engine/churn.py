@@ -9,21 +9,36 @@ closing handshake included, completed per second.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from time import perf_counter
 
 import picows
 
-from channels_harness.generators.engine.client import Counters
+from channels_harness.generators.engine.client import Counters, client_ssl_context, connection_url
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
+from channels_harness.protocol.traffic import Traffic
 from channels_harness.runtime import stats
 
 
-async def handshake_cycle(url: str, timeout: float) -> float:
-    """One connect-accept-close cycle; returns the opening handshake's seconds."""
+async def handshake_cycle(
+    url: str,
+    timeout: float,
+    traffic: Traffic | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> float:
+    """One connect-accept-close cycle (with ``traffic``'s handshake headers); returns
+    the opening handshake's seconds."""
     started = perf_counter()
     transport, _listener = await asyncio.wait_for(
-        picows.ws_connect(picows.WSListener, url, websocket_handshake_timeout=timeout), timeout
+        picows.ws_connect(
+            picows.WSListener,
+            url,
+            ssl_context=ssl_context,
+            extra_headers=traffic.handshake_headers() if traffic is not None else None,
+            websocket_handshake_timeout=timeout,
+        ),
+        timeout,
     )
     opened = perf_counter() - started
     transport.send_close(picows.WSCloseCode.OK)
@@ -42,14 +57,19 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
     deadline = 0.0
     limit = config.messages
     completed = 0
+    traffic = config.traffic
+    context = client_ssl_context(config.ca_file)
+    if context is None and traffic is not None:
+        context = traffic.ssl_context()
 
-    async def client() -> None:
+    async def client(number: int) -> None:
         nonlocal completed
         done = 0
+        url = connection_url(config.url, number)
         while perf_counter() < deadline and (limit is None or done < limit):
             done += 1
             try:
-                opened = await handshake_cycle(config.url, config.connect_timeout_s)
+                opened = await handshake_cycle(url, config.connect_timeout_s, traffic, context)
             except (OSError, picows.WSError, TimeoutError) as exc:
                 counters.error(f"handshake failed: {type(exc).__name__}: {exc}")
                 # A refused connection fails at once: do not spin on it.
@@ -61,11 +81,12 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
     if ready is not None:
         await ready()
     deadline = perf_counter() + config.duration_s
-    meter = WindowMeter()
+    meter = WindowMeter(config.server_pids)
     started = perf_counter()
-    await asyncio.gather(*(client() for _ in range(config.connections)))
+    first = config.first_conn
+    await asyncio.gather(*(client(first + i) for i in range(config.connections)))
     cpu_share, wait_share = meter.stop()
-    return WorkerResult(
+    result = WorkerResult(
         mode="handshake",
         connections=config.connections,
         connected=completed,
@@ -79,3 +100,5 @@ async def run_handshakes(config: LoadConfig, ready: Barrier | None = None) -> Wo
         cpu_wait=wait_share,
         histogram=stats.encode(histogram),
     )
+    meter.record_server(result)
+    return result

@@ -10,12 +10,21 @@ the engine several times faster than a stock asyncio client (see
 callback, the open loop sends on a schedule and matches replies in order
 (an echo keeps each connection's order). :func:`run_echo` is the frame both
 measure in: open the connections, measure, close them on every exit path.
+
+With a :class:`~channels_harness.protocol.traffic.Traffic` of the user's
+messages, :class:`AppConnection` takes the echo's place: it sends the messages
+in turn and a reply is the next message the server sends on that connection
+(checked against ``--expect``); a message that arrives while nothing is
+waiting is counted apart (``unsolicited``), not as an error. The echo path is
+unchanged. The traffic's headers and subprotocol go into every handshake, and
+``{conn}`` in the URL becomes the connection's number.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +32,9 @@ from time import perf_counter
 from typing import TYPE_CHECKING
 
 import picows
+
+from channels_harness.protocol.traffic import Traffic
+from channels_harness.runtime import tls
 
 if TYPE_CHECKING:
     from hdrh.histogram import HdrHistogram
@@ -90,6 +102,7 @@ class Counters(ErrorLog):
     received: int = 0
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
+    unsolicited: int = 0
 
 
 class Driver:
@@ -177,19 +190,88 @@ class EchoConnection(picows.WSListener):
                 transport.disconnect()
 
 
+class AppConnection(EchoConnection):
+    """One connection to the user's app: sends the traffic's messages in turn; a
+    reply is the next data message the server sends, checked against ``expect``."""
+
+    def __init__(self, driver: Driver, counters: Counters, traffic: Traffic, number: int) -> None:
+        super().__init__(driver, counters, _NO_PAYLOAD)
+        self.traffic = traffic
+        self.number = number
+        self.checking = traffic.expect is not None
+        self._parts: list[bytes] = []
+
+    def send(self, stamp: float) -> None:
+        """Send this connection's next message, remembering ``stamp`` as its send time."""
+        assert self.transport is not None
+        self.pending.append(stamp)
+        text = self.traffic.message(self.sent, self.number)
+        self.sent += 1
+        self.counters.sent += 1
+        self.transport.send(picows.WSMsgType.TEXT, text.encode())
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        kind = frame.msg_type
+        if kind in (picows.WSMsgType.CLOSE, picows.WSMsgType.PING, picows.WSMsgType.PONG):
+            super().on_ws_frame(transport, frame)
+            return
+        if self.checking:
+            self._parts.append(frame.get_payload_as_bytes())
+        if not frame.fin:
+            return
+        now = perf_counter()
+        reply = b"".join(self._parts)
+        self._parts.clear()
+        if not self.pending:
+            self.counters.unsolicited += 1
+            return
+        problem = self.traffic.mismatch(reply) if self.checking else None
+        if problem is not None:
+            self.counters.error(problem)
+        self.counters.received += 1
+        self.driver.on_reply(self, now)
+
+
+_NO_PAYLOAD = Payload("app", b"", True)
+
+
+def connection_url(url: str, number: int) -> str:
+    """``url`` with ``{conn}`` replaced by the connection's ``number``."""
+    return url.replace("{conn}", str(number))
+
+
+def client_ssl_context(ca_file: str | None) -> ssl.SSLContext | None:
+    """The TLS context for wss:// connections: trusting the authority in
+    ``ca_file`` only (None: picows' default, the system's authorities)."""
+    return tls.client_context(ca_file) if ca_file else None
+
+
 async def connect(
     url: str,
     driver: Driver,
     counters: Counters,
     message: Payload,
     timeout: float,
+    ssl_context: ssl.SSLContext | None = None,
+    traffic: Traffic | None = None,
+    number: int = 0,
 ) -> EchoConnection | None:
-    """Open one connection; on failure count an error and return None."""
+    """Open one connection (over TLS for wss://, with ``ssl_context``), an
+    :class:`AppConnection` when ``traffic`` has messages; on failure count an
+    error and return None."""
+
+    def make() -> EchoConnection:
+        if traffic is None or traffic.echo:
+            return EchoConnection(driver, counters, message)
+        return AppConnection(driver, counters, traffic, number)
+
     try:
         _transport, listener = await asyncio.wait_for(
             picows.ws_connect(
-                lambda: EchoConnection(driver, counters, message),
-                url,
+                make,
+                connection_url(url, number),
+                ssl_context=ssl_context,
+                extra_headers=traffic.handshake_headers() if traffic is not None else None,
                 websocket_handshake_timeout=timeout,
                 max_frame_size=MAX_FRAME_SIZE,
             ),
@@ -210,15 +292,23 @@ async def connect_many(
     message: Payload,
     timeout: float,
     parallel: int = 100,
+    ssl_context: ssl.SSLContext | None = None,
+    traffic: Traffic | None = None,
+    first: int = 0,
 ) -> list[EchoConnection]:
-    """Open ``count`` connections, at most ``parallel`` handshakes at a time."""
+    """Open ``count`` connections (numbered from ``first``), at most ``parallel``
+    handshakes at a time (see :func:`connect` for the rest)."""
     gate = asyncio.Semaphore(parallel)
+    if ssl_context is None and traffic is not None:
+        ssl_context = traffic.ssl_context()
 
-    async def one() -> EchoConnection | None:
+    async def one(number: int) -> EchoConnection | None:
         async with gate:
-            return await connect(url, driver, counters, message, timeout)
+            return await connect(
+                url, driver, counters, message, timeout, ssl_context, traffic, number
+            )
 
-    opened = await asyncio.gather(*(one() for _ in range(count)))
+    opened = await asyncio.gather(*(one(first + i) for i in range(count)))
     return [conn for conn in opened if conn is not None]
 
 
@@ -253,6 +343,9 @@ async def run_echo(
         counters,
         payload(config.payload),
         config.connect_timeout_s,
+        traffic=config.traffic,
+        first=config.first_conn,
+        ssl_context=client_ssl_context(config.ca_file),
     )
     result.connected = len(conns)
     try:

@@ -80,7 +80,7 @@ async def _measure(
 ) -> None:
     if config.messages is not None:
         loop.measuring = True
-        meter = WindowMeter()
+        meter = WindowMeter(config.server_pids)
         started = perf_counter()
         loop.start(conns)
         try:
@@ -90,16 +90,18 @@ async def _measure(
         result.window_s = perf_counter() - started
         loop.measuring = False
         result.cpu, result.cpu_wait = meter.stop()
+        meter.record_server(result)
     else:
         loop.start(conns)
         await asyncio.sleep(config.warmup_s)
-        meter = WindowMeter()
+        meter = WindowMeter(config.server_pids)
         started = perf_counter()
         loop.measuring = True
         await asyncio.sleep(config.duration_s)
         loop.measuring = False
         result.window_s = perf_counter() - started
         result.cpu, result.cpu_wait = meter.stop()
+        meter.record_server(result)
         loop.stopping = True
     try:
         await asyncio.wait_for(asyncio.shield(loop.idle), config.drain_s)

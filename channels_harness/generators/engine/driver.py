@@ -78,6 +78,10 @@ class LoadResult:
         return [s for w in self.workers for s in w.error_samples][:5]
 
     @property
+    def unsolicited(self) -> int:
+        return sum(w.unsolicited for w in self.workers)
+
+    @property
     def connected(self) -> int:
         return sum(w.connected for w in self.workers)
 
@@ -136,13 +140,17 @@ class LoadResult:
 
 
 def split(config: LoadConfig, processes: int) -> list[LoadConfig]:
-    """Share ``config``'s connections (and rate) between ``processes`` processes."""
+    """Share ``config``'s connections (and rate) between ``processes`` processes,
+    numbering the connections on from one process to the next."""
     processes = max(1, min(processes, config.connections))
     base, extra = divmod(config.connections, processes)
     rate = config.rate / processes if config.rate else None
+    counts = [base + (1 if i < extra else 0) for i in range(processes)]
     return [
-        replace(config, connections=base + (1 if i < extra else 0), rate=rate)
-        for i in range(processes)
+        replace(
+            config, connections=count, rate=rate, first_conn=config.first_conn + sum(counts[:i])
+        )
+        for i, count in enumerate(counts)
     ]
 
 

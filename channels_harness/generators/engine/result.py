@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from channels_harness.protocol.traffic import Traffic
 from channels_harness.runtime import stats
 from channels_harness.runtime.records import Record
 
@@ -38,6 +39,14 @@ class LoadConfig(Record):
       spread over the connections, latency from each message's intended send time.
     - ``handshake``: ``connections`` clients connect, get accepted and close,
       over and over, for ``duration_s`` (or ``messages`` cycles each).
+
+    ``traffic``: the handshake's headers and, for the user's app, the messages
+    (None: the reference echo, plain handshakes). ``first_conn``: the number of
+    this process's first connection (``{conn}`` in messages and URL).
+    ``server_pids``: the server's processes; the closed loop and the handshake
+    churn then also measure their CPU time and the machine's noise over
+    exactly the measured window. ``ca_file``: the certificate authority a
+    wss:// URL's server certificate must chain to (None: the system's).
     """
 
     url: str
@@ -50,8 +59,14 @@ class LoadConfig(Record):
     rate: float | None = None
     connect_timeout_s: float = 10.0
     drain_s: float = 5.0
+    traffic: Traffic | None = None
+    first_conn: int = 0
+    server_pids: list[int] = field(default_factory=list)
+    ca_file: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.traffic, dict):
+            object.__setattr__(self, "traffic", Traffic.from_json(self.traffic))
         if self.mode not in MODES:
             raise ValueError(f"mode {self.mode!r} is not one of {MODES}")
         if self.connections < 1:
@@ -72,6 +87,12 @@ class WorkerResult(Record):
     ``cpu`` is the process's CPU over the window as a share of one core, and
     ``cpu_wait`` the share of the window it sat runnable waiting for a CPU.
     ``achieved_rate`` is the open loop's actual send rate (0 otherwise).
+    ``unsolicited`` counts messages from the user's app that arrived while no
+    message of ours was waiting for a reply (not errors: a room broadcasts).
+    ``server_cpu_s`` is the CPU the config's ``server_pids`` used in the window
+    and ``noise`` the machine's counters over it
+    (:class:`channels_harness.runtime.noise.Window` as JSON); both None when
+    no server was watched.
     """
 
     mode: str
@@ -88,6 +109,9 @@ class WorkerResult(Record):
     histogram: str = ""
     target_rate: float = 0.0
     achieved_rate: float = 0.0
+    unsolicited: int = 0
+    server_cpu_s: float | None = None
+    noise: dict[str, Any] | None = None
 
     @property
     def rate(self) -> float:
@@ -101,6 +125,7 @@ class WorkerResult(Record):
         self.received = counters.received
         self.errors = counters.errors
         self.error_samples = counters.error_samples
+        self.unsolicited = counters.unsolicited
         self.measured = measured
         self.histogram = stats.encode(histogram)
         return self

@@ -10,6 +10,10 @@ what any server manages:
 - room: ``room_members`` members of one room, one of them broadcasting
   ``broadcast_rate`` timestamped messages per second (:mod:`.fanout`).
 
+For the user's app (``traffic`` with messages) the echo sends those messages
+(a reply is the next message the server sends), every handshake carries the
+traffic's headers, and there is no room when ``room_url`` is empty.
+
 Every ``sample_s`` while the load runs it prints one JSON line of cumulative
 counters (a :class:`SoakCounters`; the parent samples the server at the same
 moment); after the drain it prints ``RESULT <json>`` (a :class:`SoakOutcome`).
@@ -48,6 +52,7 @@ from channels_harness.generators.engine.fanout import (
 )
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.generators.engine.openloop import MIN_SLEEP_S, OpenLoop
+from channels_harness.protocol.traffic import Traffic
 from channels_harness.runtime import stats
 from channels_harness.runtime.records import Record
 
@@ -67,6 +72,11 @@ class SoakLoad(Record):
     broadcast_rate: float = 2.0
     connect_timeout_s: float = 10.0
     drain_s: float = 5.0
+    traffic: Traffic | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.traffic, dict):
+            object.__setattr__(self, "traffic", Traffic.from_json(self.traffic))
 
 
 @dataclass
@@ -143,7 +153,10 @@ class Soak:
             self.echo,
             payload("32B-text"),
             load.connect_timeout_s,
+            traffic=load.traffic,
         )
+        if not load.room_url:
+            return
         room = FanoutConfig(
             url=load.room_url, group_size=load.room_members, messages=self.broadcasts
         )
@@ -154,12 +167,14 @@ class Soak:
         load = self.load
         self.started = perf_counter()
         stop_at = self.started + load.duration_s
-        await asyncio.gather(
+        loads = [
             self.every(1.0 / load.echo_rate, stop_at, self.send_echo),
-            self.every(1.0 / load.broadcast_rate, stop_at, self.broadcast),
             self.churn(stop_at),
             self.every(load.sample_s, stop_at, self.report),
-        )
+        ]
+        if load.room_url:
+            loads.append(self.every(1.0 / load.broadcast_rate, stop_at, self.broadcast))
+        await asyncio.gather(*loads)
 
     async def drain(self) -> None:
         """Wait (at most ``drain_s`` each) for the echo replies and the room's deliveries;
@@ -231,10 +246,13 @@ class Soak:
     async def churn(self, stop_at: float) -> None:
         """Start a connect-accept-close cycle every ``1 / churn_rate`` s until ``stop_at``."""
         tasks: set[asyncio.Task[None]] = set()
+        traffic = self.load.traffic
+        context = traffic.ssl_context() if traffic is not None else None
+        url = self.load.echo_url.replace("{conn}", "churn")
 
         async def cycle() -> None:
             try:
-                await handshake_cycle(self.load.echo_url, self.load.connect_timeout_s)
+                await handshake_cycle(url, self.load.connect_timeout_s, traffic, context)
                 self.churn_ok += 1
             except (OSError, picows.WSError, TimeoutError) as exc:
                 self.churn_failures.error(f"churn: {type(exc).__name__}: {exc}")

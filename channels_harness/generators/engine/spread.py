@@ -22,9 +22,16 @@ def spread(config: LoadConfig, urls: Sequence[str], processes: int) -> list[Load
     processes = max(1, min(processes, config.connections))
     base, extra = divmod(config.connections, processes)
     rate = config.rate / processes if config.rate else None
+    counts = [base + (i < extra) for i in range(processes)]
     return [
-        replace(config, url=urls[i % len(urls)], connections=base + (i < extra), rate=rate)
-        for i in range(processes)
+        replace(
+            config,
+            url=urls[i % len(urls)],
+            connections=count,
+            rate=rate,
+            first_conn=config.first_conn + sum(counts[:i]),
+        )
+        for i, count in enumerate(counts)
     ]
 
 

@@ -1,0 +1,203 @@
+"""What the load goes to, and a first round trip before anything is measured.
+
+A :class:`Target` is the reference app (the default), the user's app started
+under each server (``--app``, ``--app-dir``, ``--settings``), or a server that
+is already running (``--url``); with the path to load and the
+:class:`~channels_harness.protocol.traffic.Traffic` clients send.
+
+Before a measuring experiment loads a server it calls :meth:`Target.prepare`:
+it logs in when asked (``--login``), then makes one real round trip (connect
+with the handshake, send the first message, wait for a reply) so that a
+refused handshake, a reply that never comes or a reply ``--expect`` rejects is
+one clear error (:class:`~channels_harness.errors.TargetError`, exit 2) instead
+of a run full of failed cells.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from channels_harness.errors import (
+    HandshakeRefusedError,
+    ReplyError,
+    TargetUnreachableError,
+    UsageError,
+)
+from channels_harness.protocol.traffic import Traffic, login_cookie, with_cookie
+from channels_harness.runtime.loopback import check_target
+from channels_harness.runtime.paths import TARGET_APP_DIR
+from channels_harness.runtime.timeouts import scaled
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.registry import get_spec
+from channels_harness.servers.remote import RemoteServer
+from channels_harness.servers.userapp import Readiness, check_app, refusal
+
+# How long the first round trip waits for the reply.
+REPLY_WAIT_S = 10.0
+
+Server = ServerProcess | RemoteServer
+
+
+@dataclass(frozen=True)
+class Target:
+    """The app or server the load is for, and what clients send it (see the module doc)."""
+
+    app: str | None = None
+    app_dir: Path | None = None
+    settings: str | None = None
+    url: str | None = None
+    path: str | None = None
+    ready_path: str | None = None
+    traffic: Traffic = field(default_factory=Traffic)
+    login: str | None = None
+    login_url: str | None = None
+    allow_remote: bool = False
+
+    @property
+    def own(self) -> bool:
+        """Whether this is the user's app or running server (not the reference app)."""
+        return self.app is not None or self.url is not None
+
+    @property
+    def label(self) -> str:
+        """How rows name what was loaded: the path (or ``--url``'s), else ``app``."""
+        if self.url is not None:
+            return RemoteServer(self.url).path
+        return self.path or "app"
+
+    def check(self, require_path: bool = True) -> Target:
+        """Check the options before anything starts (the app imports, the URL may be
+        loaded; ``--app`` has a ``--path`` when ``require_path``); return the target.
+        Raises a HarnessError naming the problem."""
+        if self.url is not None:
+            if self.app is not None:
+                raise UsageError("--url and --app exclude each other: load one or the other")
+            check_target(self.url, self.allow_remote)
+            RemoteServer(self.url)
+        elif self.app is not None:
+            if self.path is None and require_path:
+                raise UsageError(
+                    "--app needs --path: the WebSocket path to load, e.g. /ws/chat/lobby/"
+                )
+            check_app(self.app, self.app_directory, self.settings)
+        if self.login is not None and self.login_url is None:
+            raise UsageError(
+                "--login needs --login-url, the login page's path (e.g. /accounts/login/)"
+            )
+        return self
+
+    @property
+    def app_directory(self) -> Path:
+        """The folder the app is imported from (the reference app's for the default)."""
+        return (self.app_dir or Path.cwd()).resolve() if self.app else TARGET_APP_DIR
+
+    def server(self, name: str, **options: Any) -> ServerProcess:
+        """A (not yet started) ServerProcess of server ``name`` running this target's app."""
+        if self.app is None:
+            return ServerProcess(get_spec(name), **options)
+        return ServerProcess(get_spec(name), **self.server_options(), **options)
+
+    def server_options(self) -> dict[str, Any]:
+        """What a ServerProcess needs to run the user's app (empty for the reference app)."""
+        if self.app is None:
+            return {}
+        ws_path = (self.path or "/").replace("{conn}", "0")
+        return {
+            "app": self.app,
+            "app_dir": self.app_directory,
+            "settings": self.settings,
+            "readiness": Readiness(ws_path, self.ready_path, self.traffic),
+        }
+
+    def remote(self) -> RemoteServer:
+        """The running server of ``--url`` (checked to accept connections)."""
+        assert self.url is not None
+        return RemoteServer(self.url).start()
+
+    def ws_url(self, server: Server) -> str:
+        """The URL the load goes to on ``server`` (``{conn}`` left for the client)."""
+        if isinstance(server, RemoteServer):
+            return server.ws_url()
+        return server.ws_url(self.path or "/")
+
+    def prepare(self, server: Server) -> Traffic:
+        """Log in when asked, then make one round trip; return the traffic to load with
+        (the session cookie added). Raises TargetError with the problem and the fix."""
+        traffic = self.traffic
+        if self.login is not None and self.login_url is not None:
+            cookie = login_cookie(
+                server.http_url("/"), self.login_url, self.login, insecure=traffic.insecure
+            )
+            traffic = with_cookie(traffic, cookie)
+        first_round_trip(self.ws_url(server).replace("{conn}", "0"), traffic)
+        return traffic
+
+    def describe(self) -> dict[str, Any]:
+        """What a result's options record about the target (no secrets: headers by name)."""
+        return {
+            "app": self.app,
+            "app_dir": str(self.app_directory) if self.app else None,
+            "settings": self.settings,
+            "url": self.url,
+            "path": self.path,
+            "messages": list(self.traffic.messages),
+            "expect": self.traffic.expect,
+            "headers": [name for name, _ in self.traffic.headers],
+            "subprotocol": self.traffic.subprotocol,
+            "login_url": self.login_url,
+        }
+
+    def replace(self, **changes: Any) -> Target:
+        return dataclasses.replace(self, **changes)
+
+
+def first_round_trip(url: str, traffic: Traffic, wait: float = REPLY_WAIT_S) -> None:
+    """Connect to ``url`` with ``traffic``'s handshake; with messages, send the first and
+    wait (``wait`` s, scaled) for a reply that ``expect`` accepts. Raises
+    TargetUnreachableError, HandshakeRefusedError or ReplyError."""
+    from websockets.exceptions import InvalidHandshake, InvalidStatus
+    from websockets.sync.client import connect
+
+    subprotocols = [traffic.subprotocol] if traffic.subprotocol else None
+    try:
+        ws = connect(
+            url,
+            additional_headers=traffic.headers,
+            subprotocols=subprotocols,  # type: ignore[arg-type]
+            ssl=traffic.ssl_context(),
+            compression=None,
+            proxy=None,
+            open_timeout=scaled(10.0),
+            max_size=None,
+        )
+    except InvalidStatus as exc:
+        raise HandshakeRefusedError(refusal(url, exc.response.status_code, traffic)) from None
+    except (OSError, TimeoutError, InvalidHandshake) as exc:
+        raise TargetUnreachableError(
+            f"no WebSocket connection to {url}: {type(exc).__name__}: {exc}"
+        ) from None
+    with ws:
+        if traffic.echo:
+            return
+        message = traffic.message(0, 0)
+        ws.send(message)
+        try:
+            reply = ws.recv(timeout=scaled(wait))
+        except TimeoutError:
+            raise ReplyError(
+                f"no reply within {scaled(wait):.0f} s to {message[:60]!r} on {url}: a round trip "
+                "ends at the next message the server sends; does the consumer answer "
+                "(to the sender, or to a group it joined)?"
+            ) from None
+        except Exception as exc:  # the server closed the connection
+            raise ReplyError(
+                f"the server closed the connection instead of replying to {message[:60]!r} "
+                f"on {url} ({exc}); check --message against what the consumer expects"
+            ) from None
+        data = reply.encode() if isinstance(reply, str) else reply
+        problem = traffic.mismatch(data)
+        if problem is not None:
+            raise ReplyError(f"{problem} (first message on {url}); fix --expect or --message")
