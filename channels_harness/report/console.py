@@ -41,6 +41,7 @@ BENCH_SECTIONS = (
     sections.HANDSHAKE_CI,
     sections.MEMORY,
     sections.BLOCKING,
+    sections.COMPRESSION,
     sections.PROFILE,
     sections.PROFILE_FINDINGS,
 )

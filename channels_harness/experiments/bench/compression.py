@@ -23,7 +23,7 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import websockets
@@ -302,13 +302,21 @@ def run_compression(
     *,
     flavour: str = "async",
     config: CompressionConfig | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> None:
     """Measure each server in ``servers`` (started here, pinned apart from the client)
-    and add its rows to ``run``; a server that declines deflate gets a note."""
+    and add its rows to ``run``; a server that declines deflate gets a note, one that
+    fails (does not start, dies) a failure row, and the others go on."""
     cores = pinning.choose()
     for name in servers:
-        with serving(name, cpus=cores.server) as server, pinned_client(cores.generator):
-            rows = measure_compression(server, flavour, config)
+        if say is not None:
+            say(f"compression {name}")
+        try:
+            with serving(name, cpus=cores.server) as server, pinned_client(cores.generator):
+                rows = measure_compression(server, flavour, config)
+        except RunError as exc:
+            run.fail("compression", {"server": name, "flavour": flavour}, str(exc))
+            continue
         if rows:
             run.extend(rows)
         else:

@@ -8,8 +8,9 @@ handshake rate (:mod:`.handshake`), memory per idle connection
 (:mod:`.memory`) and blocking handlers (:mod:`.blocking`); then the layered
 cost breakdown, raw echo first (:mod:`.breakdown`); then the headroom: the
 raw echo baseline and the best Channels cell measured again side by side
-(:mod:`.headroom`); last, in the standard and full matrices, the fan-out and
-scaling steps (:mod:`.extra`).
+(:mod:`.headroom`); then echo with and without permessage-deflate on each server
+that agrees to it (:mod:`.compression`); last, in the standard and full
+matrices, the fan-out and scaling steps (:mod:`.extra`).
 
 The machine is shared and its load drifts, so what is compared is measured
 side by side, its runs interleaved (:mod:`.interleave`). Server and generator
@@ -32,6 +33,7 @@ from channels_harness.experiments.bench import (
     memory,
     throughput,
 )
+from channels_harness.experiments.bench.compression import CompressionConfig, run_compression
 from channels_harness.experiments.bench.extra import run_extra_steps
 from channels_harness.experiments.bench.plan import BenchPlan, make_plan
 from channels_harness.experiments.bench.session import BenchSession, Progress
@@ -39,6 +41,13 @@ from channels_harness.generators.engine import raise_nofile_limit
 from channels_harness.report.model import Run
 from channels_harness.servers.reference import FLAVOURS
 from channels_harness.servers.registry import FOCUS_SERVERS, SERVERS, get_spec
+
+# permessage-deflate against plain echo, per preset (a few seconds per server in quick).
+COMPRESSION = {
+    "quick": CompressionConfig(messages=500, runs=2),
+    "standard": CompressionConfig(),
+    "full": CompressionConfig(runs=5),
+}
 
 
 def default_servers(quick: bool) -> tuple[str, ...]:
@@ -109,6 +118,7 @@ def run_bench(
     for name in plan.breakdown_servers:
         breakdown.measure_breakdown(session, name)
     headroom.measure_headroom(session)
+    run_compression(run, plan.servers, config=COMPRESSION[plan.matrix], say=session.say)
     run_extra_steps(run, plan.matrix, plan.servers, session.say)
 
 
