@@ -277,3 +277,15 @@ class TestBurstVerdict:
         assert verdict(self.burst(retransmitted=3, retransmits=3)) == "retransmits"
         assert verdict(self.burst(max_ms=1500.0)) == "slow"
         assert verdict(self.burst()) == "clean"
+
+
+def test_a_server_with_worker_processes_is_launched_and_named_so() -> None:
+    from channels_harness.errors import UsageError
+    from channels_harness.servers.registry import get_spec
+
+    spec = get_spec("uvicorn").with_workers(3)
+    assert spec.name == "uvicorn (3 workers)"
+    assert spec.command("a:b", "127.0.0.1", 8000)[-2:] == ["--workers", "3"]
+    assert get_spec("uvicorn").with_workers(1) == get_spec("uvicorn")
+    with pytest.raises(UsageError, match="daphne runs one process"):
+        get_spec("daphne").with_workers(2)

@@ -64,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="listen backlog of every server (default: its own)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes of every server on one socket (uvicorn, hypercorn, granian; "
+        "default 1): past one process's open-file limit",
+    )
+    parser.add_argument(
         "--budget", type=float, default=None, help="seconds of climbing per server (default 900)"
     )
     parser.add_argument(
@@ -111,6 +118,7 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
         spec = get_spec(name)
         if args.backlog is not None:
             spec.with_backlog(args.backlog)
+        spec.with_workers(args.workers)
     checks = {
         "--max must be positive": args.max is not None and args.max < 1,
         "--step must be positive": args.step is not None and args.step < 1,
@@ -135,6 +143,7 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
         redis_url=args.redis_url,
         bursts=_bursts(args.bursts),
         backlog=args.backlog,
+        workers=args.workers,
         budget_s=args.budget,
         max_rate=args.max_rate,
         generator_processes=args.generator_processes,
@@ -153,7 +162,16 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     check_host(args)
     plan = plan_from(args)
-    shown = ("servers", "flavour", "layer", "max_connections", "step", "bursts", "backlog")
+    shown = (
+        "servers",
+        "flavour",
+        "layer",
+        "max_connections",
+        "step",
+        "bursts",
+        "backlog",
+        "workers",
+    )
     options = {
         **{name: getattr(plan, name) for name in shown},
         "budget_s": plan.budget_s,

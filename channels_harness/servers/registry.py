@@ -50,6 +50,9 @@ class ServerSpec:
     listen_backlog: int | None = None
     backlog_args: Callable[[str, str, int, int], list[str]] | None = None
     tls_args: TlsArgs | None = None
+    # The option that runs several worker processes on one socket (None: the server
+    # runs one process).
+    workers_option: str | None = None
 
     def with_backlog(self, backlog: int) -> ServerSpec:
         """This spec launching the server with a listen backlog of ``backlog``;
@@ -64,6 +67,24 @@ class ServerSpec:
             return backlog_args(app, host, port, backlog)
 
         return dataclasses.replace(self, args=args, listen_backlog=backlog)
+
+    def with_workers(self, workers: int) -> ServerSpec:
+        """This spec launching ``workers`` worker processes sharing one listening socket,
+        named so (``uvicorn (3 workers)``); a :class:`UsageError` for a server that
+        runs one process."""
+        if workers == 1:
+            return self
+        option = self.workers_option
+        if option is None:
+            raise UsageError(f"{self.name} runs one process; it has no worker option")
+        if workers < 1:
+            raise UsageError(f"a worker count must be positive, not {workers}")
+        base = self.args
+
+        def args(app: str, host: str, port: int) -> list[str]:
+            return [*base(app, host, port), option, str(workers)]
+
+        return dataclasses.replace(self, name=f"{self.name} ({workers} workers)", args=args)
 
     def command(
         self,
@@ -229,6 +250,7 @@ SERVERS: dict[str, ServerSpec] = {
             listen_backlog=2048,
             backlog_args=_backlog_option(_uvicorn(None)),
             tls_args=_with_tls(_uvicorn(None), "--ssl-keyfile", "--ssl-certfile"),
+            workers_option="--workers",
             description="uvicorn with its default --ws auto (websockets' sans-I/O protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (sans-I/O, uvicorn's auto)",
             extra_modules=("websockets",),
@@ -241,6 +263,7 @@ SERVERS: dict[str, ServerSpec] = {
             listen_backlog=2048,
             backlog_args=_backlog_option(_uvicorn("wsproto")),
             tls_args=_with_tls(_uvicorn("wsproto"), "--ssl-keyfile", "--ssl-certfile"),
+            workers_option="--workers",
             description="uvicorn with --ws wsproto",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
             extra_modules=("wsproto",),
@@ -253,6 +276,7 @@ SERVERS: dict[str, ServerSpec] = {
             listen_backlog=2048,
             backlog_args=_backlog_option(_uvicorn("websockets")),
             tls_args=_with_tls(_uvicorn("websockets"), "--ssl-keyfile", "--ssl-certfile"),
+            workers_option="--workers",
             description="uvicorn with --ws websockets (websockets' legacy asyncio protocol)",
             ws_impl=f"websockets {_dist_version('websockets')} (legacy)",
             extra_modules=("websockets",),
@@ -265,6 +289,7 @@ SERVERS: dict[str, ServerSpec] = {
             listen_backlog=100,
             backlog_args=_backlog_option(_hypercorn),
             tls_args=_with_tls(_hypercorn, "--keyfile", "--certfile"),
+            workers_option="--workers",
             description="Hypercorn (asyncio worker, wsproto)",
             ws_impl=f"wsproto {_dist_version('wsproto')}",
         ),
@@ -276,6 +301,7 @@ SERVERS: dict[str, ServerSpec] = {
             listen_backlog=1024,  # granian accepts no less than 128
             backlog_args=_backlog_option(_granian),
             tls_args=_with_tls(_granian, "--ssl-keyfile", "--ssl-certificate"),
+            workers_option="--workers",
             description="Granian (Rust, tokio + tungstenite), ASGI interface",
             ws_impl="tungstenite (built in)",
         ),

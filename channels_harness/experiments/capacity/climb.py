@@ -98,9 +98,13 @@ def sample(server: ServerProcess) -> ServerSample:
             fds += proc.num_fds()
             times = proc.cpu_times()
             cpu += times.user + times.system
-    nofile = None
-    with contextlib.suppress(psutil.Error):
-        nofile = int(procs[0].rlimit(psutil.RLIMIT_NOFILE)[0])
+    # The tree's descriptor capacity: each process has its own open-file limit, so
+    # several workers on one socket hold more connections than one process may.
+    limits = []
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            limits.append(int(proc.rlimit(psutil.RLIMIT_NOFILE)[0]))
+    nofile = sum(limits) if limits else None
     return ServerSample(rss, fds, cpu, nofile, time.monotonic())
 
 

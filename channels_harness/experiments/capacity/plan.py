@@ -65,6 +65,8 @@ class CapacityPlan:
     recovery_wait_s: float = 30.0
     # Listen backlog for every server (None: each server's own default).
     backlog: int | None = None
+    # Worker processes of every server (one socket; see ServerSpec.with_workers).
+    workers: int = 1
     # Capacity generator processes (None: as many as the open-file limit needs).
     generator_processes: int | None = None
     sources: int | None = None

@@ -76,9 +76,11 @@ def describe(plan: CapacityPlan, nofile: int, wanted: int, budget: int | None) -
 
 
 def server_spec(name: str, plan: CapacityPlan) -> ServerSpec:
-    """The server's spec, with the plan's listen backlog when it sets one."""
+    """The server's spec, with the plan's listen backlog when it sets one, and its
+    worker processes."""
     spec = get_spec(name)
-    return spec.with_backlog(plan.backlog) if plan.backlog else spec
+    spec = spec.with_backlog(plan.backlog) if plan.backlog else spec
+    return spec.with_workers(plan.workers)
 
 
 def measure_server(
