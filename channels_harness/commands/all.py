@@ -35,7 +35,7 @@ NAME = "all"
 HELP = "run conformance, load, benchmarks and attacks; publish a report under results/"
 
 # Every stage, in the order a run takes them; a quick run leaves out the slow ones.
-STAGES = ("conformance", "load", "bench", "profile", "attacks")
+STAGES = ("conformance", "load", "bench", "profile", "capacity", "attacks")
 QUICK_STAGES = ("conformance", "load", "bench", "attacks")
 
 
@@ -268,6 +268,26 @@ def _profile(run_: Run, plan: AllPlan, progress: Step) -> bool:
     return True
 
 
+def _capacity(run_: Run, plan: AllPlan, progress: Step) -> bool:
+    from channels_harness.experiments.capacity import CapacityPlan, run_capacity
+
+    # Every server to 50,000 idle connections or its named limit; then uvicorn with
+    # three workers on one socket, past one process's open-file limit.
+    plans = [CapacityPlan(servers=tuple(plan.servers), max_connections=50_000)]
+    if "uvicorn" in plan.servers:
+        plans.append(
+            CapacityPlan(servers=("uvicorn",), max_connections=50_000, workers=3, bursts=())
+        )
+    for index, capacity in enumerate(plans):
+
+        def say(text: str, done: int = index) -> None:
+            progress(text, done, len(plans))
+
+        run_capacity(run_, capacity, say)
+    progress("capacity done", len(plans), len(plans))
+    return True
+
+
 def _attacks(run_: Run, plan: AllPlan, progress: Step) -> bool:
     from channels_harness.experiments.attacks.base import SMALL
     from channels_harness.experiments.attacks.run import run_attacks
@@ -283,5 +303,6 @@ _STAGE_RUNNERS: dict[str, Callable[[Run, AllPlan, Step], bool]] = {
     "load": _load,
     "bench": _bench,
     "profile": _profile,
+    "capacity": _capacity,
     "attacks": _attacks,
 }
