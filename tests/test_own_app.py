@@ -324,3 +324,40 @@ def test_locust_offers_the_class_picker_from_the_project_root() -> None:
             proc.wait(timeout=30)
     assert '"show_userclass_picker": true' in page
     assert '"AppUser"' in page and '"EchoAsyncUser"' in page
+
+
+def test_limits_climbs_the_users_app_with_its_handshake(
+    cli: object, chat: Path, tmp_path: Path, run_data: object
+) -> None:
+    """limits --app: the chat (behind its Origin check) held to --max on per-connection
+    rooms, the canary answered by the room's broadcast, nothing of the reference app."""
+    done = cli(  # type: ignore[operator]
+        *("limits", "--app", APP, "--app-dir", str(chat), "--servers", "uvicorn"),
+        *("--path", "/ws/chat/c{conn}/", "--origin", ORIGIN, "--message", HI),
+        *("--max", "300", "--step", "150", "--bursts", "50", "--budget", "60"),
+        *("--results", str(tmp_path)),
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = run_data(tmp_path)  # type: ignore[operator]
+    (limits,) = data["limits"]
+    assert limits["server"] == "uvicorn" and limits["flavour"] == "/ws/chat/c{conn}/"
+    assert limits["connections_held"] == 300, limits
+    assert {row["layer"] for row in data["capacity"]} == {"app"}
+    assert all(row["canary_errors"] == 0 for row in data["capacity"]), data["capacity"]
+    (burst,) = data["burst"]
+    assert burst["opened"] == 50, burst
+    (at_limit,) = data["at_limit"]
+    assert at_limit["recovered"] is True, at_limit
+    assert at_limit["live_consumers_after_close"] is None  # not measured for the user's app
+    assert data["options"]["app"] == APP
+    assert not _leftovers(str(chat)), "a server was left running"
+
+
+def test_limits_refuses_a_layer_for_the_users_app(cli: object, chat: Path) -> None:
+    done = cli(  # type: ignore[operator]
+        *("limits", "--app", APP, "--app-dir", str(chat), "--path", "/ws/chat/x/"),
+        *("--layer", "memory"),
+        timeout=60,
+    )
+    assert done.returncode == 2 and "your app's settings choose" in done.stderr, done.stderr

@@ -9,6 +9,11 @@ machine's memory, a collapsed accept rate), which the row names. Then how
 the server behaves at that limit and whether it recovers once the
 connections close. Everything goes into a new run under results/ (kind
 "limits"; sections limits, capacity, burst, at_limit).
+
+Your own app: ``--app`` climbs it under each of ``--servers`` on ``--path``
+with your handshake options (``--origin``, ``--cookie``, ``--login``...); the
+canary sends your first message and any reply answers it. Its own settings
+choose its channel layer; live consumers are not measured.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from channels_harness.commands._common import (
+    add_app_arguments,
     add_target_arguments,
     check_host,
     conclude,
@@ -24,6 +30,7 @@ from channels_harness.commands._common import (
     record,
     say,
     server_names,
+    target_from_args,
 )
 
 if TYPE_CHECKING:
@@ -88,6 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the small run: daphne, uvicorn to 2000; bursts 100,500",
     )
     add_target_arguments(parser)
+    add_app_arguments(parser, url=False, allow_remote=False)
 
 
 def _bursts(text: str | None) -> tuple[int, ...] | None:
@@ -133,14 +141,21 @@ def plan_from(args: argparse.Namespace) -> CapacityPlan:
     for message, bad in checks.items():
         if bad:
             raise UsageError(message)
+    target = target_from_args(args)
+    if target.own and (args.layer is not None or args.redis_url is not None):
+        raise UsageError(
+            "--layer and --redis-url are the reference app's; your app's settings "
+            "choose its channel layer"
+        )
     return with_options(
         base,
         servers=servers,
         flavour=args.flavour,
         max_connections=args.max,
         step=args.step,
-        layer=args.layer,
+        layer="app" if target.own else args.layer,
         redis_url=args.redis_url,
+        target=target if target.own else None,
         bursts=_bursts(args.bursts),
         backlog=args.backlog,
         workers=args.workers,
@@ -178,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
         "quick": args.quick,
         "pinning": pinning.choose().describe(),
         "kernel": settings(),
+        **(plan.target.describe() if plan.target is not None else {}),
     }
     run_, _rows = record(
         console, args, "limits", options, lambda run: run_capacity(run, plan, say(console))

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from channels_harness.experiments.attacks.aftermath import wait_no_consumers
-from channels_harness.experiments.attacks.victim import Victim
 from channels_harness.experiments.capacity import kernel
-from channels_harness.experiments.capacity.climb import hold_config
+from channels_harness.experiments.capacity.climb import hold_config, victim_of
 from channels_harness.experiments.capacity.holders import REPLY_GRACE_S
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.hold import MODULE, BurstReport
@@ -55,7 +54,7 @@ def burst_row(
     """The row of one burst."""
     return BurstRow(
         server=server.spec.name,
-        flavour=plan.flavour,
+        flavour=plan.cell,
         layer=layer,
         size=report.count,
         listen_backlog=server.spec.listen_backlog,
@@ -107,5 +106,5 @@ def bursts(
             )
             if not server.running:
                 break
-            wait_no_consumers(Victim(server), plan.recovery_wait_s)
+            wait_no_consumers(victim_of(server, plan), plan.recovery_wait_s)
     return rows

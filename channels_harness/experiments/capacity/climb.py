@@ -34,6 +34,7 @@ from channels_harness.experiments.capacity.holders import Holders, processes_nee
 from channels_harness.experiments.capacity.limit import LevelEvidence, Limit, behaviour, decide
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.hold import (
+    CANARY_TEXT,
     CanaryReport,
     HoldConfig,
     OpenReport,
@@ -108,6 +109,12 @@ def sample(server: ServerProcess) -> ServerSample:
     return ServerSample(rss, fds, cpu, nofile, time.monotonic())
 
 
+def victim_of(server: ServerProcess, plan: CapacityPlan) -> Victim:
+    """``server`` as the attacks' aftermath checks see it: the reference app's echo
+    and live consumers, or the user's app (its path, handshake and first message)."""
+    return Victim(server, plan.target if plan.own else None, plan.traffic)
+
+
 @dataclass
 class ClimbOutcome:
     """Every row one server's climb produced."""
@@ -119,10 +126,13 @@ class ClimbOutcome:
 
 def hold_config(server: ServerProcess, plan: CapacityPlan) -> HoldConfig:
     """The capacity generator's configuration for a climb or bursts on ``server``."""
-    url = check_target(server.ws_url(f"ws/echo/{plan.flavour}/"), plan.allow_remote)
+    url = check_target(server.ws_url(plan.ws_path), plan.allow_remote)
+    traffic = plan.traffic
     return HoldConfig(
         url=url,
         canary_url=url,
+        headers=[list(pair) for pair in traffic.handshake_headers()] if traffic else [],
+        message=traffic.message(0, 0) if traffic and not traffic.echo else CANARY_TEXT,
         sources=loopback_sources(plan.source_count(kernel.ephemeral_ports())),
         canaries=plan.canaries,
         connect_timeout_s=scaled(plan.connect_timeout_s),
@@ -176,7 +186,7 @@ class Climb:
         grown = now.rss - self.base.rss if now.rss and self.base.rss else None
         return CapacityPointRow(
             server=self.server.spec.name,
-            flavour=self.plan.flavour,
+            flavour=self.plan.cell,
             layer=self.layer,
             level=level,
             connections=held,
@@ -282,7 +292,7 @@ class Climb:
         peak = sample(self.server)
         row = AtLimitRow(
             server=self.server.spec.name,
-            flavour=self.plan.flavour,
+            flavour=self.plan.cell,
             layer=self.layer,
             limit_kind=limit.kind,
             limit_side=limit.side,
@@ -320,7 +330,7 @@ class Climb:
             row.recovered = False
             row.recovery_detail = f"the server is gone (exit code {_exit_code(self.server)})"
             return
-        victim = Victim(self.server)
+        victim = victim_of(self.server, self.plan)
         why, seconds, _first = canary_within(victim, self.plan.recovery_wait_s)
         consumers, _ = wait_no_consumers(victim, self.plan.recovery_wait_s)
         after = sample(self.server)
@@ -344,7 +354,7 @@ class Climb:
         gen_cpu = max(((p.generator_cpu or 0) + (p.generator_wait or 0)) for p in self.points)
         return LimitsRow(
             server=self.server.spec.name,
-            flavour=self.plan.flavour,
+            flavour=self.plan.cell,
             connections_target=self.plan.max_connections,
             connections_held=best.ping_answered if best else 0,
             connections_opened=opened,
@@ -409,7 +419,7 @@ def climb(
         if server.running and server.port:
             backlog = kernel.listen_backlog(server.port)
             with contextlib.suppress(OSError, ValueError, KeyError):
-                live = live_consumers(server)
+                live = live_consumers(victim_of(server, plan))
         at_limit = state.examine(limit)
     summary = state.summary(limit, backlog, len(config.sources))
     summary.live_consumers_at_end = live

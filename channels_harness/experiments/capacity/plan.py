@@ -11,9 +11,13 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels_harness.runtime.loopback import LOOPBACK
+
+if TYPE_CHECKING:
+    from channels_harness.experiments.target import Target
+    from channels_harness.protocol.traffic import Traffic
 
 # Descriptors a process needs beyond its connections (interpreter, logs, Redis).
 FD_MARGIN = 1024
@@ -72,6 +76,31 @@ class CapacityPlan:
     sources: int | None = None
     host: str = LOOPBACK
     allow_remote: bool = False
+    # The user's app (--app): its path, handshake and messages instead of the
+    # reference app's echo; None for the reference app.
+    target: Target | None = None
+
+    @property
+    def own(self) -> bool:
+        """Whether the climb is for the user's app (``--app``)."""
+        return self.target is not None and self.target.own
+
+    @property
+    def ws_path(self) -> str:
+        """The path every connection opens (``{conn}`` left for the generator)."""
+        if self.target is not None and self.own:
+            return self.target.path or "/"
+        return f"ws/echo/{self.flavour}/"
+
+    @property
+    def cell(self) -> str:
+        """What rows name in their ``flavour`` column: the flavour, or the app's path."""
+        return self.target.label if self.target is not None and self.own else self.flavour
+
+    @property
+    def traffic(self) -> Traffic | None:
+        """The user's handshake and messages (None: the reference app's echo)."""
+        return self.target.traffic if self.target is not None and self.own else None
 
     @property
     def level_step(self) -> int:

@@ -10,6 +10,8 @@ generator core; the Redis layer (when chosen) gets its own redis-server.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable
 
 from channels_harness.errors import RunError
@@ -44,8 +46,13 @@ def describe(plan: CapacityPlan, nofile: int, wanted: int, budget: int | None) -
     generator = sorted(cores.generator or ()) or "all"
     server = sorted(cores.server or ()) or "all"
     notes = [
-        f"Capacity: idle connections to ws/echo/{plan.flavour}/ on the {plan.layer} channel "
-        f"layer, opened from a generator process on core(s) {generator} (server on {server})"
+        f"Capacity: idle connections to {plan.ws_path} "
+        + (
+            "of your app (--app; its own channel layer)"
+            if plan.own
+            else f"on the {plan.layer} channel layer"
+        )
+        + f", opened from a generator process on core(s) {generator} (server on {server})"
         f" at a pace that follows the server (x1.25 every 0.5 s while handshakes take under "
         f"{plan.target_latency_s:g} s, halved on a failure or a slower one; at most "
         f"{plan.max_inflight} at once), measured every {plan.levels()[0]} connections: server "
@@ -93,18 +100,29 @@ def measure_server(
 ) -> LimitsRow:
     """Bursts on one fresh server, the climb on another; their rows into ``run``."""
     cores = pinning.choose()
+    own = plan.target.server_options() if plan.target is not None else {}
     if plan.bursts:
-        with ServerProcess(spec, cpus=cores.server, host=plan.host, env=env) as server:
+        with ServerProcess(spec, cpus=cores.server, host=plan.host, env=env, **own) as server:
             backlog = kernel.listen_backlog(server.port) if server.port else None
             run.record_server({**server.info(), "listen_backlog_effective": backlog})
-            run.extend(bursts(server, plan, say, cores.generator))
-    with ServerProcess(spec, cpus=cores.server, host=plan.host, env=env) as server:
+            run.extend(bursts(server, prepared(plan, server), say, cores.generator))
+    with ServerProcess(spec, cpus=cores.server, host=plan.host, env=env, **own) as server:
         run.record_server(server.info())
-        outcome = climb(server, plan, say, cores.generator, budget)
+        outcome = climb(server, prepared(plan, server), say, cores.generator, budget)
         if not server.running:
             outcome.summary.log_tail = server.log_tail(20)
     run.extend([outcome.summary, *outcome.points, outcome.at_limit])
     return outcome.summary
+
+
+def prepared(plan: CapacityPlan, server: ServerProcess) -> CapacityPlan:
+    """``plan`` ready for ``server``: for the user's app, logged in when asked (the
+    session cookie joins the handshake) and one round trip made, so that a refused
+    handshake or a silent consumer is one clear error before the climb."""
+    if plan.target is None or not plan.own:
+        return plan
+    traffic = plan.target.prepare(server)
+    return dataclasses.replace(plan, target=plan.target.replace(traffic=traffic, login=None))
 
 
 def run_capacity(
@@ -122,10 +140,11 @@ def run_capacity(
     for note in describe(plan, nofile, wanted, budget):
         run.note(note)
     rows = []
-    with redis_for(plan.layer, plan.redis_url) as redis_url:
-        env = layer_env(plan.layer, redis_url)
+    layer = contextlib.nullcontext(None) if plan.own else redis_for(plan.layer, plan.redis_url)
+    with layer as redis_url:
+        env = {} if plan.own else layer_env(plan.layer, redis_url)
         for name in plan.servers:
-            cell = {"server": name, "flavour": plan.flavour, "layer": plan.layer}
+            cell = {"server": name, "flavour": plan.cell, "layer": plan.layer}
             try:
                 spec = server_spec(name, plan)
                 rows.append(measure_server(run, spec, plan, env, budget, say))

@@ -54,6 +54,8 @@ MODULE = "channels_harness.generators.engine.hold"
 # Seconds between two adjustments of the pace.
 CONTROL_S = 0.5
 CANARY_TEXT = "canary"
+# The number ``{conn}`` becomes in a canary connection's URL (plus its index).
+CANARY_CONN = 1_000_000
 # Failed handshakes stop an ``open`` once they are this share of its attempts
 # (and at least ``fail_limit``): sporadic failures of an overloaded moment are
 # counted and reported, persistent ones are the server's limit.
@@ -67,6 +69,11 @@ class HoldConfig(Record):
 
     url: str
     canary_url: str
+    # Extra handshake headers (the user's Origin, cookies, subprotocol...) and the
+    # canary's message (any data frame back answers it). ``{conn}`` in a URL
+    # becomes the connection's number (the canaries count from CANARY_CONN).
+    headers: list[list[str]] = field(default_factory=list)
+    message: str = CANARY_TEXT
     sources: list[str] = field(default_factory=list)
     canaries: int = 4
     connect_timeout_s: float = 10.0
@@ -224,6 +231,8 @@ class Holder:
         self.held = 0
         self.dropped = 0
         self.next_source = 0
+        self.numbered = 0
+        self.headers = [(name, value) for name, value in config.headers]
         self.pacer = Pacer(
             rate=config.start_rate,
             min_rate=config.min_rate,
@@ -244,7 +253,9 @@ class Holder:
     ) -> IdleConnection | None:
         started = perf_counter()
         try:
-            conn = await open_idle(self.config.url, timeout, source, on_drop)
+            self.numbered += 1
+            url = self.config.url.replace("{conn}", str(self.numbered - 1))
+            conn = await open_idle(url, timeout, source, on_drop, self.headers)
         except Exception as exc:  # every failed attempt is counted, whatever raised
             attempts.fail(exc)
             return None
@@ -384,7 +395,8 @@ class Holder:
         if conn.open:
             return conn
         try:
-            conn = await open_idle(self.config.canary_url, self.config.connect_timeout_s)
+            url = self.config.canary_url.replace("{conn}", str(CANARY_CONN + index))
+            conn = await open_idle(url, self.config.connect_timeout_s, headers=self.headers)
         except _ERRORS as exc:
             errors.append(f"canary connect: {failure_kind(exc)}: {exc}"[:200])
             return None
@@ -400,7 +412,7 @@ class Holder:
         seconds = []
         for _ in range(messages):
             try:
-                seconds.append(await conn.echo(CANARY_TEXT, timeout_s))
+                seconds.append(await conn.echo(self.config.message, timeout_s))
             except _ERRORS as exc:
                 errors.append(f"canary echo: {failure_kind(exc)}: {exc}"[:200])
                 break

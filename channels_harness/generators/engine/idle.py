@@ -20,7 +20,7 @@ import errno
 import resource
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
@@ -212,9 +212,10 @@ async def open_idle(
     timeout: float,
     source: str | None = None,
     on_drop: Callable[[IdleConnection], None] | None = None,
+    headers: Sequence[tuple[str, str]] = (),
 ) -> IdleConnection:
-    """One open :class:`IdleConnection` to ``url`` (from ``source`` when given);
-    raises what the attempt raised (see :func:`failure_kind`)."""
+    """One open :class:`IdleConnection` to ``url`` (from ``source`` when given, with
+    extra handshake ``headers``); raises what the attempt raised (see :func:`failure_kind`)."""
     _transport, listener = await asyncio.wait_for(
         picows.ws_connect(
             lambda: IdleConnection(on_drop),
@@ -222,6 +223,7 @@ async def open_idle(
             websocket_handshake_timeout=timeout,
             read_buffer_init_size=READ_BUFFER_BYTES,
             socket_factory=source_socket(source) if source else None,
+            extra_headers=list(headers) or None,
         ),
         timeout,
     )
