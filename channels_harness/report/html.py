@@ -1,7 +1,9 @@
 """report.html: one self-contained file, readable offline, plots inlined as SVG.
 
 The HTML is report.md rendered with markdown-it (so the two never disagree),
-with every ``plots/X.svg`` image replaced by the SVG itself.
+with every ``plots/X.svg`` image replaced by the SVG itself, its indentation
+and the line breaks inside path data dropped (the drawing is the same; the page
+about a tenth smaller).
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ figure.plot { margin: 1rem 0; } figure.plot svg { max-width: 100%; height: auto;
 
 _IMG = re.compile(r'<img src="plots/(?P<name>[\w-]+)\.svg" alt="(?P<alt>[^"]*)"\s*/?>')
 _PROLOG = re.compile(r"^.*?(?=<svg)", re.S)
+_PATH_DATA = re.compile(r' d="([^"]*)"')
+_INDENT = re.compile(r">\n[ \t]+<")
+
+
+def compact_svg(svg: str) -> str:
+    """``svg`` without the indentation between its tags and with each path's data on
+    one line: whitespace that changes nothing in the drawing."""
+    svg = _PATH_DATA.sub(lambda m: ' d="' + " ".join(m.group(1).split()) + '"', svg)
+    return _INDENT.sub(">\n<", svg)
 
 
 def render(markdown_text: str, plots: dict[str, bytes], title: str) -> str:
@@ -37,7 +48,7 @@ def render(markdown_text: str, plots: dict[str, bytes], title: str) -> str:
         svg = plots.get(match.group("name"))
         if svg is None:
             return f"<em>[plot {html.escape(match.group('name'))} missing]</em>"
-        text = _PROLOG.sub("", svg.decode("utf-8"), count=1)
+        text = compact_svg(_PROLOG.sub("", svg.decode("utf-8"), count=1))
         label = html.escape(match.group("alt"))
         return f'<figure class="plot" role="img" aria-label="{label}">{text}</figure>'
 

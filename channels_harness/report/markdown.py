@@ -329,7 +329,12 @@ def verdict(data: Data) -> str:
         _failures,
     ):
         lines += part(data)
-    if len(lines) == 2:
+    if len(lines) == 2 and data.get("kind") == "versions":
+        lines.append(
+            "This run compares stacks of versions: every figure is in the Versions sections "
+            "below, each stack against the first."
+        )
+    elif len(lines) == 2:
         lines.append("No measurements finished in this run.")
     return "\n".join(lines)
 

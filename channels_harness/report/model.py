@@ -77,6 +77,22 @@ def new_run_id(now: dt.datetime | None = None, host: str | None = None) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{host or 'host'}"
 
 
+def dumps(data: dict[str, Any]) -> str:
+    """``data`` as data.json's text: one key per line at the top, and in every
+    section one row per line (a row is a compact JSON object), so a published
+    run stays small and a diff of two runs shows the rows that changed."""
+    parts = []
+    for key, value in data.items():
+        name = json.dumps(key)
+        if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+            rows = ",\n".join("  " + json.dumps(row, separators=(",", ":")) for row in value)
+            parts.append(f" {name}: [\n{rows}\n ]")
+        else:
+            text = json.dumps(value, indent=1).replace("\n", "\n ")
+            parts.append(f" {name}: {text}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 class Run:
     """A run folder and its ``data.json``, saved after every change."""
 
@@ -146,7 +162,7 @@ class Run:
         return self.path / "data.json"
 
     def save(self) -> None:
-        write_atomic(self.data_file, json.dumps(self.data, indent=1, sort_keys=False) + "\n")
+        write_atomic(self.data_file, dumps(self.data))
 
     def add(self, row: Row) -> None:
         """Append ``row`` to its section and save."""
