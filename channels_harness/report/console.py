@@ -123,7 +123,9 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
     unstable and noisy cells, headroom, then the other sections and the failed cells."""
     print_sections(console, data, (sections.THROUGHPUT, sections.THROUGHPUT_CI))
     ratios = sync_vs_async(data) + cost_sync_vs_async(data) + server_vs_server(data)
-    console.print(ratio_table(ratios + cost_server_vs_server(data) + tls_vs_plain(data)))
+    ratios += cost_server_vs_server(data) + tls_vs_plain(data)
+    if ratios:  # none for your own app: one path, no flavours to pair
+        console.print(ratio_table(ratios))
     print_trust(console, data)
     room = headroom(data)
     if room is not None:
