@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels_harness.errors import RunError
+from channels_harness.experiments.bench.latency import latency_row
 from channels_harness.experiments.target import Server, Target
 from channels_harness.generators.engine import GENERATOR_NAME, LoadConfig, LoadResult, run_load
 from channels_harness.protocol.traffic import Traffic
 from channels_harness.report.model import Run
-from channels_harness.report.rows import HandshakeRow, LatencyRow, ThroughputRow
+from channels_harness.report.rows import HandshakeRow, ThroughputRow
 from channels_harness.runtime import pinning, stats
 
 LATENCY_SHARE = 0.5
@@ -225,24 +226,8 @@ def _latency(bench: _Bench, server: Server, name: str, traffic: Traffic, peak: f
         duration_s=plan.latency_duration_s,
         warmup_s=plan.warmup_s,
     )
-    summary = result.summary
     bench.run.add(
-        LatencyRow(
-            server=name,
-            flavour=bench.target.label,
-            connections=plan.connections,
-            share_of_peak=LATENCY_SHARE,
-            target_rate=float(rate),
-            achieved_rate=result.achieved_rate,
-            p50_ms=summary.p50_ms,
-            p90_ms=summary.p90_ms,
-            p99_ms=summary.p99_ms,
-            p999_ms=summary.p999_ms,
-            max_ms=summary.max_ms,
-            errors=result.errors,
-            generator_cpu=round(result.generator_cpu, 3),
-            generator_bound=result.generator_bound,
-        )
+        latency_row(name, bench.target.label, plan.connections, LATENCY_SHARE, rate, result)
     )
 
 

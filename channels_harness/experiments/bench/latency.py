@@ -13,6 +13,7 @@ from channels_harness.experiments.bench.plan import (
     BenchPlan,
 )
 from channels_harness.experiments.bench.session import BenchSession, CellFailed, LiveServer
+from channels_harness.generators.engine import LoadResult
 from channels_harness.report.model import Run
 from channels_harness.report.rows import LatencyRow, ThroughputRow
 from channels_harness.servers.reference import echo_path
@@ -75,22 +76,27 @@ def _measure_share(
         )
     except CellFailed:
         return
+    session.run.add(latency_row(live.name, flavour, HEADLINE_CONCURRENCY, share, rate, result))
+
+
+def latency_row(
+    server: str, flavour: str, connections: int, share: float, rate: float, result: LoadResult
+) -> LatencyRow:
+    """The row of one open-loop run at ``rate`` (``share`` of the peak)."""
     summary = result.summary
-    session.run.add(
-        LatencyRow(
-            server=live.name,
-            flavour=flavour,
-            connections=HEADLINE_CONCURRENCY,
-            share_of_peak=share,
-            target_rate=float(rate),
-            achieved_rate=result.achieved_rate,
-            p50_ms=summary.p50_ms,
-            p90_ms=summary.p90_ms,
-            p99_ms=summary.p99_ms,
-            p999_ms=summary.p999_ms,
-            max_ms=summary.max_ms,
-            errors=result.errors,
-            generator_cpu=round(result.generator_cpu, 3),
-            generator_bound=result.generator_bound,
-        )
+    return LatencyRow(
+        server=server,
+        flavour=flavour,
+        connections=connections,
+        share_of_peak=share,
+        target_rate=float(rate),
+        achieved_rate=result.achieved_rate,
+        p50_ms=summary.p50_ms,
+        p90_ms=summary.p90_ms,
+        p99_ms=summary.p99_ms,
+        p999_ms=summary.p999_ms,
+        max_ms=summary.max_ms,
+        errors=result.errors,
+        generator_cpu=round(result.generator_cpu, 3),
+        generator_bound=result.generator_bound,
     )
