@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,14 +99,27 @@ def sample(server: ServerProcess) -> ServerSample:
             fds += proc.num_fds()
             times = proc.cpu_times()
             cpu += times.user + times.system
-    # The tree's descriptor capacity: each process has its own open-file limit, so
-    # several workers on one socket hold more connections than one process may.
-    limits = []
+    return ServerSample(rss, fds, cpu, descriptor_capacity(procs), time.monotonic())
+
+
+def descriptor_capacity(procs: Sequence[psutil.Process]) -> int | None:
+    """The open files the server's tree may hold for connections.
+
+    Each process has its own open-file limit, so several workers on one socket
+    hold more connections than one process may: the capacity is the sum of the
+    limits of the processes that hold connections (at least half their limit
+    in use). A supervisor that holds none (hypercorn's, granian's, uvicorn's
+    with --workers) does not add its limit once the workers fill up; before
+    any process is half full, every process counts.
+    """
+    limits, holding = [], []
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            limits.append(int(proc.rlimit(psutil.RLIMIT_NOFILE)[0]))
-    nofile = sum(limits) if limits else None
-    return ServerSample(rss, fds, cpu, nofile, time.monotonic())
+            limit = int(proc.rlimit(psutil.RLIMIT_NOFILE)[0])
+            limits.append(limit)
+            if proc.num_fds() * 2 >= limit:
+                holding.append(limit)
+    return sum(holding or limits) if limits else None
 
 
 def victim_of(server: ServerProcess, plan: CapacityPlan) -> Victim:
@@ -163,6 +176,8 @@ class Climb:
     failed: int = 0
     best: CapacityPointRow | None = None
     last: OpenReport | None = None
+    # The descriptor capacity at the last level (see descriptor_capacity).
+    nofile: int | None = None
 
     def canary(self, messages: int) -> CanaryReport:
         return self.holders.canary(messages, scaled(self.plan.canary_timeout_s))
@@ -260,6 +275,7 @@ class Climb:
             machine_nofile=machine_nofile(self.plan.descriptors()),
         )
         self.last = opened
+        self.nofile = now.nofile or self.nofile
         self.dropped = max(opened.dropped_total, sweep.dropped_total)
         self.failed += opened.failed
         limit = decide(evidence, self.plan.min_accept_rate, self.memory_budget)
@@ -371,7 +387,7 @@ class Climb:
             accept_rate=round(opened / opening, 1) if opening else None,
             handshakes_failed=self.failed,
             connections_dropped=self.dropped,
-            server_nofile=self.base.nofile,
+            server_nofile=self.nofile or self.base.nofile,
             listen_backlog=backlog,
             sources=sources,
             generator_cpu_max=round(gen_cpu, 3),
