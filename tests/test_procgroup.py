@@ -275,3 +275,38 @@ def test_no_other_module_of_the_package_starts_a_child_process() -> None:
             if isinstance(node, ast.keyword) and node.arg == "preexec_fn":
                 found.add((path.relative_to(PACKAGE).as_posix(), "preexec_fn"))
     assert found - allowed == set()
+
+
+FORKING_PARENT = """
+import os, sys, time
+from channels_harness.runtime import forkguard
+if sys.argv[1] == "armed":
+    forkguard.arm()
+child = os.fork()
+if child == 0:
+    time.sleep(60)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("armed", [True, False])
+def test_a_process_forked_by_a_child_dies_with_it_once_armed(armed: bool) -> None:
+    """What locust --processes does: the harness's child forks workers of its own.
+    Armed, they get SIGKILL when their parent dies; unarmed (the kernel's default)
+    they live on, which is why locust_users arms the guard."""
+    mode = "armed" if armed else "plain"
+    with subprocess.Popen(
+        [sys.executable, "-c", FORKING_PARENT, mode], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        child = psutil.Process(int(parent.stdout.readline()))
+        parent.kill()
+        parent.wait(timeout=10)
+        try:
+            gone, _alive = psutil.wait_procs([child], timeout=5)
+            assert bool(gone) == armed
+        finally:
+            with contextlib.suppress(psutil.Error):
+                child.kill()

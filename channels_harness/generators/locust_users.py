@@ -75,8 +75,12 @@ from channels_harness.protocol.traffic import (
     read_messages,
     with_cookie,
 )
+from channels_harness.runtime import forkguard
 from channels_harness.runtime.loopback import check_target
 from channels_harness.runtime.options import comma_list
+
+# locust --processes forks its workers from this process: they die with it.
+forkguard.arm()
 
 HANDSHAKE = "WS-CONNECT"
 MESSAGE = "WS"
