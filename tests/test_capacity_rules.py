@@ -289,3 +289,15 @@ def test_a_server_with_worker_processes_is_launched_and_named_so() -> None:
     assert get_spec("uvicorn").with_workers(1) == get_spec("uvicorn")
     with pytest.raises(UsageError, match="daphne runs one process"):
         get_spec("daphne").with_workers(2)
+
+
+def test_descriptor_capacity_counts_the_processes_holding_connections() -> None:
+    from channels_harness.experiments.capacity.climb import descriptor_capacity
+
+    # An idle tree: every process counts.
+    assert descriptor_capacity([(12, 20_000), (40, 20_000)]) == 40_000
+    # A supervisor beside a full worker (hypercorn, granian): only the worker.
+    assert descriptor_capacity([(12, 20_000), (19_990, 20_000)]) == 20_000
+    # Three uvicorn workers filling up behind their supervisor.
+    assert descriptor_capacity([(15, 20_000), *[(16_700, 20_000)] * 3]) == 60_000
+    assert descriptor_capacity([]) is None

@@ -210,13 +210,18 @@ def headline_rows(data: Data) -> list[ThroughputRow]:
     ]
 
 
-def sync_vs_async(data: Data) -> list[Ratio]:
-    """Per server: async msgs/s over sync msgs/s (and generic-async over generic-sync)."""
+def _flavours_by_server(data: Data) -> list[tuple[str, dict[str, ThroughputRow]]]:
+    """The headline cell's rows, per server (sorted) and flavour."""
     by_server: dict[str, dict[str, ThroughputRow]] = defaultdict(dict)
     for row in headline_rows(data):
         by_server[row.server][row.flavour] = row
+    return sorted(by_server.items())
+
+
+def sync_vs_async(data: Data) -> list[Ratio]:
+    """Per server: async msgs/s over sync msgs/s (and generic-async over generic-sync)."""
     ratios = []
-    for server, flavours in sorted(by_server.items()):
+    for server, flavours in _flavours_by_server(data):
         for sync, asynchronous in SYNC_ASYNC_PAIRS:
             if sync in flavours and asynchronous in flavours:
                 label = f"{server}: {asynchronous} / {sync}"
@@ -230,11 +235,8 @@ def cost_sync_vs_async(data: Data) -> list[Ratio]:
     """Per server: the server's CPU per message of sync over async (and generic-sync
     over generic-async), how many times more a message costs; only for rows that
     measured it."""
-    by_server: dict[str, dict[str, ThroughputRow]] = defaultdict(dict)
-    for row in headline_rows(data):
-        by_server[row.server][row.flavour] = row
     ratios = []
-    for server, flavours in sorted(by_server.items()):
+    for server, flavours in _flavours_by_server(data):
         for sync, asynchronous in SYNC_ASYNC_PAIRS:
             if sync in flavours and asynchronous in flavours:
                 label = f"{server}: {sync} / {asynchronous} CPU per message"

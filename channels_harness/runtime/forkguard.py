@@ -21,6 +21,7 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 _parent: list[int] = []
+_armed: list[bool] = []
 
 
 def _before_fork() -> None:
@@ -37,7 +38,7 @@ def _in_child() -> None:
 def arm() -> None:
     """From now on, every process this one forks (os.fork and what calls it) dies
     with it. Linux only; elsewhere nothing happens. Calling it again does nothing."""
-    if not sys.platform.startswith("linux") or getattr(arm, "done", False):
+    if not sys.platform.startswith("linux") or _armed:
         return
     os.register_at_fork(before=_before_fork, after_in_child=_in_child)
-    arm.done = True  # type: ignore[attr-defined]
+    _armed.append(True)

@@ -93,17 +93,21 @@ def sample(server: ServerProcess) -> ServerSample:
         return ServerSample(None, None, None, None, time.monotonic())
     rss = fds = 0
     cpu = 0.0
+    counts = []  # (open descriptors, open-file limit) of each process
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             rss += proc.memory_info().rss
-            fds += proc.num_fds()
+            open_fds = proc.num_fds()
+            fds += open_fds
             times = proc.cpu_times()
             cpu += times.user + times.system
-    return ServerSample(rss, fds, cpu, descriptor_capacity(procs), time.monotonic())
+            counts.append((open_fds, int(proc.rlimit(psutil.RLIMIT_NOFILE)[0])))
+    return ServerSample(rss, fds, cpu, descriptor_capacity(counts), time.monotonic())
 
 
-def descriptor_capacity(procs: Sequence[psutil.Process]) -> int | None:
-    """The open files the server's tree may hold for connections.
+def descriptor_capacity(counts: Sequence[tuple[int, int]]) -> int | None:
+    """The open files the server's tree may hold for connections, from each
+    process's (open descriptors, open-file limit).
 
     Each process has its own open-file limit, so several workers on one socket
     hold more connections than one process may: the capacity is the sum of the
@@ -112,13 +116,8 @@ def descriptor_capacity(procs: Sequence[psutil.Process]) -> int | None:
     with --workers) does not add its limit once the workers fill up; before
     any process is half full, every process counts.
     """
-    limits, holding = [], []
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            limit = int(proc.rlimit(psutil.RLIMIT_NOFILE)[0])
-            limits.append(limit)
-            if proc.num_fds() * 2 >= limit:
-                holding.append(limit)
+    limits = [limit for _used, limit in counts]
+    holding = [limit for used, limit in counts if used * 2 >= limit]
     return sum(holding or limits) if limits else None
 
 
