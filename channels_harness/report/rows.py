@@ -106,6 +106,8 @@ class ThroughputRow(Row):
     # What else the machine did meanwhile (channels_harness.runtime.noise.Noise).
     noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
+    # A scenario file's step this row measures (None: the whole echo or message round trip).
+    step: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -128,6 +130,8 @@ class LatencyRow(Row):
     generator_cpu: float | None = None
     generator_bound: bool = False
     stack: dict[str, str] | None = None
+    scenario: str | None = None
+    step: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -154,6 +158,7 @@ class HandshakeRow(Row):
     server_cpu_us_per_handshake: float | None = None
     noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
+    scenario: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -273,6 +278,8 @@ class LocustRow(Row):
     server_rss_idle_bytes: int | None = None
     server_rss_bytes: int | None = None
     rss_per_connection_bytes: int | None = None
+    # A scenario file's step (locust's request name) this row measures, if any.
+    step: str | None = None
 
 
 @dataclass(kw_only=True)
