@@ -151,7 +151,7 @@ def test_the_client_sets_tcp_nodelay_on_its_socket() -> None:
     # In a subprocess: importing the locust users monkey-patches with gevent.
     script = (
         "import socket\n"
-        "from channels_harness.generators.locust_users import WebSocketClient\n"
+        "from channels_harness.locust import WebSocketClient\n"
         "from locust.env import Environment\n"
         "import sys\n"
         "client = WebSocketClient(Environment(), sys.argv[1], 'nodelay', 5.0)\n"

@@ -220,6 +220,7 @@ def test_plain_locust_stops_at_start_on_a_remote_target(
             "1",
             "-t",
             "30s",
+            "--json",
             *target,
             "EchoAsyncUser",
         ],
@@ -232,8 +233,9 @@ def test_plain_locust_stops_at_start_on_a_remote_target(
     assert done.returncode == 2, done.stderr[-2000:]
     assert "refusing to send load to 192.0.2.1" in done.stderr
     assert "--ws-allow-remote-target" in done.stderr
-    # It stopped before the test started: no user ran, no run time was set.
-    assert "Run time limit set" not in done.stderr
+    # It stopped at test start, before any connection: no request at all.
+    assert json.loads(done.stdout) == [], done.stdout
+    assert "run-time limit reached" not in done.stderr
 
 
 def get_json(url: str, data: dict[str, object] | None = None) -> dict:

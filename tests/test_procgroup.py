@@ -295,7 +295,7 @@ time.sleep(60)
 def test_a_process_forked_by_a_child_dies_with_it_once_armed(armed: bool) -> None:
     """What locust --processes does: the harness's child forks workers of its own.
     Armed, they get SIGKILL when their parent dies; unarmed (the kernel's default)
-    they live on, which is why locust_users arms the guard."""
+    they live on, which is why locust_setup arms the guard."""
     mode = "armed" if armed else "plain"
     with subprocess.Popen(
         [sys.executable, "-c", FORKING_PARENT, mode], stdout=subprocess.PIPE, text=True

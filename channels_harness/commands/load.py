@@ -18,11 +18,17 @@ Your own app: ``--app`` starts it under each of ``--servers`` (``--url`` loads
 a server that is already running instead) and locust's ``AppUser`` sends your
 messages on ``--path`` with your handshake options; with ``--url`` the
 server's CPU and memory are not measured.
+
+Your own conversation: ``--scenario-file FILE`` runs a scenario file
+(docs/scenarios.md) with locust's ``ScenarioUser``, ``--locustfile FILE``
+(``--user-class NAME``) your own locustfile (docs/locust.md); for the reference
+app, ``--app`` or ``--url``, one cell per server, one row per step (request name).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from channels_harness.commands._common import (
@@ -39,6 +45,7 @@ from channels_harness.servers.registry import FOCUS_SERVERS
 
 if TYPE_CHECKING:
     from channels_harness.commands._common import Step
+    from channels_harness.experiments.load.custom import CustomLoad
     from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
     from channels_harness.report.rows import LocustRow
@@ -49,6 +56,7 @@ HELP = "run locust headless against each server x flavour and compare"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_load_arguments(parser)
+    _add_custom_arguments(parser)
     _add_scale_arguments(parser)
     parser.add_argument(
         "--repeat",
@@ -88,7 +96,7 @@ def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
         default="sync,async",
         help=f"comma-separated, of {', '.join(FLAVOUR_CLASSES)} (default: sync,async)",
     )
-    parser.add_argument("--scenario", choices=SCENARIOS, default="echo", help="(default: echo)")
+    parser.add_argument("--scenario", choices=SCENARIOS, default=None, help="(default: echo)")
     parser.add_argument("--users", type=int, default=50, help="locust users (default 50)")
     parser.add_argument(
         "--spawn-rate", type=float, default=None, help="users started per second (default: all)"
@@ -96,6 +104,29 @@ def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per cell (default 20)")
     parser.add_argument(
         "--processes", type=int, default=1, help="locust generator processes (default 1)"
+    )
+
+
+def _add_custom_arguments(parser: argparse.ArgumentParser) -> None:
+    """Your own conversation: a scenario file, or your own locustfile."""
+    group = parser.add_argument_group("your own scenario or locustfile (instead of --scenario)")
+    group.add_argument(
+        "--scenario-file",
+        metavar="FILE",
+        help="a scenario file (TOML, docs/scenarios.md) run by locust's ScenarioUser; "
+        "one row per step",
+    )
+    group.add_argument(
+        "--locustfile",
+        metavar="FILE",
+        help="your own locustfile (docs/locust.md); one row per request name",
+    )
+    group.add_argument(
+        "--user-class",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --locustfile: a user class to run (repeatable; default: every class)",
     )
 
 
@@ -143,17 +174,22 @@ def run(args: argparse.Namespace) -> int:
     problem = _problem(args)
     if problem:
         return refuse(console, problem)
-    target = target_from_args(args)
+    custom_given = bool(args.scenario_file or args.locustfile)
+    target = target_from_args(args, require_path=not custom_given)
+    custom, target = _custom(args, target)
     options = {**_options(args), **(target.describe() if target.own else {})}
+    if custom is not None:
+        options.update(scenario=custom.name, flavours=[custom.flavour], **custom.describe())
+        options["scenario_file"] = args.scenario_file
     run_ = create_run(args, "load", options)
     try:
         with run_.recording(), progress_bar(console, "locust") as progress:
-            rows = _measure(run_, args, options, progress, target)
+            rows = _measure(run_, args, options, progress, target, custom)
     except RedisUnavailableError as exc:
         console.print(f"[red]{exc}[/]", highlight=False)
         console.print(f"run left incomplete: {run_.path}", highlight=False)
         return 2
-    table = comparison_table(rows, title=_title(args))
+    table = comparison_table(rows, title=_title(args, custom))
     requests = [_failed_requests(row) for row in rows if row.failures]
     return conclude(
         console, run_, [table], failure_label="failed cell", after=requests, failed=bool(requests)
@@ -171,6 +207,9 @@ def _problem(args: argparse.Namespace) -> str | None:
         )
     if args.workers and args.processes > 1:
         return "--workers and --processes exclude each other: choose one"
+    custom = _custom_problem(args)
+    if custom:
+        return custom
     try:
         check_scale(args.layer, args.server_processes, args.workers)
     except LocustRunError as exc:
@@ -178,12 +217,53 @@ def _problem(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _custom_problem(args: argparse.Namespace) -> str | None:
+    """Why the scenario-file or locustfile options cannot work together, or None."""
+    if args.scenario_file and args.locustfile:
+        return "--scenario-file and --locustfile exclude each other: choose one"
+    if args.user_class and not args.locustfile:
+        return "--user-class picks a class of --locustfile: give --locustfile too"
+    if (args.scenario_file or args.locustfile) and args.scenario:
+        return "--scenario is a bundled scenario: leave it out with --scenario-file or --locustfile"
+    if args.scenario_file and (args.message or args.message_file or args.expect):
+        return (
+            "the scenario file says what to send and expect: leave out --message, "
+            "--message-file and --expect"
+        )
+    return None
+
+
+def _custom(args: argparse.Namespace, target: Target) -> tuple[CustomLoad | None, Target]:
+    """The scenario file's or your locustfile's load (checked: UsageError otherwise),
+    and the target with what a scenario file says of the connection."""
+    from pathlib import Path
+
+    from channels_harness.experiments.load import custom
+    from channels_harness.experiments.load.locustproc import check_locustfile
+    from channels_harness.experiments.load.run import custom_options
+    from channels_harness.protocol.scenario import load
+
+    given = custom_options(target)
+    if args.scenario_file:
+        scenario = load(args.scenario_file)
+        merged = custom.scenario_target(target, scenario)
+        load_ = custom.scenario_load(
+            scenario, Path(args.scenario_file), merged.label if merged.own else None
+        )
+        return dataclasses.replace(load_, options=(*load_.options, *given)), merged
+    if args.locustfile:
+        classes = tuple(name for text in args.user_class for name in names(text) or [])
+        load_ = custom.locustfile_load(check_locustfile(Path(args.locustfile), classes))
+        return dataclasses.replace(load_, options=(*load_.options, *given)), target
+    return None, target
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     """The options data.json records."""
     return {
         "servers": names(args.servers) or [],
         "flavours": names(args.flavours) or [],
-        "scenario": args.scenario,
+        "scenario": args.scenario or "echo",
         "users": args.users,
         "duration_s": args.duration,
         "processes": args.processes,
@@ -200,7 +280,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _measure(
-    run: Run, args: argparse.Namespace, options: dict[str, Any], progress: Step, target: Target
+    run: Run,
+    args: argparse.Namespace,
+    options: dict[str, Any],
+    progress: Step,
+    target: Target,
+    custom: CustomLoad | None,
 ) -> list[LocustRow]:
     from channels_harness.experiments.load.run import run_load
 
@@ -208,7 +293,7 @@ def _measure(
         run,
         servers=options["servers"],
         flavours=options["flavours"],
-        scenario=args.scenario,
+        scenario=args.scenario or "echo",
         users=args.users,
         duration_s=args.duration,
         processes=args.processes,
@@ -223,11 +308,16 @@ def _measure(
         workers=args.workers,
         allow_remote=args.allow_remote_target,
         target=target,
+        custom=custom,
     )
 
 
-def _title(args: argparse.Namespace) -> str:
-    scenario = "app" if args.app or args.url else args.scenario
+def _title(args: argparse.Namespace, custom: CustomLoad | None) -> str:
+    scenario = args.scenario or "echo"
+    if custom is not None:
+        scenario = custom.name
+    elif args.app or args.url:
+        scenario = "app"
     title = f"locust {scenario}, {args.users} users, {args.layer} layer"
     if args.server_processes > 1:
         title += f", {args.server_processes} server processes"
@@ -238,7 +328,8 @@ def _title(args: argparse.Namespace) -> str:
 
 def _failed_requests(row: LocustRow) -> str:
     errors = "; ".join(f"{e['occurrences']} x {e['error']}" for e in row.errors)
+    step = f" {row.step}" if row.step else ""
     return (
         f"[red]{row.failures} failed requests[/] in {row.scenario} "
-        f"{row.server} {row.flavour}: {errors}"
+        f"{row.server} {row.flavour}{step}: {errors}"
     )

@@ -291,6 +291,15 @@ def _steps(value: Any, kind: str, where: str, timeout: float) -> tuple[Step, ...
     )
 
 
+def make_step(
+    table: Mapping[str, Any], *, name: str, where: str, timeout: float = DEFAULT_TIMEOUT_S
+) -> Step:
+    """The :class:`Step` a ``[[step]]`` table describes (the keys, defaults and checks of a
+    file; ``name`` when the table has none), for steps built in code (the locust API);
+    UsageError naming ``where`` and the key at fault."""
+    return _step(table, name, where, timeout)
+
+
 def _step(table: Mapping[str, Any], default_name: str, where: str, timeout: float) -> Step:
     _known(table, _STEP_KEYS, where)
     name = _text(table.get("name", default_name), f"{where}: name")

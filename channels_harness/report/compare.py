@@ -148,10 +148,19 @@ def _memory(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
             yield cell, "bytes/conn", Figure.of(r.bytes_per_connection), False
 
 
+def _locust_cell(r: LocustRow) -> str:
+    """A locust cell's name: with its step (and the step's request type, unless ``WS``)."""
+    step = ""
+    if r.step is not None:
+        kind = f" [{r.request_type}]" if r.request_type not in ("", "WS") else ""
+        step = f" {r.step}{kind}"
+    return f"{r.scenario} {r.server} {r.flavour}{step} u={r.users}"
+
+
 def _locust(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     groups: dict[str, list[LocustRow]] = {}
     for r in rows_of(data, LocustRow):
-        groups.setdefault(f"{r.scenario} {r.server} {r.flavour} u={r.users}", []).append(r)
+        groups.setdefault(_locust_cell(r), []).append(r)
     for cell, rows in groups.items():
         rates = sorted(float(r.msgs_per_s) for r in rows)
         yield cell, "msgs/s", Figure.of(rates[len(rates) // 2], rates), True

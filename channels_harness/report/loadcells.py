@@ -30,6 +30,7 @@ class LoadCell(Row):
     scenario: str
     server: str
     flavour: str
+    step: str
     msgs_per_s: float
     p50_ms: float | None
     p95_ms: float | None
@@ -60,6 +61,7 @@ def _fold(members: list[LocustRow]) -> LoadCell:
         scenario=first.scenario,
         server=first.server,
         flavour=first.flavour,
+        step=step_label(first),
         msgs_per_s=rate,
         p50_ms=median_of_present([m.p50_ms for m in members]),
         p95_ms=median_of_present([m.p95_ms for m in members]),
@@ -80,27 +82,36 @@ def _fold(members: list[LocustRow]) -> LoadCell:
     )
 
 
+def step_label(row: LocustRow) -> str:
+    """A row's step as a table shows it: the name, with its request type unless ``WS``
+    ("" for a row of a bundled scenario)."""
+    if row.step is None:
+        return ""
+    kind = f" ({row.request_type})" if row.request_type not in ("", "WS") else ""
+    return f"{row.step}{kind}"
+
+
 def _over(value: float, reference: float | None) -> float | None:
     return value / reference if reference else None
 
 
 def load_cells(rows: Sequence[LocustRow]) -> list[LoadCell]:
-    """One cell per (scenario, server, flavour) in first-seen order, with its ratios."""
-    groups: dict[tuple[str, str, str], list[LocustRow]] = {}
+    """One cell per (scenario, server, flavour, step) in first-seen order, with its ratios."""
+    groups: dict[tuple[str, str, str, str], list[LocustRow]] = {}
     for row in rows:
-        groups.setdefault((row.scenario, row.server, row.flavour), []).append(row)
+        groups.setdefault((row.scenario, row.server, row.flavour, step_label(row)), []).append(row)
     cells = [_fold(members) for members in groups.values()]
-    rate = {(c.scenario, c.server, c.flavour): c.msgs_per_s for c in cells}
+    rate = {(c.scenario, c.server, c.flavour, c.step): c.msgs_per_s for c in cells}
     servers = [c.server for c in cells if c.server != RAW]
     first = servers[0] if servers else None
     for cell in cells:
         if cell.server == RAW:
             continue
         if cell.flavour != "sync":
-            cell.vs_sync = _over(cell.msgs_per_s, rate.get((cell.scenario, cell.server, "sync")))
+            sync = (cell.scenario, cell.server, "sync", cell.step)
+            cell.vs_sync = _over(cell.msgs_per_s, rate.get(sync))
         if cell.server != first:
-            cell.vs_first = _over(
-                cell.msgs_per_s, rate.get((cell.scenario, first or "", cell.flavour))
-            )
-        cell.vs_raw = _over(cell.msgs_per_s, rate.get((cell.scenario, RAW, "none")))
+            same = (cell.scenario, first or "", cell.flavour, cell.step)
+            cell.vs_first = _over(cell.msgs_per_s, rate.get(same))
+        cell.vs_raw = _over(cell.msgs_per_s, rate.get((cell.scenario, RAW, "none", cell.step)))
     return cells

@@ -441,7 +441,7 @@ def conformance_grid(data: dict[str, Any]) -> bytes | None:
 
 
 def locust_throughput(data: dict[str, Any]) -> bytes | None:
-    rows = [r for r in unstacked(data, LocustRow) if r.scenario == "echo"]
+    rows = [r for r in unstacked(data, LocustRow) if r.scenario == "echo" and r.step is None]
     return _grouped_bars(
         rows,
         lambda r: float(r.msgs_per_s),

@@ -280,6 +280,8 @@ class LocustRow(Row):
     rss_per_connection_bytes: int | None = None
     # A scenario file's step (locust's request name) this row measures, if any.
     step: str | None = None
+    # Frames no request was waiting for, by kind (the cell's, on each of its rows).
+    other_frames: dict[str, int] | None = None
 
 
 @dataclass(kw_only=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from channels_harness.report.columns import Column, Section, fmt
 from channels_harness.report.grades import DEVIATING_GRADES
-from channels_harness.report.loadcells import LoadCell
+from channels_harness.report.loadcells import LoadCell, step_label
 from channels_harness.report.rows import (
     PROFILE_GROUPS,
     PROFILE_OTHER,
@@ -332,7 +332,9 @@ LOCUST = Section(
     LocustRow,
     "Locust runs",
     (
-        Column("scenario", "scenario"),
+        Column(
+            "scenario", "scenario", lambda r: " ".join(filter(None, (r.scenario, step_label(r))))
+        ),
         SERVER,
         FLAVOUR,
         Column("users", "users"),
@@ -715,7 +717,11 @@ def load_comparison(first: str, churn: bool, memory: bool) -> Section[LoadCell]:
     """The locust comparison table's columns: ``/first`` names the first server,
     ``churn`` counts handshakes, ``memory`` adds connections and KB per connection."""
     columns: list[Column[LoadCell]] = [
-        Column("server flavour", "cell", lambda c: f"{c.server} {c.flavour}"),
+        Column(
+            "server flavour",
+            "cell",
+            lambda c: " ".join(filter(None, (c.server, c.flavour, c.step))),
+        ),
         Column("handshakes/s" if churn else "msgs/s", "msgs_per_s", _rate),
         Column("p50", "p50_ms", lambda c: _ms(c.p50_ms)),
         Column("p95", "p95_ms", lambda c: _ms(c.p95_ms)),

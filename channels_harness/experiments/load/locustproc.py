@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from channels_harness.errors import LocustRunError
+from channels_harness.errors import LocustRunError, UsageError
 from channels_harness.experiments.load.locuststats import EntrySummary, by_type, load_entries
 from channels_harness.runtime import procgroup
 from channels_harness.runtime.cpu import CpuMeter
@@ -57,6 +57,8 @@ _STARTUP_AND_SHUTDOWN_S = 45.0
 _WINDOW_MARGIN_S = 0.5
 # Workers leave on the master's quit message; after the master exited, wait this long.
 _WORKER_EXIT_S = 10.0
+# How long importing your locustfile may take.
+_CHECK_S = 60.0
 
 
 def user_class(scenario: str, flavour: str) -> str:
@@ -73,11 +75,58 @@ def user_class(scenario: str, flavour: str) -> str:
     return f"{scenario.capitalize()}{FLAVOUR_CLASSES[flavour]}User"
 
 
+@dataclass(frozen=True)
+class Locustfile:
+    """A locustfile, the user classes to run from it (none: every class it has) and
+    the folder locust starts in (None: the project's, where the bundled files are)."""
+
+    path: Path
+    user_classes: tuple[str, ...] = ()
+    cwd: Path | None = None
+
+
+def bundled(scenario: str, flavour: str) -> Locustfile:
+    """The bundled locustfile and user class of a scenario and flavour."""
+    return Locustfile(LOCUSTFILES_DIR / f"{scenario}.py", (user_class(scenario, flavour),))
+
+
+def check_locustfile(path: Path, user_classes: tuple[str, ...] = ()) -> Locustfile:
+    """Your locustfile at ``path``, imported in a subprocess as locust would (so this
+    process is not patched by gevent), with ``user_classes`` checked against the classes
+    it has; UsageError in one line when it does not import or a class is missing."""
+    if not path.is_file():
+        raise UsageError(f"--locustfile {path}: no such file")
+    command = [sys.executable, "-m", "channels_harness.generators.locustcheck", str(path.resolve())]
+    popen = procgroup.spawn(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        out, _ = popen.communicate(timeout=scaled(_CHECK_S))
+    except subprocess.TimeoutExpired:
+        raise UsageError(
+            f"--locustfile {path}: importing it took over {scaled(_CHECK_S):.0f} s"
+        ) from None
+    finally:
+        procgroup.stop_group(popen, grace=1.0)
+    found = json.loads(out or '{"error": "the check printed nothing"}')
+    if "error" in found:
+        raise UsageError(f"--locustfile {path} does not import: {found['error']}")
+    classes = found["classes"]
+    if not classes:
+        raise UsageError(
+            f"--locustfile {path} has no user class (a subclass of locust's User, not abstract)"
+        )
+    for name in user_classes:
+        if name not in classes:
+            raise UsageError(
+                f"--user-class {name}: {path} has no user class {name!r} "
+                f"(it has {', '.join(classes)})"
+            )
+    return Locustfile(path.resolve(), tuple(user_classes), Path.cwd())
+
+
 def locust_command(
     *,
     host: str,
-    scenario: str,
-    flavour: str,
+    locustfile: Locustfile,
     users: int,
     spawn_rate: float,
     duration_s: int,
@@ -94,7 +143,7 @@ def locust_command(
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILES_DIR / f"{scenario}.py"),
+        str(locustfile.path),
         "--headless",
         "--host",
         host,
@@ -126,10 +175,10 @@ def locust_command(
             "--expect-workers",
             str(workers),
         ]
-    return [*command, *options, user_class(scenario, flavour)]
+    return [*command, *options, *locustfile.user_classes]
 
 
-def worker_command(*, scenario: str, flavour: str, master_port: int) -> list[str]:
+def worker_command(*, locustfile: Locustfile, master_port: int) -> list[str]:
     """A locust worker that connects to the master on loopback ``master_port``.
 
     The master sends it the host, the user counts and the ``--ws-*`` options.
@@ -139,13 +188,13 @@ def worker_command(*, scenario: str, flavour: str, master_port: int) -> list[str
         "-m",
         "locust",
         "-f",
-        str(LOCUSTFILES_DIR / f"{scenario}.py"),
+        str(locustfile.path),
         "--worker",
         "--master-host",
         LOOPBACK,
         "--master-port",
         str(master_port),
-        user_class(scenario, flavour),
+        *locustfile.user_classes,
     ]
 
 
@@ -271,8 +320,8 @@ class _Window:
 def run_locust(
     *,
     host: str,
-    scenario: str,
-    flavour: str,
+    scenario: str = "",
+    flavour: str = "",
     users: int,
     duration_s: int,
     prefix: Path,
@@ -284,8 +333,12 @@ def run_locust(
     watch: dict[str, int] | None = None,
     hosts: tuple[str, ...] = (),
     allow_remote: bool = False,
+    locustfile: Locustfile | None = None,
 ) -> LocustResult:
     """Run one locust cell to completion and return its final statistics.
+
+    ``locustfile`` (default: the bundled file and class of ``scenario`` and
+    ``flavour``) says what locust runs.
 
     ``hosts`` (several servers) spreads the users round-robin over them
     (``--ws-hosts``); ``host`` is then the first. ``workers`` > 0 runs a
@@ -300,10 +353,10 @@ def run_locust(
         check_target(target, allow_remote=allow_remote)
     _clear_outputs(prefix)
     master_port = free_port() if workers else None
+    locustfile = locustfile or bundled(scenario, flavour)
     command = locust_command(
         host=targets[0],
-        scenario=scenario,
-        flavour=flavour,
+        locustfile=locustfile,
         users=users,
         spawn_rate=spawn_rate or users,
         duration_s=duration_s,
@@ -314,7 +367,7 @@ def run_locust(
         workers=workers,
     )
     worker_commands = [
-        worker_command(scenario=scenario, flavour=flavour, master_port=master_port)
+        worker_command(locustfile=locustfile, master_port=master_port)
         for _ in range(workers)
         if master_port is not None
     ]
@@ -327,6 +380,7 @@ def run_locust(
         window=window,
         duration_s=duration_s,
         ramp_s=users / (spawn_rate or users),
+        cwd=locustfile.cwd or PROJECT_DIR,
     )
     return _result(
         prefix,
@@ -366,6 +420,7 @@ def _run_processes(
     window: _Window,
     duration_s: int,
     ramp_s: float,
+    cwd: Path = PROJECT_DIR,
 ) -> tuple[subprocess.Popen[Any], list[int]]:
     """Start the locust command (and its workers) pinned to ``cpus``, measure the
     steady ``window``, wait for the end; return the exited master and the worker
@@ -375,7 +430,7 @@ def _run_processes(
     try:
         with open(log_path, "wb") as log:
             master = procgroup.spawn(
-                command, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT, cpus=cpus
+                command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, cpus=cpus
             )
         started.append(master)
         for number, argv in enumerate(worker_commands):
@@ -383,7 +438,7 @@ def _run_processes(
                 started.append(
                     procgroup.spawn(
                         argv,
-                        cwd=PROJECT_DIR,
+                        cwd=cwd,
                         stdout=worker_log,
                         stderr=subprocess.STDOUT,
                         cpus=cpus,

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from channels_harness.errors import LocustRunError, RunError, ServerError
+from channels_harness.experiments.load.custom import CustomLoad, missing_steps, step_rows
 from channels_harness.experiments.load.locustproc import (
     APP_SCENARIO,
     SCENARIOS,
@@ -41,6 +42,7 @@ from channels_harness.experiments.load.locustproc import (
     run_locust,
     user_class,
 )
+from channels_harness.generators.locust_types import HANDSHAKE, MESSAGE
 from channels_harness.report.model import Run
 from channels_harness.report.rows import LocustRow
 from channels_harness.runtime import pinning
@@ -50,6 +52,7 @@ from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.redis import LAYERS, layer_env, redis_for
 from channels_harness.servers.registry import RAW_ECHO, get_spec
 from channels_harness.servers.remote import RemoteServer
+from channels_harness.servers.userapp import Readiness
 
 if TYPE_CHECKING:
     from channels_harness.experiments.target import Target
@@ -68,7 +71,13 @@ SECTION = "locust"
 # The flavour recorded for the raw echo baseline (no consumer at all).
 BASELINE_FLAVOUR = "none"
 # Which request type a scenario's figures describe.
-PRIMARY = {"echo": "WS", "churn": "WS-CONNECT", "fanout": "WS", "idle": "WS", APP_SCENARIO: "WS"}
+PRIMARY = {
+    "echo": MESSAGE,
+    "churn": HANDSHAKE,
+    "fanout": MESSAGE,
+    "idle": MESSAGE,
+    APP_SCENARIO: MESSAGE,
+}
 # Scenarios the raw echo server can serve (it echoes on any path; it has no rooms).
 BASELINE_SCENARIOS = ("echo", "churn", "idle")
 
@@ -120,11 +129,14 @@ def build_row(
     layer: str = "memory",
     server_processes: int = 1,
     workers: int = 0,
+    request_type: str | None = None,
 ) -> LocustRow:
-    """The ``locust`` section row of one measured cell."""
+    """The ``locust`` section row of one measured cell (its figures those of
+    ``request_type``, default the scenario's primary type)."""
     summaries = result.summaries
-    primary = summaries.get(PRIMARY[scenario])
-    handshake = summaries.get("WS-CONNECT")
+    request_type = request_type or PRIMARY[scenario]
+    primary = summaries.get(request_type)
+    handshake = summaries.get(HANDSHAKE)
     busiest = result.generator_cpu
     bound, unknown = _bound(result)
     row = LocustRow(
@@ -137,7 +149,7 @@ def build_row(
         users=users,
         processes=processes,
         duration_s=duration_s,
-        request_type=PRIMARY[scenario],
+        request_type=request_type,
         requests=primary.requests if primary else 0,
         failures=result.failures,
         msgs_per_s=round(primary.per_s, 1) if primary else 0.0,
@@ -190,16 +202,18 @@ def run_cell(
     workers: int = 0,
     allow_remote: bool = False,
     target: Target | None = None,
-) -> LocustRow | None:
+    custom: CustomLoad | None = None,
+) -> list[LocustRow]:
     """Measure one cell (its ``repeat``-th time) on fresh servers (``server_processes``
     of them, on ``layer`` with the Redis at ``redis_url``) running the reference app or
-    ``target``'s (at ``target``'s URL: no server started); return its row, or None
+    ``target``'s (at ``target``'s URL: no server started), with the bundled scenario or
+    ``custom``'s load; return its rows (one; ``custom``: one per request name), none
     when it failed (then recorded with :meth:`Run.fail`, with the servers' log tails)."""
     check_scale(layer, server_processes, workers)
     layout = layout or pinning.choose()
     baseline = server == RAW_ECHO.name
     cell = {
-        "scenario": scenario,
+        "scenario": custom.name if custom else scenario,
         "server": server,
         "flavour": flavour,
         "users": users,
@@ -209,6 +223,12 @@ def run_cell(
         "workers": workers,
     }
     prefix = run.path / SECTION / _cell_name(cell, processes) / "locust"
+    if baseline:
+        options = (*options, "--ws-path", "/")
+    elif custom is not None:
+        options = (*options, *custom.options)
+    else:
+        options = (*options, *app_options(target))
     locust = functools.partial(
         run_locust,
         scenario=scenario,
@@ -220,18 +240,20 @@ def run_cell(
         workers=workers,
         spawn_rate=spawn_rate,
         cpus=layout.generator,
-        options=(*options, "--ws-path", "/") if baseline else (*options, *app_options(target)),
+        options=options,
         allow_remote=allow_remote,
+        locustfile=custom.locustfile if custom else None,
     )
     servers = _servers(server, server_processes, layer_env(layer, redis_url), layout, target)
+    checked = target if custom is None or custom.steps or given_path(target) else None
     try:
-        result, rss_before = _measure(run, servers, locust, target)
+        result, rss_before = _measure(run, servers, locust, checked)
     except RunError as exc:
         run.fail(SECTION, cell, str(exc), servers.log_tail())
-        return None
+        return []
     row = build_row(
         result,
-        scenario=scenario,
+        scenario=str(cell["scenario"]),
         server=server,
         flavour=flavour,
         users=users,
@@ -241,11 +263,33 @@ def run_cell(
         layer=layer,
         server_processes=server_processes,
         workers=workers,
+        request_type=MESSAGE if custom else None,
     )
     _add_cell_facts(row, repeat=repeat, output=prefix.relative_to(run.path))
     _add_idle_memory(row, result, rss_before)
-    run.add(row)
-    return row
+    rows = step_rows(result, custom, row) if custom else [row]
+    for each in rows:
+        run.add(each)
+    if custom is not None:
+        _check_steps(run, cell, rows, custom, duration_s)
+    return rows
+
+
+def _check_steps(
+    run: Run, cell: dict[str, Any], rows: list[LocustRow], custom: CustomLoad, duration_s: int
+) -> None:
+    """Record the cell as failed when a measured step never ended, or nothing was counted."""
+    missing = missing_steps(rows, custom)
+    if missing:
+        run.fail(
+            SECTION,
+            cell,
+            f"step {', '.join(map(repr, missing))} never ended in {duration_s} s, neither "
+            "well nor with an error: does the run last longer than the step's timeout "
+            "and think time?",
+        )
+    elif not rows:
+        run.fail(SECTION, cell, f"locust counted no request in {duration_s} s")
 
 
 def _servers(
@@ -260,6 +304,9 @@ def _servers(
     if target is not None and target.url is not None:
         return RemoteServer(target.url)
     options = target.server_options() if target is not None else {}
+    if target is not None and target.app is not None and target.path is None:
+        # Your locustfile's users choose their paths: ready at the first HTTP answer.
+        options["readiness"] = Readiness(None, target.ready_path, target.traffic)
     return Fleet(get_spec(name), processes, env, layout.server, server_options=options)
 
 
@@ -289,6 +336,25 @@ def app_options(target: Target | None) -> tuple[str, ...]:
     options += ["--ws-insecure"] if traffic.insecure else []
     if target.login is not None:
         options += [f"--ws-login={target.login}", f"--ws-login-url={target.login_url}"]
+    return tuple(options)
+
+
+def given_path(target: Target | None) -> bool:
+    """Whether the command line names a path to load: ``--path``, or ``--url`` with one."""
+    if target is None or not target.own:
+        return False
+    if target.url is not None:
+        return RemoteServer(target.url).path not in ("", "/")
+    return target.path is not None
+
+
+def custom_options(target: Target | None) -> tuple[str, ...]:
+    """The ``--ws-*`` locust options for a scenario file or your locustfile from
+    ``target``'s command line: its handshake and messages, and its path only when
+    one is given (the file or your user classes name theirs)."""
+    options = list(app_options(target))
+    if not given_path(target):
+        options = [o for o in options if not o.startswith("--ws-path=")]
     return tuple(options)
 
 
@@ -388,19 +454,26 @@ def run_load(
     workers: int = 0,
     allow_remote: bool = False,
     target: Target | None = None,
+    custom: CustomLoad | None = None,
 ) -> list[LocustRow]:
     """Measure every (server, flavour) cell, plus the raw echo baseline when
     ``baseline`` and the scenario allows, ``repeats`` times (rounds over all
     cells, so drift on the machine hits every cell alike); return the rows.
     For your own ``target``: the ``app`` scenario per server (or once at its URL).
+    With ``custom`` (a scenario file or your locustfile): one cell per server
+    (or once at the URL), rows per request name.
 
     With a Redis ``layer`` one Redis serves the whole run: the one at
     ``redis_url`` (which must answer), else a local redis-server started here.
     """
     check_scale(layer, server_processes, workers)
-    if target is not None and target.own:
+    own = target is not None and target.own
+    names = ["url"] if own and target and target.url else [get_spec(s).name for s in servers]
+    if custom is not None:
+        scenario = custom.name
+        cells = [(name, custom.flavour) for name in names]
+    elif target is not None and target.own:
         scenario = APP_SCENARIO
-        names = ["url"] if target.url is not None else [get_spec(s).name for s in servers]
         cells = [(name, target.label) for name in names]
     else:
         cells = _cells(servers, flavours, scenario, baseline)
@@ -413,14 +486,14 @@ def run_load(
     else:
         run.note(f"locust {scenario}: fewer than 2 usable cores, server and locust share them")
     rounds = [(repeat, server, flavour) for repeat in range(repeats) for server, flavour in cells]
-    rows = []
+    rows: list[LocustRow] = []
     with redis_for(layer, redis_url) as url:
         if url is not None:
             run.note(f"locust {scenario}: channel layer {layer} on Redis {url}")
         for done, (repeat, server, flavour) in enumerate(rounds):
             if progress is not None:
                 progress(f"locust {scenario} {server} {flavour} #{repeat + 1}", done, len(rounds))
-            row = run_cell(
+            rows += run_cell(
                 run,
                 server=server,
                 flavour=flavour,
@@ -438,9 +511,8 @@ def run_load(
                 workers=workers,
                 allow_remote=allow_remote,
                 target=target,
+                custom=custom,
             )
-            if row is not None:
-                rows.append(row)
     if progress is not None:
         progress(f"locust {scenario} done", len(rounds), len(rounds))
     return rows
