@@ -180,6 +180,8 @@ def test_the_wheel_carries_the_reference_app_locustfiles_suites_and_schema(
         "channels_harness/_bundled/target_app/refsite/asgi.py",
         "channels_harness/_bundled/target_app/wsapp/templates/registration/login.html",
         "channels_harness/_bundled/locustfiles/app.py",
+        "channels_harness/_bundled/locustfiles/scenario.py",
+        "channels_harness/locust.py",
         "channels_harness/_bundled/conformance/deviations.toml",
         "channels_harness/_bundled/conformance/conftest.py",
         "channels_harness/report/schema.json",
@@ -201,6 +203,14 @@ def test_the_installed_harness_runs_from_an_empty_directory(installed: Installed
     assert re.match(r"channels-harness \d+\.\d+", version)
     assert installed.run("python", "-m", "channels_harness", "--version").stdout == version
     assert "daphne" in installed.harness("servers", "--json").stdout
+
+
+def test_the_bundled_locustfiles_are_found_for_plain_locust(installed: Installed) -> None:
+    folder = installed.harness("locustfiles").stdout.strip()
+    assert folder.startswith(str(installed.venv)) and folder.endswith("_bundled/locustfiles")
+    listed = installed.run("python", "-m", "locust", "-f", folder, "--list", timeout=60)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert {"EchoAsyncUser", "AppUser", "ScenarioUser"} <= set(listed.stdout.split())
 
 
 def test_serve_your_app(installed: Installed) -> None:

@@ -341,3 +341,15 @@ def test_think_is_drawn_in_its_range_and_repeatable_per_connection() -> None:
     assert draws[0] == draws[1] and 0.1 <= draws[0] <= 0.3
     fixed = one_step("send = 'x'\nthink = 0.25")
     assert Conversation(fixed, 0).think_s(fixed.steps[0]) == 0.25
+
+
+def test_a_step_built_in_code_is_the_step_of_the_same_table_in_a_file() -> None:
+    table = {"send": "hi {n}", "expect": {"payload": {"id": "{n}"}}, "count": 2, "timeout": 3}
+    built = sc.make_step(table, name="hi", where="request(name='hi')")
+    (from_file,) = parsed(
+        "[[step]]\nname = 'hi'\nsend = 'hi {n}'\nexpect = { 'payload.id' = '{n}' }\n"
+        "count = 2\ntimeout = 3"
+    ).steps
+    assert built == from_file
+    with pytest.raises(UsageError, match=r"request\(name='hi'\).*unknown key 'expct'"):
+        sc.make_step({"expct": {}}, name="hi", where="request(name='hi')")

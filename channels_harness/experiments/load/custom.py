@@ -39,9 +39,10 @@ from channels_harness.servers.remote import RemoteServer
 if TYPE_CHECKING:
     from channels_harness.experiments.target import Target
 
-# Where each request type's rows come in a cell (others between WS-PUSH and the connection's).
-_TYPE_ORDER = {MESSAGE: 0, PUSH: 1, CONNECT_STEP: 3, HANDSHAKE: 4, CLOSE: 5}
-_OTHER_TYPES = 2
+# Where each request type's rows come in a cell: the measured steps (in the scenario's
+# order), types of your own, then the connection's.
+_TYPE_ORDER = {MESSAGE: 0, PUSH: 0, CONNECT_STEP: 2, HANDSHAKE: 3, CLOSE: 4}
+_OTHER_TYPES = 1
 # Below this many seconds with requests, a name's rate is its count over the run.
 _STEADY_SECONDS = 3
 
