@@ -9,6 +9,7 @@ process (it monkey-patches with gevent): it runs in subprocesses.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -37,37 +38,13 @@ APP = "mysite.asgi:application"
 ORIGIN = "http://127.0.0.1"
 DURATION = "3"
 
-# A user's own locustfile: the public API only (request with expect and name,
-# send, receive with count), {conn} in a class path, one class per target.
-OWN_LOCUSTFILE = """
-from locust import task
-
-from channels_harness.locust import WebSocketUser
-
-
-class Talk(WebSocketUser):
-    abstract = True
-
-    @task
-    def talk(self):
-        self.client.request(
-            '{"message": "hi {n} from {conn}"}',
-            expect={"message": "hi {n} from {conn}"},
-            name="say",
-        )
-        self.client.send('{"message": "pair {n}"}')
-        self.client.send('{"message": "pair {n}"}')
-        self.client.receive(r'"pair \\d+"', count=2, name="pair")
-
-
-class RefUser(Talk):
-    path = "/ws/echo/async/"
-
-
-class ChatUser(Talk):
-    path = "/ws/chat/c{conn}/"
-    origin = "http://127.0.0.1"
-"""
+# A user's own locustfile: the complete example of docs/locust.md (the public API
+# only: request with expect and name, send, receive with count; {conn} in a path).
+OWN_LOCUSTFILE = re.search(
+    r"<!-- example: mychat.py -->\n```python\n(.*?)```",
+    (CHECKOUT_DIR / "docs" / "locust.md").read_text(encoding="utf-8"),
+    re.DOTALL,
+)
 
 ECHO_SCENARIO = """
 name = "echoes"
@@ -165,7 +142,8 @@ def chat_server(chat: Path) -> Iterator[ServerProcess]:
 @pytest.fixture
 def own_locustfile(tmp_path: Path) -> Path:
     path = tmp_path / "mychat.py"
-    path.write_text(OWN_LOCUSTFILE)
+    assert OWN_LOCUSTFILE is not None, "docs/locust.md lost its example"
+    path.write_text(OWN_LOCUSTFILE.group(1))
     return path
 
 

@@ -22,6 +22,10 @@ scenario (``locustfiles/app.py``: your path, your messages, your handshake);
 with ``--url`` the one cell loads the running server, whose CPU and memory
 are not measured (None). Before locust starts, one round trip checks that the
 app answers as the options say.
+
+A scenario file or your own locustfile (a :class:`~.custom.CustomLoad`): one
+cell per server (or once at the URL), one row per request name (see
+:mod:`.custom`), no raw echo baseline.
 """
 
 from __future__ import annotations
