@@ -243,6 +243,11 @@ class WebSocketClient:
     def connect(self) -> bool:
         """Open the connection (``{conn}`` in the URL replaced); report the handshake;
         return whether it succeeded. A new connection starts a new conversation."""
+        if not self.url:
+            raise RuntimeError(
+                "the client has no URL: WebSocketUser.on_start gives it one; "
+                "call super().on_start() from your on_start"
+            )
         handshake = self.handshake
         ws = websocket.WebSocket(
             skip_utf8_validation=True,

@@ -276,22 +276,32 @@ def _on_init(environment: Environment, runner: Runner | None = None, **_kwargs: 
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
-    """Before any user starts: refuse a non-loopback target, and read the scenario
-    file once (the master sends it to its workers as data)."""
+    """Before any user starts: refuse a non-loopback target, and read the files the
+    options name once, into the options (a master sends them to its workers, which
+    then need no file of their own)."""
     reason = refusal(environment)
+    if reason is None and not isinstance(environment.runner, WorkerRunner):
+        try:
+            _carry_files(environment)
+        except HarnessError as exc:
+            reason = str(exc)
     if reason is not None:
         stop_run(environment, reason)
+
+
+def _carry_files(environment: Environment) -> None:
+    """``--ws-scenario-file`` into ``--ws-scenario`` (as JSON), ``--ws-message-file``'s
+    lines onto ``--ws-message``; UsageError for a file that cannot be read."""
+    options = environment.parsed_options
+    if options is None:
         return
-    path = option(environment, "ws_scenario_file", "")
-    if not path or isinstance(environment.runner, WorkerRunner):
-        return
-    try:
-        scenario = scenarios.load(path)
-    except HarnessError as exc:
-        stop_run(environment, str(exc))
-        return
-    assert environment.parsed_options is not None
-    environment.parsed_options.ws_scenario = json.dumps(scenario.to_json())
+    path = getattr(options, "ws_scenario_file", "")
+    if path:
+        options.ws_scenario = json.dumps(scenarios.load(path).to_json())
+    messages = getattr(options, "ws_message_file", None)
+    if messages:
+        options.ws_message = list(read_messages(getattr(options, "ws_message", []), messages))
+        options.ws_message_file = None
 
 
 def _count_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
