@@ -38,7 +38,7 @@ stops the run at test start (exit code 2) unless ``--ws-allow-remote-target``.
     or ``"Name: value"`` strings), ``cookie``, ``subprotocols``. The ``--ws-*``
     options win over them. :meth:`WebSocketUser.on_connect` runs after every
     (re)connection. The client connects on first use; after a failed handshake
-    it pauses half a second and the call returns None.
+    it pauses half a second and the call returns None (``send``: False).
 
 :class:`WebSocketClient` (``self.client``)
     ``send(message)``

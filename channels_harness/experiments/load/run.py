@@ -216,23 +216,17 @@ def run_cell(
     check_scale(layer, server_processes, workers)
     layout = layout or pinning.choose()
     baseline = server == RAW_ECHO.name
-    cell = {
-        "scenario": custom.name if custom else scenario,
-        "server": server,
-        "flavour": flavour,
-        "users": users,
-        "repeat": repeat,
-        "layer": layer,
-        "server_processes": server_processes,
-        "workers": workers,
-    }
+    cell = dict(
+        scenario=custom.name if custom else scenario,
+        server=server,
+        flavour=flavour,
+        users=users,
+        repeat=repeat,
+        layer=layer,
+        server_processes=server_processes,
+        workers=workers,
+    )
     prefix = run.path / SECTION / _cell_name(cell, processes) / "locust"
-    if baseline:
-        options = (*options, "--ws-path", "/")
-    elif custom is not None:
-        options = (*options, *custom.options)
-    else:
-        options = (*options, *app_options(target))
     locust = functools.partial(
         run_locust,
         scenario=scenario,
@@ -244,7 +238,7 @@ def run_cell(
         workers=workers,
         spawn_rate=spawn_rate,
         cpus=layout.generator,
-        options=options,
+        options=_cell_options(options, baseline, target, custom),
         allow_remote=allow_remote,
         locustfile=custom.locustfile if custom else None,
     )
@@ -271,12 +265,38 @@ def run_cell(
     )
     _add_cell_facts(row, repeat=repeat, output=prefix.relative_to(run.path))
     _add_idle_memory(row, result, rss_before)
-    rows = step_rows(result, custom, row) if custom else [row]
+    return _add_rows(run, cell, row, result, custom)
+
+
+def _add_rows(
+    run: Run,
+    cell: dict[str, Any],
+    row: LocustRow,
+    result: LocustResult,
+    custom: CustomLoad | None,
+) -> list[LocustRow]:
+    """Add the cell's ``row`` to ``run`` or, for ``custom``, its rows per request name
+    (the cell failed when a step never ended); return what was added."""
+    if custom is None:
+        run.add(row)
+        return [row]
+    rows = step_rows(result, custom, row)
     for each in rows:
         run.add(each)
-    if custom is not None:
-        _check_steps(run, cell, rows, custom, duration_s)
+    _check_steps(run, cell, rows, custom, int(row.duration_s or 0))
     return rows
+
+
+def _cell_options(
+    options: tuple[str, ...], baseline: bool, target: Target | None, custom: CustomLoad | None
+) -> tuple[str, ...]:
+    """``options`` plus what the cell's locust needs: the raw echo's path for the
+    baseline, ``custom``'s options, or your app's (``target``)."""
+    if baseline:
+        return (*options, "--ws-path", "/")
+    if custom is not None:
+        return (*options, *custom.options)
+    return (*options, *app_options(target))
 
 
 def _check_steps(
@@ -438,6 +458,26 @@ def _cells(
     return cells
 
 
+def _run_cells(
+    servers: Sequence[str],
+    flavours: Sequence[str],
+    scenario: str,
+    baseline: bool,
+    target: Target | None,
+    custom: CustomLoad | None,
+) -> tuple[str, list[tuple[str, str]]]:
+    """The scenario the rows are named after and the (server, flavour) cells: for
+    ``custom`` or your own ``target`` one per server (or ``url``), else :func:`_cells`."""
+    if custom is None and (target is None or not target.own):
+        return scenario, _cells(servers, flavours, scenario, baseline)
+    url = target is not None and target.own and target.url is not None
+    names = ["url"] if url else [get_spec(server).name for server in servers]
+    if custom is not None:
+        return custom.name, [(name, custom.flavour) for name in names]
+    assert target is not None
+    return APP_SCENARIO, [(name, target.label) for name in names]
+
+
 def run_load(
     run: Run,
     *,
@@ -471,16 +511,7 @@ def run_load(
     ``redis_url`` (which must answer), else a local redis-server started here.
     """
     check_scale(layer, server_processes, workers)
-    own = target is not None and target.own
-    names = ["url"] if own and target and target.url else [get_spec(s).name for s in servers]
-    if custom is not None:
-        scenario = custom.name
-        cells = [(name, custom.flavour) for name in names]
-    elif target is not None and target.own:
-        scenario = APP_SCENARIO
-        cells = [(name, target.label) for name in names]
-    else:
-        cells = _cells(servers, flavours, scenario, baseline)
+    scenario, cells = _run_cells(servers, flavours, scenario, baseline, target, custom)
     layout = pinning.choose()
     if layout.pinned:
         run.note(
