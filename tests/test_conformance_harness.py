@@ -374,3 +374,21 @@ def test_conformance_refuses_bad_deviation_options_in_one_line(
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(("code", "grade"), [(5000, Grade.FAIL), (999, Grade.PASS)])
+def test_an_invalid_close_code_echoed_back_is_a_fail(
+    raw_echo: ServerProcess, code: int, grade: Grade
+) -> None:
+    """The raw echo server (picows) echoes a client's close 5000 but answers 999 with
+    1002: the invalid-code cases' check tells the two apart."""
+    from channels_harness.experiments.conformance.exchange import after_sending
+    from channels_harness.experiments.conformance.live import expect_invalid_close_code_failed
+    from channels_harness.protocol import wire
+
+    verdict = Verdict()
+    data = wire.build_frame(wire.Opcode.CLOSE, wire.close_payload(code))
+    expect_invalid_close_code_failed(verdict, after_sending(raw_echo, data), code)
+    assert verdict.grade is grade, verdict.message()
+    missed = [check.expected for check in verdict.checks if not check.ok]
+    assert (f"the invalid code {code} never echoed on the wire" in missed) is (code == 5000)
