@@ -281,6 +281,7 @@ def test_conformance_url_runs_the_wire_cases_on_a_running_echo(
     rows = run_data(tmp_path)["conformance"]  # type: ignore[operator]
     assert len(rows) > 20, done.stdout + done.stderr
     assert {row["server"] for row in rows} == {"url"}
+    assert not [row for row in rows if "case error" in row["observed"]]
     # A running server has no recorded deviations: each one it shows fails the run.
     deviating = [row for row in rows if row["grade"] in ("FAIL", "NON-STRICT")]
     assert done.returncode == (1 if deviating else 0), done.stdout + done.stderr
