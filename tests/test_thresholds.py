@@ -307,3 +307,10 @@ def test_a_bench_with_a_threshold_no_server_can_meet_exits_1_with_a_junit_failur
     assert met["cells"] == 2  # the closed loop and the open loop measure p99
     (failure,) = ET.parse(tmp_path / "thresholds.xml").getroot().iter("failure")
     assert "uvicorn /ws/echo/async/ closed loop" in (failure.text or "")
+    # The same run's report titles your app's tables for what was measured, with its path.
+    text = markdown.render(data)
+    assert "closed loop echo" not in text and "## Throughput of your app (closed loop)" in text
+    assert "| server | path | scenario | step |" in text
+    assert "| uvicorn | /ws/echo/async/ | your messages |" in text
+    assert "## Latency of your app against load (open loop)" in text
+    assert "## Handshakes with your app" in text

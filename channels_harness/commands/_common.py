@@ -253,7 +253,7 @@ def check_thresholds(
         return False
     verdicts = checks.evaluate(run.data, thresholds)
     run.extend(verdicts)
-    console.print(section_table(THRESHOLDS, verdicts))
+    console.print(section_table(THRESHOLDS, verdicts, left=len(THRESHOLDS.columns)))
     for row in checks.failed(verdicts):
         console.print(f"[red]threshold missed[/] {row.threshold}: {row.reason}", highlight=False)
     if junit:

@@ -49,11 +49,13 @@ BENCH_SECTIONS = (
 )
 
 
-def section_table(spec: Section[Any], rows: Sequence[Any], title: str | None = None) -> Table:
-    """``rows`` as a rich table with ``spec``'s columns (first two left-aligned)."""
+def section_table(
+    spec: Section[Any], rows: Sequence[Any], title: str | None = None, left: int = 2
+) -> Table:
+    """``rows`` as a rich table with ``spec``'s columns (the first ``left`` left-aligned)."""
     table = Table(title=title or spec.title, title_justify="left")
     for i, header in enumerate(spec.headers):
-        table.add_column(header, justify="left" if i < 2 else "right")
+        table.add_column(header, justify="left" if i < left else "right")
     for cells in spec.texts(rows):
         # cells are data, never rich markup (a Markdown link's [text] would vanish)
         table.add_row(*(escape(cell) for cell in cells))

@@ -96,7 +96,7 @@ def _what(row: Any) -> str:
 
 # Your app's rows: the path loaded (stored in ``flavour``), what it was sent, and the step.
 PATH: Column[Any] = Column("path", "flavour")
-SENT: Column[Any] = Column("sent", "scenario", _what)
+SCENARIO: Column[Any] = Column("scenario", "scenario", _what)
 STEP: Column[Any] = Column("step", "step")
 
 
@@ -170,7 +170,7 @@ THROUGHPUT_APP = Section(
     (
         SERVER,
         PATH,
-        SENT,
+        SCENARIO,
         STEP,
         Column("conns", "concurrency"),
         MSGS,
@@ -211,7 +211,7 @@ LATENCY = Section(
 LATENCY_APP = Section(
     LatencyRow,
     "Latency of your app against load (open loop)",
-    (SERVER, PATH, SENT, STEP, *_LATENCY_COLUMNS),
+    (SERVER, PATH, SCENARIO, STEP, *_LATENCY_COLUMNS),
     plots=(("Latency against load (open loop)", "latency_vs_load"),),
     intro="Messages sent at a fixed rate (a share of the closed loop's peak), latency from "
     "each message's intended send time.",
@@ -428,7 +428,7 @@ LOCUST = Section(
 LOCUST_APP = Section(
     LocustRow,
     "Locust runs against your app",
-    (SERVER, PATH, SENT, STEP, *_LOCUST_COLUMNS),
+    (SERVER, PATH, SCENARIO, STEP, *_LOCUST_COLUMNS),
     where=own_app,
 )
 
