@@ -17,6 +17,9 @@ uvicorn) or ``--url`` (a server that is already running) it measures your
 WebSocket path (``--path``) with your messages instead: closed-loop msgs/s
 with p50/p99, open-loop latency at half that peak, and handshakes/s
 (:mod:`channels_harness.experiments.appbench`).
+
+``--threshold EXPR`` (repeatable) checks the run's cells against bounds such as
+``p99<50ms``; a missed one exits 1 (:mod:`channels_harness.report.thresholds`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ and the server's CPU go into a new run under results/ (kind "load"), next to
 locust's JSON, CSV, HTML and log for every cell. The comparison table shows
 msgs/s (handshakes/s for churn), p50/p95/p99, failures, generator CPU and the
 Sync vs Async, server vs server and vs raw echo ratios. Exit code 1 when a
-cell failed or had failed requests, 2 for options that cannot work.
+cell failed, had failed requests or missed a ``--threshold``, 2 for options that
+cannot work.
 
 Scale: ``--workers N`` runs locust as a master with N worker processes (on
 loopback), ``--layer redis|redis-pubsub`` (with ``--redis-url``, or a local

@@ -5,8 +5,8 @@ broadcast run together for --minutes (fractions allowed: 0.5 for CI) per
 server and flavour, while the harness samples the server's RSS, open file
 descriptors and live consumers every few seconds. Samples go into the run's
 "soak" section, one summary per server and flavour with its verdict into
-"soak_summary" (kind "soak"). Exit code 1 when a verdict is not "stable" or
-a cell failed.
+"soak_summary" (kind "soak"). Exit code 1 when a verdict is not "stable", a
+cell failed or a ``--threshold`` was missed.
 
 Your own app: ``--app`` soaks it under each of ``--servers``, ``--url`` soaks
 a running server; the echo sends your messages on ``--path`` with your
