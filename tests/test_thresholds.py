@@ -314,3 +314,29 @@ def test_a_bench_with_a_threshold_no_server_can_meet_exits_1_with_a_junit_failur
     assert "| uvicorn | /ws/echo/async/ | your messages |" in text
     assert "## Latency of your app against load (open loop)" in text
     assert "## Handshakes with your app" in text
+
+
+@pytest.mark.slow
+def test_a_soak_checks_its_thresholds_against_its_summary(
+    tmp_path: Path,
+    command: Callable[[list[str]], int],
+    run_data: Callable[[Path], dict[str, Any]],
+) -> None:
+    code = command(
+        [
+            "soak",
+            "--minutes=0.1",
+            "--servers=uvicorn",
+            "--flavours=async",
+            "--sample=2",
+            "--threshold=errors<1",
+            "--threshold=p99<0.001ms",  # below the histogram's 1 µs floor: never met
+            f"--results={tmp_path}",
+        ]
+    )
+    data = run_data(tmp_path)
+    (summary,) = data["soak_summary"]
+    errors, p99 = data["thresholds"]
+    assert errors["passed"] is (summary["errors"] == 0) and errors["cells"] == 1
+    assert not p99["passed"] and p99["missed"][0]["cell"] == "uvicorn async soak"
+    assert code == 1
