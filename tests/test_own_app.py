@@ -242,12 +242,12 @@ def _leftovers(marker: str) -> list[str]:
         (["bench", "--app", APP, "--path", "/ws/chat/x/"], "No module named 'mysite'"),
         (
             [
-                "serve",
+                "bench",
                 "--app",
                 "mysite.asgi:application",
                 "--app-dir",
                 "{chat}",
-                "--server",
+                "--servers",
                 "uvicorn",
                 "--path",
                 "/ws/chat/x/",
