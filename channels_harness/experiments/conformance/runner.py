@@ -22,6 +22,8 @@ from channels_harness.runtime.paths import CONFORMANCE_DIR, PROJECT_DIR
 from channels_harness.runtime.procgroup import spawn, stop_group
 from channels_harness.runtime.timeouts import scaled
 
+# The fixtures only the harness's own suites have (server, server_name, flavour...).
+SUITE_FIXTURES = "channels_harness.testing.suites"
 # The whole suite takes 1-2 minutes on 2 cores; this bound only stops a hang.
 SUITE_TIMEOUT_S = 900.0
 TIMEOUT_EXIT = 124
@@ -42,6 +44,7 @@ def pytest_command(
     the running server's echo endpoint at ``url`` when given, named ``server_name``;
     with the known deviations of ``deviations`` instead of the bundled file)."""
     command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q", "-p", "no:cacheprovider"]
+    command += ["-p", SUITE_FIXTURES]
     if url:
         command += ["--channels-url", url]
         if server_name:
