@@ -40,6 +40,10 @@ COST_BOUND = 0.01
 MEASURED_FLOOR = 0.005
 # Grade counts are exact: any change of one case or more clears this reach.
 COUNT_REACH = 0.25
+# The fewest runs whose interval is a 95% confidence interval of their median: with
+# fewer, no interval of the runs covers it with 95% (runtime.confidence's rule), so a
+# row with fewer runs shows the range of its runs, called so.
+MIN_CI_RUNS = 6
 # The versions a stack label names, in this order.
 STACK_KEYS = ("django", "channels", "daphne", "uvicorn")
 MACHINE_KEYS = ("cpu_model", "host", "cpu_count", "kernel", "python")
@@ -134,14 +138,20 @@ class History:
 
 
 def interval(value: float, ci95: list[float] | None, runs: list[float]) -> tuple[float, float, str]:
-    """A row's interval and its label: its ``ci95`` ("95% CI"), else the range of its
-    runs ("range"), else none ("one run")."""
-    if ci95 and len(ci95) == 2:
-        return float(ci95[0]), float(ci95[1]), "95% CI"
+    """A row's interval and its label: its ``ci95`` where it rests on enough runs for a
+    95% confidence interval (:data:`MIN_CI_RUNS`), else the range of its runs
+    ("range"), else none ("one run")."""
     measured = [float(v) for v in runs if v]
+    if ci95 and len(ci95) == 2 and len(measured) >= MIN_CI_RUNS:
+        return float(ci95[0]), float(ci95[1]), "95% CI"
     if len(measured) >= 2:
         return min(measured), max(measured), "range"
     return value, value, "one run"
+
+
+def _ratio_label(ratio: summary.Ratio) -> str:
+    """How the summary labels a ratio's interval (its ``kind`` where it states one)."""
+    return str(getattr(ratio, "kind", "95% CI")) if ratio.ci else "range"
 
 
 def _where(view: Data) -> str:
@@ -152,7 +162,7 @@ def _where(view: Data) -> str:
 def _sync_vs_async(view: Data) -> Iterator[Figure]:
     where = _where(view)
     for r in summary.sync_vs_async(view):
-        yield f"{r.label}, {where}", r.value, r.low, r.high, "95% CI" if r.ci else "range"
+        yield f"{r.label}, {where}", r.value, r.low, r.high, _ratio_label(r)
 
 
 def _throughput(view: Data) -> Iterator[Figure]:
