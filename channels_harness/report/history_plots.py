@@ -2,8 +2,9 @@
 :mod:`channels_harness.report.plots`): a small trend plot per headline cell for
 the results index, and one page of panels per kind of headline cell.
 
-Both draw each point's interval as a bar around it and mark the first point
-after each change point in red; x is the point's number in the history's list
+Both draw each point's interval around it and mark the first point after each
+change point in red, on a linear scale (the fit's log scale is for finding
+steps, not for reading figures); x is the point's number in the history's list
 of points (runs, and the stacks of versions runs).
 """
 
@@ -50,8 +51,6 @@ def _draw(ax: Axes, series: Series, marker_size: float) -> None:
         markersize=marker_size + 1,
         color=CHANGE,
     )
-    if series.headline.log:
-        ax.set_yscale("log")
 
 
 def sparkline(series: Series, span: int) -> bytes:
@@ -66,8 +65,6 @@ def sparkline(series: Series, span: int) -> bytes:
     ax.plot(xs, [p.value for p in points], color=LINE, linewidth=1)
     moved = [c.point for c in series.changes]
     ax.plot([p.context.number for p in moved], [p.value for p in moved], "o", ms=2.5, c=CHANGE)
-    if series.headline.log:
-        ax.set_yscale("log")
     ax.set_axis_off()
     ax.margins(y=0.1)
     buffer = io.BytesIO()
@@ -83,11 +80,11 @@ def panels(headline: Headline, series: Sequence[Series]) -> bytes | None:
     columns = min(4, len(series))
     rows = -(-len(series) // columns)
     fig, axes = plt.subplots(
-        rows, columns, figsize=(2.6 * columns, 1.7 * rows + 0.6), squeeze=False, sharex=True
+        rows, columns, figsize=(3.3 * columns, 1.8 * rows + 0.6), squeeze=False, sharex=True
     )
     for ax, one in zip(axes.flat, series, strict=False):
         _draw(ax, one, marker_size=2.5)
-        ax.set_title(one.cell, fontsize=7)
+        ax.set_title(one.cell.replace(", ", "\n", 1), fontsize=6.5)
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
