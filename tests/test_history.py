@@ -183,12 +183,26 @@ def test_what_changed_names_versions_and_machine() -> None:
     assert same == ["nothing recorded changed (same commit, versions and machine)"]
 
 
-def test_an_unreadable_run_is_listed_not_dropped(stepped: Path) -> None:
+def test_what_cannot_be_read_or_placed_is_listed_not_dropped(stepped: Path) -> None:
     (stepped / "20260109T10Z").mkdir()
     (stepped / "20260109T10Z" / "data.json").write_text("{half", encoding="utf-8")
+    odd = run_data("20260110T10Z", {"async": 4000})
+    del odd["throughput"][0]["server"]  # a row this version cannot read
+    publish(stepped, odd)
+    zero = run_data("20260111T10Z", {"sync": 2000, "async": 4000})
+    zero["throughput"][0]["p99_ms"] = 0.0
+    zero["handshake"] = [{"server": "daphne", "flavour": "async", "handshakes_per_s": -1.0}]
+    publish(stepped, zero)
     found = history.collect(stepped)
-    assert len(found.contexts) == 6
-    assert [line.split(":")[0] for line in found.unreadable] == ["20260109T10Z"]
+    assert [c.run_id for c in found.contexts][-1] == "20260111T10Z"
+    assert len(found.contexts) == 7
+    assert [line.split(":")[0] for line in found.left_out] == [
+        "20260109T10Z",
+        "20260110T10Z",
+        "20260111T10Z handshakes daphne async c=None",
+    ]
+    assert "cannot read" in found.left_out[1]
+    assert len(series(found, "p99", "daphne sync c=50 32B-text").points) == 6  # no p99 there
 
 
 def test_the_committed_runs_name_the_async_consumer_step_of_channels_4_1_0() -> None:

@@ -117,12 +117,13 @@ class Series:
 
 @dataclass
 class History:
-    """Every point of a results folder, oldest first, every headline series, and the
-    run folders that could not be read (with why)."""
+    """Every point of a results folder, oldest first, every headline series, and what
+    was left out (a run that could not be read, a figure that could not be placed),
+    one line each with why."""
 
     contexts: list[Context]
     series: list[Series]
-    unreadable: list[str]
+    left_out: list[str]
 
     @property
     def changes(self) -> list[ChangePoint]:
@@ -382,18 +383,29 @@ def _changes(series: Series) -> list[ChangePoint]:
     ]
 
 
-def _collect_series(points: list[tuple[Context, dict[str, Any]]]) -> list[Series]:
+Figures = dict[str, list[Figure]]
+
+
+def _figures(data: Data) -> Figures:
+    """Every headline's figures of one point, by headline key."""
+    return {headline.key: list(headline.figures(data)) for headline in HEADLINES}
+
+
+def _collect_series(points: list[tuple[Context, Figures]], left_out: list[str]) -> list[Series]:
     """Every headline series over ``points`` (in headline order, then cell name); a
-    conformance series that is zero throughout is left out (a grade never given)."""
+    conformance series that is zero throughout is left out (a grade never given), and
+    a figure a log scale cannot hold (zero or less) is named in ``left_out``."""
     cells: dict[tuple[str, str], Series] = {}
     for headline in HEADLINES:
-        for context, data in points:
-            for cell, value, low, high, label in headline.figures(data):
-                if headline.log and (value <= 0 or low <= 0):
+        for context, figures in points:
+            for cell, value, low, high, label in figures[headline.key]:
+                if headline.log and value <= 0:
+                    left_out.append(f"{context.name} {headline.key} {cell}: figure {value}")
                     continue
                 key = (headline.key, cell)
                 if key not in cells:
                     cells[key] = Series(headline, cell, [])
+                low = low if not headline.log or low > 0 else value
                 cells[key].points.append(Point(context, value, low, high, label))
     order = {h.key: i for i, h in enumerate(HEADLINES)}
     found = sorted(cells.values(), key=lambda s: (order[s.headline.key], s.cell))
@@ -402,15 +414,21 @@ def _collect_series(points: list[tuple[Context, dict[str, Any]]]) -> list[Series
 
 def collect(results_dir: Path) -> History:
     """The history of every run under ``results_dir``: its points, oldest first, and
-    every headline series with its change points."""
-    runs, unreadable = read_runs(results_dir)
-    points: list[tuple[Context, dict[str, Any]]] = []
+    every headline series with its change points. A run whose rows this version
+    cannot read, and a figure that cannot be placed, are named in ``left_out``."""
+    runs, left_out = read_runs(results_dir)
+    points: list[tuple[Context, Figures]] = []
     for data in runs:
-        points += _contexts(data, len(points) + 1)
-    series = _collect_series(points)
+        try:
+            found = [(c, _figures(v)) for c, v in _contexts(data, len(points) + 1)]
+        except (TypeError, KeyError, ValueError, AttributeError) as exc:
+            left_out.append(f"{data['run_id']}: rows this version cannot read ({exc!r})")
+            continue
+        points += found
+    series = _collect_series(points, left_out)
     for s in series:
         s.changes = _changes(s)
-    return History([context for context, _ in points], series, unreadable)
+    return History([context for context, _ in points], series, left_out)
 
 
 # -- text -------------------------------------------------------------------------------

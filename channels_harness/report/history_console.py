@@ -87,8 +87,8 @@ def show(console: Console, history: History, last: int = 8, cell: str = "") -> N
     """Print the points, each headline's series (cells containing ``cell``) and the
     change points."""
     console.print(points_table(history))
-    for line in history.unreadable:
-        console.print(f"[yellow]not read:[/] {escape(line)}")
+    for line in history.left_out:
+        console.print(f"[yellow]left out:[/] {escape(line)}")
     for headline in HEADLINES:
         series = [s for s in history.of(headline) if cell.lower() in s.cell.lower()]
         if series:

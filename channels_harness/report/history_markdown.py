@@ -112,8 +112,8 @@ def section(history: History) -> str:
         return "## History\n\nNo headline cell has two points yet: no history to show.\n"
     runs = len({c.run_id for c in history.contexts})
     parts = [INTRO.format(points=len(history.contexts), runs=runs)]
-    for line in history.unreadable:
-        parts += [f"Not read: {line}", ""]
+    for line in history.left_out:
+        parts += [f"Left out: {line}", ""]
     parts += ["### Points", "", _points(history.contexts), ""]
     parts += ["### Change points", "", _changes(history), ""]
     parts += _series(history, {id(s) for s in drawn(history)})
