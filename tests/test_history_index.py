@@ -44,40 +44,46 @@ def test_limits_and_versions_runs_fill_their_line() -> None:
 def test_the_published_index_is_what_the_tool_writes_with_every_trend_plot() -> None:
     published = (RESULTS_DIR / "README.md").read_text(encoding="utf-8")
     assert published == index.render(RESULTS_DIR)
-    linked = set(re.findall(r"\]\((history/[^)]+\.svg)\)", published))
-    assert linked == {f"history/{p.name}" for p in (RESULTS_DIR / "history").glob("*.svg")}
+    linked = set(re.findall(r"\]\((trend--[^)]+\.svg)\)", published))
+    assert linked == {p.name for p in RESULTS_DIR.glob("trend--*.svg")}
     assert all((RESULTS_DIR / name).stat().st_size < 4096 for name in linked)
     assert "| #8 20261130T021756Z-vm [channels 4.1.0, daphne 4.2.3, uvicorn 0.54.0] |" in published
     assert "throughput uvicorn async c=50 32B-text: 5,826 -> 16,107 (+176%)" in published
 
 
-def test_the_index_draws_a_trend_per_cell_and_removes_stale_ones(tmp_path: Path) -> None:
+def test_the_index_draws_a_trend_per_cell_beside_it_and_removes_stale_ones(
+    tmp_path: Path,
+) -> None:
     for day, rate in enumerate((4000, 4010, 6000), start=1):
         publish(tmp_path, run_data(f"202601{day:02d}T10Z", {"sync": 2000, "async": rate}))
-    stale = tmp_path / "history" / "throughput--gone.svg"
-    stale.parent.mkdir()
+    stale = tmp_path / "trend--throughput--gone.svg"
     stale.write_text("<svg/>", encoding="utf-8")
+    mine = tmp_path / "mine.svg"
+    mine.write_text("<svg/>", encoding="utf-8")
     readme = index.write(tmp_path).read_text(encoding="utf-8")
-    drawn = sorted(p.name for p in (tmp_path / "history").glob("*.svg"))
+    drawn = sorted(p.name for p in tmp_path.glob("trend--*.svg"))
     assert drawn == [
-        "p99--daphne-async-c-50-32b-text.svg",
-        "p99--daphne-sync-c-50-32b-text.svg",
-        "sync-vs-async--daphne-async-sync-c-50-32b-text.svg",
-        "throughput--daphne-async-c-50-32b-text.svg",
-        "throughput--daphne-sync-c-50-32b-text.svg",
+        "trend--p99--daphne-async-c-50-32b-text.svg",
+        "trend--p99--daphne-sync-c-50-32b-text.svg",
+        "trend--sync-vs-async--daphne-async-sync-c-50-32b-text.svg",
+        "trend--throughput--daphne-async-c-50-32b-text.svg",
+        "trend--throughput--daphne-sync-c-50-32b-text.svg",
     ]
     for name in drawn:
-        assert f"![trend](history/{name})" in readme
-        assert (tmp_path / "history" / name).read_bytes().startswith(b"<?xml")
+        assert f"![trend]({name})" in readme
+        assert (tmp_path / name).read_bytes().startswith(b"<?xml")
+    assert mine.exists()  # only the index's own plots are removed
+    # Every folder in a results folder is a run: the newest is still the newest entry.
+    assert max(p for p in tmp_path.iterdir() if p.is_dir()).name == "20260103T10Z"
     assert "| #3 20260103T10Z | commit 20260102ab -> 20260103ab |" in readme
     assert "#3: 4,010 -> 6,000 (+50%)" in readme
 
 
-def test_one_run_has_no_history_and_no_plots_folder(tmp_path: Path) -> None:
+def test_one_run_has_no_history_and_no_trend_plots(tmp_path: Path) -> None:
     publish(tmp_path, run_data("20260101T10Z", {"sync": 2000, "async": 4000}))
     readme = index.write(tmp_path).read_text(encoding="utf-8")
     assert "No headline cell has two points yet" in readme
-    assert not (tmp_path / "history").exists()
+    assert not list(tmp_path.glob("*.svg"))
 
 
 def test_the_command_writes_the_index_on_request(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--write-index",
         action="store_true",
         help="also regenerate RESULTS/README.md (the index, with this history) and its "
-        "trend plots in RESULTS/history/",
+        "trend plots (RESULTS/trend--*.svg)",
     )
 
 

@@ -19,8 +19,9 @@ from channels_harness.report.history import (
 from channels_harness.report.history_plots import slug
 from channels_harness.report.markdown import table
 
-# The folder beside the index that holds the trend plots.
-PLOTS_FOLDER = "history"
+# Every trend plot's file name starts so: files beside the index, never a folder (a
+# folder in a results folder reads as a run to whoever takes its newest entry).
+TREND_PREFIX = "trend--"
 # How many moved cells the change-point table names per point (the rest are counted).
 NAMED_CELLS = 6
 
@@ -39,8 +40,8 @@ deterministic and get a fixed ±1% each; grade counts are exact.
 
 
 def trend_name(series: Series) -> str:
-    """The trend plot's file name inside :data:`PLOTS_FOLDER`."""
-    return f"{series.headline.key}--{slug(series.cell)}.svg"
+    """The trend plot's file name, beside the index."""
+    return f"{TREND_PREFIX}{series.headline.key}--{slug(series.cell)}.svg"
 
 
 def drawn(history: History) -> list[Series]:
@@ -88,7 +89,7 @@ def _series(history: History, with_plots: set[int]) -> list[str]:
         rows = []
         for s in history.of(headline):
             first, latest = s.points[0], s.points[-1]
-            trend = f"![trend]({PLOTS_FOLDER}/{trend_name(s)})" if id(s) in with_plots else ""
+            trend = f"![trend]({trend_name(s)})" if id(s) in with_plots else ""
             rows.append(
                 [
                     s.cell,

@@ -5,7 +5,7 @@ never edited by hand. Each run's line leads with what its kind measured (the
 fastest cell, the connections held, a soak's verdict...), and a versions run's
 line gives each figure over its stacks. The History section
 (:mod:`~channels_harness.report.history_markdown`) follows, with its trend plots
-in ``results/history/``.
+beside it (``results/trend--*.svg``).
 """
 
 from __future__ import annotations
@@ -200,16 +200,15 @@ def render(results_dir: Path, found: history.History | None = None) -> str:
 
 
 def write_trends(results_dir: Path, found: history.History) -> list[Path]:
-    """Draw the History section's trend plots into ``results_dir/history/`` and remove
-    the plots there no series draws any more; return the paths drawn."""
-    folder = results_dir / history_markdown.PLOTS_FOLDER
+    """Draw the History section's trend plots into ``results_dir`` and remove the trend
+    plots there no series draws any more; return the paths drawn."""
     span = len(found.contexts)
     written = []
     for series in history_markdown.drawn(found):
-        path = folder / history_markdown.trend_name(series)
+        path = results_dir / history_markdown.trend_name(series)
         write_atomic_bytes(path, history_plots.sparkline(series, span))
         written.append(path)
-    for stale in set(folder.glob("*.svg")) - set(written):
+    for stale in set(results_dir.glob(f"{history_markdown.TREND_PREFIX}*.svg")) - set(written):
         stale.unlink()
     return written
 
