@@ -4,7 +4,6 @@ ones removed), over hand-made runs and over the committed ones."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -89,12 +88,12 @@ def test_one_run_has_no_history_and_no_trend_plots(tmp_path: Path) -> None:
 def test_the_command_writes_the_index_on_request(tmp_path: Path) -> None:
     from channels_harness.cli import main
 
-    for run in ("20261130T013000Z-vm", "20261130T021756Z-vm"):
-        shutil.copytree(RESULTS_DIR / run, tmp_path / run)
+    run = "20261130T021756Z-vm"  # the versions run: its four stacks are four points
+    (tmp_path / run).mkdir()
+    shutil.copy(RESULTS_DIR / run / "data.json", tmp_path / run)
     assert main(["history", str(tmp_path)]) == 0
     assert not (tmp_path / "README.md").exists()
     assert main(["history", str(tmp_path), "--write-index"]) == 0
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert "channels 4.3.2 -> 4.1.0" in readme
-    data = json.loads((tmp_path / "20261130T013000Z-vm" / "data.json").read_text())
-    assert data["kind"] == "all"  # the runs themselves are left alone
+    assert sorted(p.name for p in (tmp_path / run).iterdir()) == ["data.json"]  # left alone

@@ -166,32 +166,22 @@ def _sync_vs_async(view: Data) -> Iterator[Figure]:
         yield f"{r.label}, {where}", r.value, r.low, r.high, _ratio_label(r)
 
 
+def _echo_cell(row: ThroughputRow) -> str:
+    return f"{row.server} {row.flavour} c={row.concurrency} {row.payload}"
+
+
 def _throughput(view: Data) -> Iterator[Figure]:
     for row in summary.headline_rows(view):
         if not row.generator_bound:
             value = float(row.msgs_per_s)
-            low, high, label = interval(value, row.ci95, row.msgs_per_s_runs)
-            yield (
-                f"{row.server} {row.flavour} c={row.concurrency} {row.payload}",
-                value,
-                low,
-                high,
-                label,
-            )
+            yield _echo_cell(row), value, *interval(value, row.ci95, row.msgs_per_s_runs)
 
 
 def _p99(view: Data) -> Iterator[Figure]:
     for row in summary.headline_rows(view):
         if not row.generator_bound and row.p99_ms:
             value = float(row.p99_ms)
-            low, high, label = interval(value, None, row.p99_ms_runs)
-            yield (
-                f"{row.server} {row.flavour} c={row.concurrency} {row.payload}",
-                value,
-                low,
-                high,
-                label,
-            )
+            yield _echo_cell(row), value, *interval(value, None, row.p99_ms_runs)
 
 
 def _handshakes(view: Data) -> Iterator[Figure]:
