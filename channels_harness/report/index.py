@@ -11,7 +11,7 @@ beside it (``results/trend--*.svg``).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +156,7 @@ def _scaling(data: Data) -> str:
 
 
 # The headline figure of a run that measured no throughput, by what it has rows of.
-_ONLY: tuple[tuple[str, Any], ...] = (
+_ONLY: tuple[tuple[str, Callable[[Data], str]], ...] = (
     ("limits", _held),
     ("soak_summary", _soak),
     ("fanout", _fanout),
