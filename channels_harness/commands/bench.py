@@ -17,6 +17,9 @@ uvicorn) or ``--url`` (a server that is already running) it measures your
 WebSocket path (``--path``) with your messages instead: closed-loop msgs/s
 with p50/p99, open-loop latency at half that peak, and handshakes/s
 (:mod:`channels_harness.experiments.appbench`).
+
+``--threshold EXPR`` (repeatable) checks the run's cells against bounds such as
+``p99<50ms``; a missed one exits 1 (:mod:`channels_harness.report.thresholds`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from channels_harness.commands._common import (
     add_app_arguments,
     add_results_argument,
+    add_threshold_arguments,
+    check_thresholds,
     conclude,
     known_servers,
     names,
@@ -34,6 +39,7 @@ from channels_harness.commands._common import (
     record,
     refuse,
     target_from_args,
+    thresholds_from_args,
     wide_console,
 )
 from channels_harness.servers.registry import FOCUS_SERVERS
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
 
     from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
+    from channels_harness.report.thresholds import Threshold
 
 NAME = "bench"
 HELP = "measure throughput, latency, handshakes, memory and the layer breakdown"
@@ -97,6 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_results_argument(parser)
     add_app_arguments(parser)
+    add_threshold_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,9 +116,10 @@ def run(args: argparse.Namespace) -> int:
         args.processes < 1
     ):
         return refuse(console, "--runs, --max-runs and --processes must be at least 1")
+    thresholds = thresholds_from_args(args)
     target = target_from_args(args)
     if target.own:
-        return _bench_own(console, args, target)
+        return _bench_own(console, args, target, thresholds)
     servers = known_servers(args.servers)
     flavours = names(args.flavours)
     unknown = set(flavours or ()) - set(FLAVOURS)
@@ -130,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
         console, args, "bench", options, lambda run: _measure(console, run, options, args.profile)
     )
     print_summary(console, run_.data)
-    return conclude(console, run_, list_failures=False)
+    missed = check_thresholds(console, run_, thresholds, args.junit)
+    return conclude(console, run_, list_failures=False, failed=missed)
 
 
 def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool = False) -> None:
@@ -165,7 +175,9 @@ def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool 
             measure_profiles(run, run.data["options"]["bench"]["servers"], progress=progress)
 
 
-def _bench_own(console: Console, args: argparse.Namespace, target: Target) -> int:
+def _bench_own(
+    console: Console, args: argparse.Namespace, target: Target, thresholds: list[Threshold]
+) -> int:
     """``bench --app`` / ``bench --url``: your path measured per server (or at the URL)."""
     import dataclasses
 
@@ -190,4 +202,5 @@ def _bench_own(console: Console, args: argparse.Namespace, target: Target) -> in
 
     run_, _ = record(console, args, "bench", options, measure)
     print_summary(console, run_.data)
-    return conclude(console, run_, list_failures=False, failed=bool(run_.data["failures"]))
+    missed = check_thresholds(console, run_, thresholds, args.junit)
+    return conclude(console, run_, list_failures=False, failed=missed)
