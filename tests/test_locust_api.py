@@ -243,6 +243,11 @@ def test_a_scenario_file_gives_one_row_per_step_in_data_report_and_compare(
         DURATION,
         "--workers",
         "1",
+        # Per step, and over the measured steps' rates (a connect step has none).
+        "--threshold",
+        "ping:errors<1",
+        "--threshold",
+        "msgs_per_s>5",
         f"--results={results}",
         timeout=240,
     )
@@ -262,8 +267,11 @@ def test_a_scenario_file_gives_one_row_per_step_in_data_report_and_compare(
     assert all(r["requests"] > 0 and r["msgs_per_s"] > 0 for r in data["locust"][:2])
     assert data["locust"][2]["requests"] == 3  # once per connection
     assert data["options"]["scenario_file"] == str(scenario)
+    verdicts = {row["threshold"]: row for row in data["thresholds"]}
+    assert verdicts["ping:errors<1"]["passed"] and verdicts["ping:errors<1"]["cells"] == 1
+    assert verdicts["msgs_per_s>5"]["passed"] and verdicts["msgs_per_s>5"]["cells"] == 2
     report = markdown.render(data, plots=set())
-    assert "| echoes ping |" in report and "| echoes connect1 (WS-CONNECT-STEP) |" in report
+    assert "| echoes | ping |" in report and "| echoes | connect1 (WS-CONNECT-STEP) |" in report
     cells = {change.cell for change in compare(data, data).changes if change.kind == "locust"}
     assert "echoes uvicorn /ws/echo/async/ ping u=3" in cells
     assert "echoes uvicorn /ws/echo/async/ echoes [WS-CONNECT] u=3" in cells
