@@ -24,7 +24,7 @@ from channels_harness.experiments.conformance.autobahn import (
     matches,
 )
 from channels_harness.runtime.paths import PROJECT_DIR
-from channels_harness.testing.plugin import require_or_skip
+from channels_harness.testing.suites import require_or_skip
 
 CASES_FILE = Path(
     os.environ.get("HARNESS_AUTOBAHN_CASES") or PROJECT_DIR.parent / "shared" / "autobahn-cases.tsv"

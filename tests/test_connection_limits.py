@@ -27,7 +27,7 @@ from channels_harness.runtime import procgroup
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess, serving
 from channels_harness.servers.registry import get_spec
-from channels_harness.testing.plugin import require_or_skip
+from channels_harness.testing.suites import require_or_skip
 
 pytestmark = pytest.mark.slow
 

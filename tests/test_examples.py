@@ -56,7 +56,7 @@ from channels_harness.runtime.paths import CHECKOUT_DIR
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.userapp import server_environment
-from channels_harness.testing.plugin import require_or_skip
+from channels_harness.testing.suites import require_or_skip
 
 assert CHECKOUT_DIR is not None
 EXAMPLES_DIR = CHECKOUT_DIR / "examples"

@@ -33,7 +33,7 @@ import pytest
 
 from channels_harness.report.schema import validate
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.testing.plugin import require_or_skip
+from channels_harness.testing.suites import require_or_skip
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
 # Every process of one run inherits this variable, set to the run's own mark.

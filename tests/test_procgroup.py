@@ -29,7 +29,7 @@ import pytest
 
 from channels_harness.runtime import procgroup
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.testing.plugin import require_or_skip
+from channels_harness.testing.suites import require_or_skip
 
 PACKAGE = Path(procgroup.__file__).resolve().parents[1]
 
