@@ -82,11 +82,11 @@ def run(args: argparse.Namespace) -> int:
             )
     old, new = load_valid(args.old), load_valid(args.new)
     limits = Thresholds(
-        args.max_drop,
-        args.max_p99_rise,
-        args.allow_conformance_change,
-        args.allow_missing,
-        args.fail_undecided,
+        max_drop_pct=args.max_drop,
+        max_p99_rise_pct=args.max_p99_rise,
+        allow_conformance_change=args.allow_conformance_change,
+        allow_missing=args.allow_missing,
+        fail_undecided=args.fail_undecided,
     )
     result = compare(old.data, new.data, limits)
     if not result.changes:

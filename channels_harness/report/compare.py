@@ -234,8 +234,8 @@ def undecidable(old: Figure, new: Figure, limit_pct: float, drop: bool) -> str |
     """Why a change of ``limit_pct`` percent (a drop when ``drop``, else a rise)
     could not be told from the runs' noise (None when it could; see the module doc)."""
     if not old.spread or not new.spread:
-        one = "the old" if not old.spread else "the new"
-        return f"{one} figure is one run: no spread measured to judge a change against"
+        one = "both" if not old.spread and not new.spread else "old" if not old.spread else "new"
+        return f"one run a side ({one}): no spread measured to judge a change against"
     limit = limit_pct / 100.0
     if drop:
         a, b = old.below(), new.above()

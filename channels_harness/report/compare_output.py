@@ -57,7 +57,7 @@ def shown(comparison: Comparison) -> list[Change]:
 def _summary(comparison: Comparison) -> str:
     graded = sum(1 for c in comparison.changes if c.kind == "conformance")
     regressions = len(comparison.regressions)
-    missing = "" if comparison.limits.allow_missing else " (each a failure)"
+    missing = "" if comparison.limits.allow_missing or not comparison.only_old else " (failed)"
     found = (
         f"{len(comparison.changes)} cells compared ({graded} conformance grades), "
         f"{regressions} regression(s), {len(comparison.undecided)} undecided; "
