@@ -3,7 +3,9 @@
 - ``command``: run one subcommand in this process, through its handler.
 - ``cli``: run ``channels-harness`` in a subprocess, as a user does.
 - ``run_data``: the data.json of the one run a command wrote into a folder.
-- ``run_copy``: a copy of the published full run, changed the way a test needs.
+- ``run_copy``: a copy of the published full run, changed the way a test needs
+  (every rate or latency figure of every cell scaled: median, runs, interval
+  and percentiles alike).
 - ``nothing_left``: whether every process group of some leaders is gone.
 - ``uvicorn`` and ``raw_echo``: a reference-app uvicorn and the raw echo
   server, one of each per test module.
@@ -32,8 +34,35 @@ from channels_harness.servers.process import ServerProcess, group_members, servi
 from channels_harness.servers.registry import get_spec
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
-# The full run published under results/: real rows of every section.
-PUBLISHED_RUN = RESULTS_DIR / "20261125T121306Z-vm"
+# The full run published under results/: real rows of every section, with the
+# intervals (ci95, series, noise) every current run has.
+PUBLISHED_RUN = RESULTS_DIR / "20261130T013000Z-vm"
+
+# Every rate figure of a row, and every latency figure, by section.
+RATES = {
+    "throughput": ("msgs_per_s", "msgs_per_s_runs", "ci95"),
+    "handshake": ("handshakes_per_s", "handshakes_per_s_runs", "ci95"),
+    "locust": ("msgs_per_s",),
+}
+LATENCIES = {
+    "throughput": ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "p99_ms_runs"),
+    "latency": ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"),
+    "handshake": ("p50_ms", "p99_ms"),
+}
+
+
+def scale_figures(data: dict[str, Any], fields: dict[str, tuple[str, ...]], factor: float) -> None:
+    """Multiply every named figure (a number or a list of numbers) of every row of
+    ``data``'s sections by ``factor``, in place."""
+    for section, names in fields.items():
+        for row in data.get(section) or []:
+            for name in names:
+                value = row.get(name)
+                if isinstance(value, list):
+                    row[name] = [v * factor for v in value]
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    row[name] = value * factor
+
 
 Command = Callable[[list[str]], int]
 Cli = Callable[..., "subprocess.CompletedProcess[str]"]
@@ -90,17 +119,21 @@ def run_data() -> Callable[[Path], dict[str, Any]]:
 
 @pytest.fixture
 def run_copy(tmp_path: Path) -> Callable[..., Path]:
-    """``run_copy(name, change=None, throughput=1.0)``: a folder ``tmp_path/name``
-    holding the published full run's data.json with every throughput figure (median
-    and runs) times ``throughput``, then passed through ``change(data)``."""
+    """``run_copy(name, change=None, throughput=1.0, latency=1.0)``: a folder
+    ``tmp_path/name`` holding the published full run's data.json with every rate
+    figure of every cell (throughput, handshakes, locust: median, runs and
+    interval) times ``throughput`` and every latency figure (percentiles and the
+    runs' p99) times ``latency``, then passed through ``change(data)``."""
 
     def copy(
-        name: str, change: Callable[[dict[str, Any]], None] | None = None, throughput: float = 1.0
+        name: str,
+        change: Callable[[dict[str, Any]], None] | None = None,
+        throughput: float = 1.0,
+        latency: float = 1.0,
     ) -> Path:
         data = json.loads((PUBLISHED_RUN / "data.json").read_text(encoding="utf-8"))
-        for row in data["throughput"]:
-            row["msgs_per_s"] *= throughput
-            row["msgs_per_s_runs"] = [value * throughput for value in row["msgs_per_s_runs"]]
+        scale_figures(data, RATES, throughput)
+        scale_figures(data, LATENCIES, latency)
         if change is not None:
             change(data)
         folder = tmp_path / name

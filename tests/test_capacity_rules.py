@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from channels_harness.experiments.capacity.burst import verdict
+from channels_harness.experiments.capacity.burst import burst_row, verdict
 from channels_harness.experiments.capacity.holders import merge_open, processes_needed, split
 from channels_harness.experiments.capacity.limit import (
     LevelEvidence,
@@ -26,6 +26,8 @@ from channels_harness.generators.engine.hold import (
 from channels_harness.generators.engine.idle import loopback_sources
 from channels_harness.generators.engine.pacer import Pacer
 from channels_harness.runtime import stats
+from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.registry import get_spec
 
 
 def pacer(rate: float = 100.0) -> Pacer:
@@ -234,6 +236,23 @@ class TestWhichLimit:
         limit = limit_of(evidence(stopped="deadline", dropped=1))
         assert limit is not None and limit.kind == "dropped"
 
+    @pytest.mark.parametrize(
+        ("server", "kind"),
+        [
+            ({"server_exit": -9}, "died"),
+            ({"dropped": 5}, "dropped"),
+            ({"unanswered": 3}, "unresponsive"),
+        ],
+    )
+    def test_the_server_is_blamed_before_the_generator_that_ran_out_with_it(
+        self, server: dict[str, int], kind: str
+    ) -> None:
+        ran_out = {"failures": {"client out of descriptors": 4}, "stopped": "client"}
+        limit = limit_of(evidence(**ran_out, **server))  # type: ignore[arg-type]
+        assert limit is not None and (limit.kind, limit.side) == (kind, "server")
+        alone = limit_of(evidence(**ran_out))  # type: ignore[arg-type]
+        assert alone is not None and (alone.kind, alone.side) == ("generator", "experiment")
+
     def test_a_few_failures_below_the_limit_do_not_stop_the_climb(self) -> None:
         assert limit_of(evidence(failed=3, failures={"timeout": 3})) is None
 
@@ -273,10 +292,29 @@ class TestBurstVerdict:
         return BurstReport.from_json({**base, **fields})
 
     def test_verdicts_from_worst_to_best(self) -> None:
-        assert verdict(self.burst(failed=1, opened=99)) == "handshakes failed"
+        failed = self.burst(failed=1, opened=99, failures={"timeout": 1})
+        assert verdict(failed) == "handshakes failed"
+        assert verdict(failed, leaked=3) == "handshakes failed"
+        assert verdict(self.burst(), leaked=3) == "consumers leaked"
         assert verdict(self.burst(retransmitted=3, retransmits=3)) == "retransmits"
         assert verdict(self.burst(max_ms=1500.0)) == "slow"
-        assert verdict(self.burst()) == "clean"
+        assert verdict(self.burst(), leaked=0) == verdict(self.burst()) == "clean"
+
+    def test_the_generators_own_failures_are_not_the_servers_failed_handshakes(self) -> None:
+        ports = self.burst(failed=7, opened=93, failures={"client out of ports": 5, "refused": 2})
+        row = burst_row(self.server(), CapacityPlan(), "", ports, self.counters(), 50, 0)
+        assert (row.failed, row.client_failed, row.verdict) == (2, 5, "handshakes failed")
+        only_ours = self.burst(failed=5, opened=95, failures={"client out of descriptors": 5})
+        row = burst_row(self.server(), CapacityPlan(), "", only_ours, self.counters(), 50, 0)
+        assert (row.failed, row.client_failed, row.verdict) == (0, 5, "generator-limited")
+        assert row.live_consumers_after == 0
+
+    def server(self) -> ServerProcess:
+        return ServerProcess(get_spec("uvicorn"))
+
+    def counters(self) -> dict[str, int | None]:
+        names = ("ListenOverflows", "ListenDrops", "TCPSynRetrans", "SyncookiesSent")
+        return dict.fromkeys(names, 0)
 
 
 def test_a_server_with_worker_processes_is_launched_and_named_so() -> None:

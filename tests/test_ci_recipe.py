@@ -21,7 +21,7 @@ import yaml
 from channels_harness.runtime.paths import PROJECT_DIR, RESULTS_DIR
 
 WORKFLOW = PROJECT_DIR / "examples" / "ci" / "channels-harness.yml"
-FULL_RUN = RESULTS_DIR / "20261125T121306Z-vm"
+FULL_RUN = RESULTS_DIR / "20261130T013000Z-vm"
 
 
 def step(name: str) -> dict[str, Any]:

@@ -11,14 +11,18 @@ import os
 import resource
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from channels_harness.cli import build_parser
 from channels_harness.errors import GeneratorError, UsageError
+from channels_harness.experiments.capacity import holders
 from channels_harness.experiments.capacity.burst import bursts
-from channels_harness.experiments.capacity.climb import climb
+from channels_harness.experiments.capacity.climb import Climb, climb, hold_config
+from channels_harness.experiments.capacity.holders import Holders
+from channels_harness.experiments.capacity.limit import Limit
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.hold import MODULE, HoldConfig
 from channels_harness.generators.session import GeneratorSession
@@ -200,6 +204,26 @@ def test_a_burst_over_a_tiny_backlog_retransmits_and_a_big_backlog_does_not() ->
     # A full listen queue drops SYNs: clients retransmit (after 1 s, 3 s, ...) or give up.
     assert tiny.retransmitted > 0 and tiny.verdict in ("retransmits", "handshakes failed")
     assert (big.opened, big.retransmitted) == (300, 0)
+    # after each burst every connection closed, and the app's consumers were counted
+    assert big.live_consumers_after == 0 and tiny.live_consumers_after is not None
+
+
+def test_a_hung_generator_is_stopped_before_the_recovery_is_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the generator holding the connections stops answering: its close command times
+    # out (after a short grace here), and its connections would stay open, counted
+    # as consumers the server leaked, unless the harness stops the process first
+    monkeypatch.setattr(holders, "REPLY_GRACE_S", 1.0)
+    plan = dataclasses.replace(SMALL, max_connections=50, step=50, recovery_wait_s=3.0)
+    with serving("uvicorn") as server, Holders(hold_config(server, plan), 1, None) as held:
+        state = Climb(server, plan, held, lambda text: None, None, "")
+        state.baseline()
+        assert state.level(50, time.monotonic() + scaled(60)) is None
+        os.kill(held.pids[0], signal.SIGSTOP)
+        row = state.examine(Limit("target", "reached the maximum asked (50)"))
+    assert row.live_consumers_after_close == 0 and row.recovered is True
+    assert "closing the held connections failed" in row.recovery_detail
 
 
 @pytest.mark.parametrize(

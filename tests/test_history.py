@@ -93,7 +93,7 @@ def test_a_step_in_one_cell_is_named_at_its_run_with_what_changed(stepped: Path)
 def test_points_keep_the_interval_and_label_their_row_states(tmp_path: Path) -> None:
     old = run_data("20260101T10Z", {"sync": 2000, "async": 4000})
     for row in old["throughput"]:
-        del row["ci95"], row["series"]  # an older run: the range of its runs
+        del row["ci95"], row["series"]  # an older run: its interval comes from its runs
     few = run_data("20260102T10Z", {"sync": 2000, "async": 4000})
     for row in few["throughput"]:
         row["msgs_per_s_runs"] = row["msgs_per_s_runs"][:3]  # too few runs for a 95% CI
@@ -102,10 +102,12 @@ def test_points_keep_the_interval_and_label_their_row_states(tmp_path: Path) -> 
     publish(tmp_path, run_data("20260103T10Z", {"sync": 2000, "async": 4000}))
     found = history.collect(tmp_path)
     points = series(found, "throughput", "daphne async c=50 32B-text").points
+    # Intervals come from the stored runs, as every report computes them (7 runs: a
+    # 95% CI, here their whole range; 3 runs: the range, called so), never from ci95.
     assert [(p.label, p.low, p.high) for p in points] == [
-        ("range", pytest.approx(3940), pytest.approx(4060)),
+        ("95% CI", pytest.approx(3940), pytest.approx(4060)),
         ("range", pytest.approx(3960), pytest.approx(4040)),
-        ("95% CI", pytest.approx(3920), pytest.approx(4080)),
+        ("95% CI", pytest.approx(3940), pytest.approx(4060)),
     ]
     ratio = series(found, "sync-vs-async", "daphne: async / sync, c=50 32B-text").points
     assert ratio[0].label == "range" and ratio[-1].label == "95% CI"

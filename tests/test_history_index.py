@@ -37,7 +37,7 @@ def test_limits_and_versions_runs_fill_their_line() -> None:
     ):
         assert figure in line_of(text, run_id)[4]
     full = line_of(text, "20261130T013000Z-vm")
-    assert full[4] == "uvicorn generic-async 8,912/s" and full[6] == "9.7x"
+    assert full[4] == "uvicorn generic-async 8,912/s" and full[6] == "10.3x"
 
 
 def test_the_published_index_is_what_the_tool_writes_with_every_trend_plot() -> None:

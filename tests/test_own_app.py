@@ -8,6 +8,7 @@ venv and a separate directory are exercised in test_own_stack_wheel.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -24,9 +25,13 @@ import pytest
 from websockets.sync.client import connect
 
 from channels_harness.errors import AppError, HandshakeRefusedError, ReplyError, UsageError
+from channels_harness.experiments.appbench import QUICK, run_app_bench
 from channels_harness.experiments.target import Target, first_round_trip
 from channels_harness.generators.engine import LoadConfig, run_load
 from channels_harness.protocol.traffic import build_traffic, parse_header
+from channels_harness.report import intervals
+from channels_harness.report.model import Run
+from channels_harness.report.rows import HandshakeRow, ThroughputRow, rows_of
 from channels_harness.runtime.paths import CHECKOUT_DIR
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess, free_port
@@ -208,6 +213,31 @@ def test_target_prepares_with_a_login(chat: Path, chat_server: ServerProcess) ->
     assert "sessionid=" in (traffic.header("Cookie") or "")
     with pytest.raises(UsageError, match="no session cookie"):
         target.replace(login="alice:wrong").prepare(chat_server)
+
+
+def test_your_apps_bench_rows_carry_their_interval_series_and_noise(
+    chat: Path, tmp_path: Path
+) -> None:
+    target = Target(
+        app=APP,
+        app_dir=chat,
+        path="/ws/chat/c{conn}/",
+        traffic=build_traffic(messages=[HI], origin=ORIGIN),
+    )
+    plan = dataclasses.replace(QUICK, servers=("uvicorn",), runs=3)
+    run = Run.create(tmp_path, kind="bench")
+    run_app_bench(run, target, plan)
+    [row] = rows_of(run.data, ThroughputRow)
+    assert row.runs == 3 and row.ci95 is None  # three runs: a range, not a 95% CI
+    assert isinstance(row.unstable, bool) and row.series == "app uvicorn c=50"
+    # the server was watched over each window: its CPU per message and the noise
+    assert row.server_cpu_us_per_msg and len(row.server_cpu_us_per_msg_runs) == 3
+    assert row.noise is not None and row.noise["runs"] == 3
+    [handshake] = rows_of(run.data, HandshakeRow)
+    assert handshake.series == "app handshake uvicorn" and handshake.noise is not None
+    interval = intervals.throughput(row)
+    assert interval is not None and interval.kind == "range"
+    assert row.unstable == (interval.half_width_pct > 5.0)
 
 
 @pytest.mark.parametrize(

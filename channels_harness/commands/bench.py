@@ -1,7 +1,7 @@
 """Measure the benchmark matrix with the harness's own load generator.
 
 Closed-loop throughput per server x consumer flavour (median of interleaved
-runs, repeated until its 95% confidence interval is narrow enough, with the
+runs, repeated until its interval is narrow enough, with the
 server's CPU per message and the noise seen meanwhile), plain and over TLS,
 open-loop latency, handshake rate, memory per idle connection, blocking
 handlers and the layered cost breakdown, into a new run under results/ (kind
@@ -76,8 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--runs",
         type=int,
         default=None,
-        help="runs per cell, exactly (default: at least 5, more until the 95%% confidence "
-        "interval is within 5%% of the median; caps the breakdown and headroom runs)",
+        help="runs per cell, exactly (default: at least 6, the fewest that give a 95%% "
+        "confidence interval, more until it is within 5%% of the median; fewer runs give "
+        "the range of the runs instead; caps the breakdown and headroom runs)",
     )
     parser.add_argument(
         "--max-runs",

@@ -6,8 +6,12 @@ memory per connection, locust rates and each conformance grade. Exit 1 when a
 threshold is crossed: a throughput or handshake cell fell by more than
 ``--max-drop`` percent, or a p99 rose by more than ``--max-p99-rise`` percent,
 and in both cases the two runs' intervals (95% CI, else the range of their
-repeated runs) do not overlap; or a conformance grade got worse (unless
-``--allow-conformance-change``). Exit 2 for unusable input.
+runs) do not overlap; or a conformance grade got worse (unless
+``--allow-conformance-change``); or a cell of OLD is missing from NEW (unless
+``--allow-missing``); or NEW recorded failed cells or did not finish. A cell
+whose intervals are too wide to see a change of the threshold's size is
+undecided, listed apart (exit 1 only with ``--fail-undecided``). Exit 2 for
+unusable input.
 """
 
 from __future__ import annotations
@@ -43,6 +47,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not fail when a conformance grade got worse (still listed)",
     )
+    parser.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="do not fail when a cell of the old run is missing from the new one (still listed)",
+    )
+    parser.add_argument(
+        "--fail-undecided",
+        action="store_true",
+        help="also fail when a cell is undecided (its intervals too wide to see a change "
+        "of the threshold's size)",
+    )
     parser.add_argument("--markdown", metavar="FILE", help="also write the comparison as Markdown")
     parser.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
     parser.add_argument(
@@ -66,7 +81,13 @@ def run(args: argparse.Namespace) -> int:
                 f"--{name.replace('_', '-')} takes a percentage of 0 or more, not {value}"
             )
     old, new = load_valid(args.old), load_valid(args.new)
-    limits = Thresholds(args.max_drop, args.max_p99_rise, args.allow_conformance_change)
+    limits = Thresholds(
+        max_drop_pct=args.max_drop,
+        max_p99_rise_pct=args.max_p99_rise,
+        allow_conformance_change=args.allow_conformance_change,
+        allow_missing=args.allow_missing,
+        fail_undecided=args.fail_undecided,
+    )
     result = compare(old.data, new.data, limits)
     if not result.changes:
         raise UsageError(
@@ -75,14 +96,12 @@ def run(args: argparse.Namespace) -> int:
         )
     console = wide_console()
     console.print(compare_output.to_table(result))
-    for regression in result.regressions:
-        console.print(
-            f"[red]regression[/] {regression.name}: {regression.regression}", highlight=False
-        )
+    for line in compare_output.console_lines(result):
+        console.print(line, highlight=False)
     if args.markdown:
         write_atomic(Path(args.markdown), compare_output.to_markdown(result))
     if args.json:
         write_atomic(Path(args.json), json.dumps(compare_output.to_json(result), indent=1) + "\n")
     if args.junit:
         write_atomic_bytes(Path(args.junit), compare_output.to_junit(result))
-    return 1 if result.regressions else 0
+    return 1 if result.failed else 0

@@ -5,9 +5,13 @@ what is measured is one WebSocket path (``--path``) with the user's messages,
 per server the harness starts (or once for ``--url``):
 
 - throughput: the closed loop, ``connections`` clients each sending the next
-  message as soon as the reply came, ``runs`` times; the median msgs/s and
-  the merged latency percentiles (a :class:`ThroughputRow`, scenario ``app``,
-  flavour = the path, which the report shows as ``path``);
+  message as soon as the reply came, ``runs`` times; the median msgs/s with
+  its interval (the range of the runs below 6 runs), unstable when that
+  reaches further than 5% from the median, the server's CPU per message and
+  the noise of each window (:class:`~.bench.figures.Figures`), and the merged
+  latency percentiles (a :class:`ThroughputRow`, scenario ``app``, flavour =
+  the path, which the report shows as ``path``; its own series: the servers
+  are measured one after another, so their runs never pair up);
 - latency: the open loop at :data:`LATENCY_SHARE` of that peak, latency from
   the intended send time (a :class:`LatencyRow`, scenario ``app``);
 - handshakes: connect (with the handshake options), get accepted, close, as
@@ -28,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels_harness.errors import RunError
+from channels_harness.experiments.bench.figures import Figures
 from channels_harness.experiments.bench.latency import latency_row
 from channels_harness.experiments.target import Server, Target
 from channels_harness.generators.engine import GENERATOR_NAME, LoadConfig, LoadResult, run_load
@@ -35,6 +40,7 @@ from channels_harness.protocol.traffic import Traffic
 from channels_harness.report.model import Run
 from channels_harness.report.rows import HandshakeRow, ThroughputRow
 from channels_harness.runtime import pinning, stats
+from channels_harness.runtime.confidence import TARGET_HALF_WIDTH_PCT
 
 LATENCY_SHARE = 0.5
 SCENARIO = "app"
@@ -93,8 +99,11 @@ class _Bench:
         """One load of the target on ``server``; a failure recorded and CellFailed raised."""
         cell = {"server": name, "path": self.target.label, **options}
         try:
+            pids = [process.pid for process in server.processes()]
             result = run_load(
-                LoadConfig(url=self.target.ws_url(server), traffic=traffic, **options),
+                LoadConfig(
+                    url=self.target.ws_url(server), traffic=traffic, server_pids=pids, **options
+                ),
                 self.plan.generator_processes,
                 self.pins.generator,
             )
@@ -173,44 +182,55 @@ def _throughput(bench: _Bench, server: Server, name: str, traffic: Traffic) -> f
                 warmup_s=plan.warmup_s,
             )
         )
-    rates = [r.rate for r in results]
-    summary = stats.summarize(stats.combine(r.histogram for r in results))
-    bench.run.add(
-        ThroughputRow(
-            scenario=SCENARIO,
-            server=name,
-            flavour=bench.target.label,
-            concurrency=plan.connections,
-            payload="app",
-            mode="closed",
-            generator=GENERATOR_NAME,
-            generator_processes=results[0].processes,
-            runs=len(results),
-            msgs_per_s=round(stats.median(rates), 1),
-            msgs_per_s_runs=[round(rate, 1) for rate in rates],
-            spread_pct=stats.spread_pct(rates),
-            p50_ms=summary.p50_ms,
-            p90_ms=summary.p90_ms,
-            p95_ms=summary.p95_ms,
-            p99_ms=summary.p99_ms,
-            p999_ms=summary.p999_ms,
-            max_ms=summary.max_ms,
-            errors=sum(r.errors for r in results),
-            sent=sum(r.sent for r in results),
-            generator_cpu=round(max(r.generator_cpu for r in results), 3),
-            generator_demand=round(max(r.generator_demand for r in results), 3),
-            generator_bound=any(r.generator_bound for r in results),
-            server_cpus=sorted(bench.pins.server) if bench.pins.server else None,
-            generator_cpus=sorted(bench.pins.generator) if bench.pins.generator else None,
-        )
-    )
+    bench.run.add(throughput_row(bench, name, results))
     unsolicited = sum(r.unsolicited for r in results)
     if unsolicited:
         bench.run.note(
             f"{name}: {unsolicited} message(s) arrived while no message of ours waited for a "
             "reply (a room broadcasting to several connections); they were not counted"
         )
-    return stats.median(rates)
+    return stats.median([r.rate for r in results])
+
+
+def throughput_row(bench: _Bench, name: str, results: list[LoadResult]) -> ThroughputRow:
+    """The closed-loop row of server ``name`` from its runs (see the module doc)."""
+    plan = bench.plan
+    figures = Figures.measure(results, bench.pins, TARGET_HALF_WIDTH_PCT)
+    summary = stats.summarize(stats.combine(r.histogram for r in results))
+    return ThroughputRow(
+        scenario=SCENARIO,
+        server=name,
+        flavour=bench.target.label,
+        concurrency=plan.connections,
+        payload="app",
+        mode="closed",
+        generator=GENERATOR_NAME,
+        generator_processes=results[0].processes,
+        runs=len(results),
+        msgs_per_s=figures.rate,
+        msgs_per_s_runs=figures.rates,
+        spread_pct=stats.spread_pct(figures.rates),
+        p50_ms=summary.p50_ms,
+        p90_ms=summary.p90_ms,
+        p95_ms=summary.p95_ms,
+        p99_ms=summary.p99_ms,
+        p999_ms=summary.p999_ms,
+        max_ms=summary.max_ms,
+        errors=sum(r.errors for r in results),
+        sent=sum(r.sent for r in results),
+        generator_cpu=round(max(r.generator_cpu for r in results), 3),
+        generator_demand=round(max(r.generator_demand for r in results), 3),
+        generator_bound=any(r.generator_bound for r in results),
+        server_cpus=sorted(bench.pins.server) if bench.pins.server else None,
+        generator_cpus=sorted(bench.pins.generator) if bench.pins.generator else None,
+        ci95=figures.ci95,
+        p99_ms_runs=[r.summary.p99_ms for r in results],
+        series=f"{SCENARIO} {name} c={plan.connections}",
+        unstable=figures.unstable,
+        server_cpu_us_per_msg=figures.server_cpu_us,
+        server_cpu_us_per_msg_runs=figures.server_cpu_us_runs,
+        noise=figures.noise,
+    )
 
 
 def _latency(bench: _Bench, server: Server, name: str, traffic: Traffic, peak: float) -> None:
@@ -248,6 +268,7 @@ def _handshakes(bench: _Bench, server: Server, name: str, traffic: Traffic) -> N
         duration_s=plan.handshake_duration_s,
     )
     summary = result.summary
+    figures = Figures.measure([result], bench.pins, TARGET_HALF_WIDTH_PCT)
     bench.run.add(
         HandshakeRow(
             scenario=SCENARIO,
@@ -263,5 +284,8 @@ def _handshakes(bench: _Bench, server: Server, name: str, traffic: Traffic) -> N
             sent=result.sent,
             generator_cpu=round(result.generator_cpu, 3),
             generator_bound=result.generator_bound,
+            series=f"{SCENARIO} handshake {name}",
+            server_cpu_us_per_handshake=figures.server_cpu_us,
+            noise=figures.noise,
         )
     )

@@ -56,7 +56,9 @@ class Section(Generic[R]):
     """A report section: its rows' type, title, plots (alt text, plot name) and columns.
 
     ``intro`` comes before the plots, ``footer`` after the table; ``order`` sorts
-    the rows (data order otherwise) and ``where`` keeps only some of them.
+    the rows (data order otherwise) and ``where`` keeps only some of them;
+    ``derive``, when given, makes the rows from the whole document instead of
+    reading them as stored (figures a renderer recomputes from stored runs).
     """
 
     kind: type[R]
@@ -69,6 +71,7 @@ class Section(Generic[R]):
     where: Callable[[R], bool] | None = None
     # Whether the section shows the rows a versions run measured in other stacks.
     stacked: bool = False
+    derive: Callable[[Mapping[str, Any]], list[R]] | None = None
 
     @property
     def name(self) -> str:
@@ -81,7 +84,10 @@ class Section(Generic[R]):
 
     def rows(self, data: Mapping[str, Any]) -> list[R]:
         """The section's rows of a data.json document, filtered and ordered."""
-        found = rows_of(data, self.kind) if self.stacked else unstacked(data, self.kind)
+        if self.derive is not None:
+            found = self.derive(data)
+        else:
+            found = rows_of(data, self.kind) if self.stacked else unstacked(data, self.kind)
         if self.where is not None:
             found = [row for row in found if self.where(row)]
         if self.order is not None:

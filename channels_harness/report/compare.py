@@ -3,17 +3,31 @@
 Every cell present in both runs is compared: closed-loop throughput and its
 latency percentiles, open-loop latency, handshakes per second, memory per
 idle connection, locust rates, and each conformance grade (server x case x
-flavour). A cell's figure comes with an interval: its 95% confidence interval
-when the run stored one (``ci95``), else the range of its repeated runs, else
-the single value.
+flavour). A cell's figure comes with an interval computed from its stored runs
+(:mod:`channels_harness.report.intervals`: its 95% confidence interval from 6
+runs on, else the range of the runs); a figure of one run has no interval: no
+spread was measured.
 
 A throughput or handshake cell *regresses* when its median fell by more than
 ``max_drop`` percent and the two intervals do not overlap (a drop the runs' own
 spread can explain is noise, not a regression); a p99 latency regresses when it
 rose by more than ``max_p99_rise`` percent, by the same rule; a conformance
 grade regresses when it got worse (PASS/INFO/N/A -> NON-STRICT -> FAIL) unless
-conformance changes are allowed. Cells found in one run only are listed, never
-failed.
+conformance changes are allowed.
+
+A gated cell that did not regress is *undecided* when its intervals are too
+wide to see a change of the threshold's size: the old interval reaches ``a``
+below its median and the new one ``b`` above its own (fractions of each
+median), and a drop of exactly the threshold ``T`` would still leave them
+overlapping, ``(1 - T)(1 + b) >= 1 - a`` (for a rise of p99, ``(1 + T)(1 - b)
+<= 1 + a`` with ``a`` above the old median and ``b`` below the new one); a
+figure of a single run is always undecided. Roughly: undecided when the two
+half-widths add up to the threshold or more. An undecided cell is listed apart,
+never passed in silence.
+
+The comparison also fails (:attr:`Comparison.problems`) on a cell found in the
+old run only (unless missing cells are allowed), on a new run that recorded
+failed cells, and on a new run whose status is not complete.
 """
 
 from __future__ import annotations
@@ -22,8 +36,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels_harness.report import intervals
 from channels_harness.report.rows import (
     ConformanceRow,
+    FailureRow,
     HandshakeRow,
     LatencyRow,
     LocustRow,
@@ -41,38 +57,61 @@ GRADE_RANK = {"PASS": 0, "INFO": 0, "N/A": 0, "NON-STRICT": 1, "FAIL": 2}
 
 @dataclass(frozen=True)
 class Thresholds:
-    """When a change fails the comparison (None: that kind of change never fails)."""
+    """When a change fails the comparison (None: that kind of change never fails);
+    ``allow_missing``: a cell of the old run missing from the new one does not
+    fail it; ``fail_undecided``: an undecided cell does."""
 
     max_drop_pct: float | None = None
     max_p99_rise_pct: float | None = None
     allow_conformance_change: bool = False
+    allow_missing: bool = False
+    fail_undecided: bool = False
 
 
 @dataclass(frozen=True)
 class Figure:
-    """One measured value of one cell in one run, with its interval."""
+    """One measured value of one cell in one run, with its interval and what the
+    interval is: ``95% CI``, ``range``, or "" (one run: no spread measured)."""
 
     value: float
     low: float
     high: float
+    kind: str = ""
 
     @classmethod
     def of(
         cls, value: float, runs: Iterable[float] = (), ci95: Iterable[float] | None = None
     ) -> Figure:
-        bounds = [float(v) for v in ci95 or []]
-        if len(bounds) != 2:
-            bounds = [float(v) for v in runs if v is not None] or [float(value)]
-        return cls(float(value), min(bounds), max(bounds))
+        """``value`` with the interval of its ``runs`` (two or more), else its stored
+        ``ci95``, else none."""
+        measured = [float(v) for v in runs if v is not None]
+        found = intervals.of_runs(measured, list(ci95 or []), len(measured), float(value))
+        if found is None:
+            return cls(float(value), float(value), float(value))
+        return cls(float(value), found.low, found.high, found.kind)
+
+    @property
+    def spread(self) -> bool:
+        """Whether the figure comes with a measured spread (an interval)."""
+        return bool(self.kind)
 
     def overlaps(self, other: Figure) -> bool:
         return self.low <= other.high and other.low <= self.high
+
+    def below(self) -> float:
+        """How far the interval reaches below the figure, as a fraction of it."""
+        return (self.value - self.low) / self.value if self.value else 0.0
+
+    def above(self) -> float:
+        """How far the interval reaches above the figure, as a fraction of it."""
+        return (self.high - self.value) / self.value if self.value else 0.0
 
 
 @dataclass
 class Change:
     """One cell compared: ``kind`` (section), ``cell`` (what was measured), ``metric``,
-    both values, the change in percent, and why it is a regression (None if it is not)."""
+    both values, the change in percent, and why it is a regression or undecided
+    (None if it is not)."""
 
     kind: str
     cell: str
@@ -81,6 +120,7 @@ class Change:
     new: Figure | str
     change_pct: float | None = None
     regression: str | None = None
+    undecided: str | None = None
 
     @property
     def name(self) -> str:
@@ -89,17 +129,41 @@ class Change:
 
 @dataclass
 class Comparison:
-    """Everything two runs have in common, and what only one of them has."""
+    """Everything two runs have in common, what only one of them has, and the new
+    run's failed cells and status."""
 
     old_id: str
     new_id: str
     changes: list[Change] = field(default_factory=list)
     only_old: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    status: str = "complete"
+    limits: Thresholds = field(default_factory=Thresholds)
 
     @property
     def regressions(self) -> list[Change]:
         return [change for change in self.changes if change.regression]
+
+    @property
+    def undecided(self) -> list[Change]:
+        return [change for change in self.changes if change.undecided]
+
+    @property
+    def problems(self) -> list[str]:
+        """Why the comparison fails beyond its cells' regressions: cells the new run
+        lost, cells it failed to measure, an unfinished run."""
+        found = [] if self.limits.allow_missing else [f"missing: {c}" for c in self.only_old]
+        found += [f"failed in the new run: {failure}" for failure in self.failures]
+        if self.status != "complete":
+            found.append(f"the new run is {self.status}: some of its cells were never measured")
+        return found
+
+    @property
+    def failed(self) -> bool:
+        """Whether the comparison fails (exit code 1)."""
+        undecided = self.limits.fail_undecided and bool(self.undecided)
+        return bool(self.regressions or self.problems or undecided)
 
 
 # -- the cells of each kind ------------------------------------------------------------
@@ -175,25 +239,51 @@ MEASURED: dict[str, Callable[[Data], Iterator[tuple[str, str, Figure, bool]]]] =
 }
 
 
+def undecidable(old: Figure, new: Figure, limit_pct: float, drop: bool) -> str | None:
+    """Why a change of ``limit_pct`` percent (a drop when ``drop``, else a rise)
+    could not be told from the runs' noise (None when it could; see the module doc)."""
+    if not old.spread or not new.spread:
+        one = "both" if not old.spread and not new.spread else "old" if not old.spread else "new"
+        return f"one run a side ({one}): no spread measured to judge a change against"
+    limit = limit_pct / 100.0
+    if drop:
+        a, b = old.below(), new.above()
+        hidden = (1.0 - limit) * (1.0 + b) >= 1.0 - a
+        sides = f"the old interval reaches {a:.1%} below its median, the new {b:.1%} above"
+    else:
+        a, b = old.above(), new.below()
+        hidden = (1.0 + limit) * (1.0 - b) <= 1.0 + a
+        sides = f"the old interval reaches {a:.1%} above its median, the new {b:.1%} below"
+    if not hidden:
+        return None
+    move = "drop" if drop else "rise"
+    return f"{sides}: a {limit_pct:g}% {move} could not be told from noise"
+
+
+def _gate(change: Change, limit: float | None, drop: bool) -> None:
+    """Mark ``change`` a regression or undecided against ``limit`` percent."""
+    old, new = change.old, change.new
+    if limit is None or change.change_pct is None:
+        return
+    if not isinstance(old, Figure) or not isinstance(new, Figure):
+        return
+    moved = -change.change_pct if drop else change.change_pct
+    if moved > limit and old.spread and new.spread and not old.overlaps(new):
+        verb = "fell" if drop else "rose"
+        change.regression = f"{verb} {moved:.1f}% (more than {limit:g}%), outside the runs' spread"
+        return
+    change.undecided = undecidable(old, new, limit, drop)
+
+
 def _judge(
     kind: str, metric: str, old: Figure, new: Figure, higher_better: bool, limits: Thresholds
 ) -> Change:
     change_pct = (new.value - old.value) / old.value * 100.0 if old.value else None
     change = Change(kind, "", metric, old, new, change_pct)
-    if change_pct is None or old.overlaps(new):
-        return change
     if higher_better and kind in ("throughput", "handshake", "locust"):
-        limit = limits.max_drop_pct
-        if limit is not None and -change_pct > limit:
-            change.regression = (
-                f"fell {-change_pct:.1f}% (more than {limit:g}%), outside the runs' spread"
-            )
+        _gate(change, limits.max_drop_pct, drop=True)
     elif metric == "p99 ms":
-        limit = limits.max_p99_rise_pct
-        if limit is not None and change_pct > limit:
-            change.regression = (
-                f"rose {change_pct:.1f}% (more than {limit:g}%), outside the runs' spread"
-            )
+        _gate(change, limits.max_p99_rise_pct, drop=False)
     return change
 
 
@@ -231,9 +321,21 @@ def _conformance(old: Data, new: Data, limits: Thresholds, result: Comparison) -
     result.only_new += [f"conformance: {key}" for key in sorted(after.keys() - before.keys())]
 
 
+def _failures(data: Data) -> list[str]:
+    """The failed cells a run recorded, one line each."""
+    found = []
+    for row in rows_of(data, FailureRow):
+        cell = " ".join(f"{key}={value}" for key, value in row.cell.items())
+        found.append(f"{row.section} {cell}: {row.message}")
+    return found
+
+
 def compare(old: Data, new: Data, limits: Thresholds = Thresholds()) -> Comparison:
-    """Every cell of ``new`` against the same cell of ``old``."""
-    result = Comparison(str(old.get("run_id")), str(new.get("run_id")))
+    """Every cell of ``new`` against the same cell of ``old``, and the new run's
+    failed cells and status."""
+    result = Comparison(str(old.get("run_id")), str(new.get("run_id")), limits=limits)
+    result.failures = _failures(new)
+    result.status = str(new.get("status") or "complete")
     _measured(old, new, limits, result)
     _conformance(old, new, limits, result)
     result.changes.sort(key=lambda c: (c.kind != "throughput", c.kind, c.cell, c.metric))

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from channels_harness.report import sections
+from channels_harness.report import intervals, sections
 from channels_harness.report.columns import Section
 from channels_harness.report.loadcells import LoadCell, load_cells
 from channels_harness.report.rows import FailureRow, LocustRow, rows_of
@@ -76,17 +76,19 @@ def print_failures(console: Console, data: dict[str, Any]) -> None:
 
 
 def ratio_table(ratios: Sequence[Ratio]) -> Table:
-    """The ratios with their 95% intervals and verdicts (or, for a run without
-    intervals, their range over runs)."""
+    """The ratios with their intervals (95% CI or range) and verdicts (or, for a
+    run without intervals, their range over runs)."""
     with_ci = any(r.ci for r in ratios)
     title = (
-        "Ratios (median of paired runs, 95% CI)" if with_ci else "Ratios (median, range over runs)"
+        "Ratios (median of paired runs, 95% CI or range)"
+        if with_ci
+        else "Ratios (median, range over runs)"
     )
     table = Table(title=title, title_justify="left")
     table.add_column("ratio")
     table.add_column("value", justify="right")
     if with_ci:
-        table.add_column("95% CI", justify="right")
+        table.add_column("interval", justify="right")
         table.add_column("verdict")
     for r in ratios:
         if not with_ci:
@@ -94,7 +96,8 @@ def ratio_table(ratios: Sequence[Ratio]) -> Table:
         elif r.ci:
             unstable = ["[yellow]unstable cells[/]"] if r.unstable else []
             verdict = ", ".join([r.verdict or "[green]clear[/]", *unstable])
-            table.add_row(r.label, f"{r.value:.2f}x", f"{r.low:.2f}-{r.high:.2f}", verdict)
+            interval = f"{r.kind} {r.low:.2f}-{r.high:.2f}"
+            table.add_row(r.label, f"{r.value:.2f}x", interval, verdict)
         else:
             table.add_row(r.label, r.text(), "", "single run")
     return table
@@ -105,7 +108,7 @@ def print_trust(console: Console, data: dict[str, Any]) -> None:
     unstable = unstable_cells(data)
     if unstable:
         console.print(
-            "[yellow]unstable[/] (95% CI wider than the target after every run allowed): "
+            "[yellow]unstable[/] (interval wider than the target after every run allowed): "
             + ", ".join(unstable)
         )
     noise = noise_tally(data)
@@ -136,10 +139,12 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
     room = headroom(data)
     if room is not None:
         verdict = "[green]ok[/]" if room.ok else "[red]below target[/]"
+        ratio, interval = intervals.headroom_figure(room)
+        paired = f" (median of per-round ratios, {intervals.text(interval)})" if interval else ""
         console.print(
             f"Headroom: raw echo {room.baseline_msgs_per_s:,.0f} msgs/s / best Channels cell "
             f"{room.best_channels_msgs_per_s or 0:,.0f} ({room.best_cell}) = "
-            f"[bold]{room.ratio}x[/] {verdict}; generator CPU {room.generator_cpu or 0:.0%}, "
+            f"[bold]{ratio}x[/]{paired} {verdict}; generator CPU {room.generator_cpu or 0:.0%}, "
             f"{room.generator_msgs_per_cpu_s or 0:,.0f} msgs per CPU-second"
         )
     print_sections(console, data, BENCH_SECTIONS)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from channels_harness.report import summary
+from channels_harness.report import intervals, summary
 from channels_harness.report.changepoints import Level, Measure, find_steps
 from channels_harness.report.columns import fmt
 from channels_harness.report.grades import GRADE_ORDER
@@ -42,8 +42,6 @@ MEASURED_FLOOR = 0.005
 COUNT_REACH = 0.25
 # The fewest runs whose interval is a 95% confidence interval of their median: with
 # fewer, no interval of the runs covers it with 95% (runtime.confidence's rule), so a
-# row with fewer runs shows the range of its runs, called so.
-MIN_CI_RUNS = 6
 # The versions a stack label names, in this order.
 STACK_KEYS = ("django", "channels", "daphne", "uvicorn")
 MACHINE_KEYS = ("cpu_model", "host", "cpu_count", "kernel", "python")
@@ -138,21 +136,21 @@ class History:
 # -- intervals as the rows state them ---------------------------------------------------
 
 
-def interval(value: float, ci95: list[float] | None, runs: list[float]) -> tuple[float, float, str]:
-    """A row's interval and its label: its ``ci95`` where it rests on enough runs for a
-    95% confidence interval (:data:`MIN_CI_RUNS`), else the range of its runs
-    ("range"), else none ("one run")."""
-    measured = [float(v) for v in runs if v]
-    if ci95 and len(ci95) == 2 and len(measured) >= MIN_CI_RUNS:
-        return float(ci95[0]), float(ci95[1]), "95% CI"
-    if len(measured) >= 2:
-        return min(measured), max(measured), "range"
-    return value, value, "one run"
+def interval(
+    value: float, ci95: list[float] | None, runs: list[float], count: int = 0
+) -> tuple[float, float, str]:
+    """A row's interval and its label, as every report shows it
+    (:func:`channels_harness.report.intervals.of_runs`: a 95% CI where its runs
+    allow one, else their range), else none ("one run")."""
+    found = intervals.of_runs(runs, ci95, count, value)
+    if found is None:
+        return value, value, "one run"
+    return found.low, found.high, found.kind
 
 
 def _ratio_label(ratio: summary.Ratio) -> str:
     """How the summary labels a ratio's interval (its ``kind`` where it states one)."""
-    return str(getattr(ratio, "kind", "95% CI")) if ratio.ci else "range"
+    return ratio.kind if ratio.ci else "range"
 
 
 def _where(view: Data) -> str:
@@ -174,7 +172,7 @@ def _throughput(view: Data) -> Iterator[Figure]:
     for row in summary.headline_rows(view):
         if not row.generator_bound:
             value = float(row.msgs_per_s)
-            yield _echo_cell(row), value, *interval(value, row.ci95, row.msgs_per_s_runs)
+            yield _echo_cell(row), value, *interval(value, row.ci95, row.msgs_per_s_runs, row.runs)
 
 
 def _p99(view: Data) -> Iterator[Figure]:
@@ -188,7 +186,7 @@ def _handshakes(view: Data) -> Iterator[Figure]:
     for row in unstacked(view, HandshakeRow):
         if not row.generator_bound and row.handshakes_per_s:
             value = float(row.handshakes_per_s)
-            low, high, label = interval(value, row.ci95, row.handshakes_per_s_runs)
+            low, high, label = interval(value, row.ci95, row.handshakes_per_s_runs, row.runs)
             flavour = f"{row.flavour} TLS" if row.tls else row.flavour
             yield f"{row.server} {flavour} c={row.concurrency}", value, low, high, label
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from channels_harness.report import kind_summaries, summary
+from channels_harness.report import intervals, kind_summaries, summary
 from channels_harness.report.columns import Section, fmt, text
 from channels_harness.report.grades import GRADE_ORDER
 from channels_harness.report.rows import (
@@ -136,8 +136,9 @@ def _interval_ratios(data: Data) -> list[str]:
     if cell and sync_async:
         lines += [
             f"**Sync vs Async** (echo, {cell[0]}, {cell[1]} connections; each ratio is the "
-            "median of the per-round ratios of interleaved runs, with its 95% bootstrap "
-            'confidence interval; "no clear difference" when the interval contains 1.0):',
+            "median of the per-round ratios of interleaved runs, with its 95% confidence "
+            "interval from 6 rounds on, else the range of the rounds' ratios, named so; "
+            '"no clear difference" when the interval contains 1.0):',
             "",
             *_ratio_lines(sync_async),
             "",
@@ -182,7 +183,7 @@ def _trust(data: Data) -> list[str]:
     unstable = summary.unstable_cells(data)
     if unstable:
         lines += [
-            f"**Unstable cells** ({len(unstable)}): their 95% interval stayed wider than "
+            f"**Unstable cells** ({len(unstable)}): their interval stayed wider than "
             "the target after every run the budget allowed, so their own figures are no "
             "verdict (a ratio's verdict rests on its own paired interval): "
             + ", ".join(unstable)
@@ -250,11 +251,15 @@ def _headroom(data: Data) -> list[str]:
     room = summary.headroom(data)
     if room is None:
         return []
-    ok = "meets" if float(room.ratio or 0) >= 5 else "does NOT meet"
+    ratio, interval = intervals.headroom_figure(room)
+    ok = "meets" if ratio >= 5 else "does NOT meet"
+    paired = (
+        f" (the median of the per-round ratios, {intervals.text(interval)})" if interval else ""
+    )
     return [
         f"**Generator headroom**: {room.generator} reached "
         f"{fmt(float(room.baseline_msgs_per_s))} msgs/s from one core against the "
-        f"no-ASGI echo baseline, {fmt(float(room.ratio))}x the best Channels cell "
+        f"no-ASGI echo baseline, {fmt(ratio)}x the best Channels cell{paired} "
         f"({room.best_cell}, {fmt(float(room.best_channels_msgs_per_s or 0))} msgs/s "
         "when re-measured in runs interleaved with the baseline's); "
         f"this {ok} the 5x the harness requires.",
@@ -433,16 +438,28 @@ def _interval_method(options: dict[str, Any]) -> list[str]:
     bench = options.get("bench") or {}
     runs, most = bench.get("runs", "?"), bench.get("max_runs", "?")
     target = bench.get("target_ci_pct", 5.0)
+    redo = bench.get("noisy_redo")
+    redone = (
+        f" A round whose runs saw CPU steal from 5% or other load on the pinned cores from 20% "
+        f"of a core was dropped and measured again, up to {redo} times per measurement "
+        "(the flags say how many runs each cell lost)."
+        if redo
+        else ""
+    )
     return [
         "- Throughput: closed loop, each connection sends its next message when the echo of "
         "the previous one arrives. The cells of one concurrency and payload (every server, "
-        "flavour, plain and TLS) are measured in interleaved rounds; every figure (msgs/s, "
-        f"handshakes/s) is the median of at least {runs} runs, repeated (up to {most}) until "
-        f"its 95% bootstrap confidence interval reaches at most {fmt(float(target))}% from "
-        "the median. A cell that never got there is marked unstable.",
+        "flavour, plain and TLS) are measured in interleaved rounds; every headline figure "
+        f"(msgs/s, handshakes/s) is the median of at least {runs} runs, repeated (up to "
+        f"{most}) until its interval reaches at most {fmt(float(target))}% from the median. "
+        "A cell that never got there is marked unstable." + redone,
+        "- Intervals: from 6 runs on, a figure's 95% confidence interval comes from the order "
+        "statistics of its runs (for 6 to 8 runs their range, which covers the true median "
+        "with at least 96.9%, whatever the shape of the noise); with fewer runs (the sweeps, "
+        "the quick handshakes) the range of the runs is shown and called a range.",
         "- Ratios are the median of the per-round ratios of interleaved runs (a change in the "
-        "machine's load hits both sides of a round alike) with their own 95% bootstrap "
-        'interval; "no clear difference" when it contains 1.0.',
+        "machine's load hits both sides of a round alike), with their interval by the same "
+        'rule; "no clear difference" when it contains 1.0.',
         "- Server CPU per message: user + system CPU time of the server's whole process tree "
         "over exactly each run's measured window, divided by the messages completed in it; "
         "steadier than msgs/s when the machine is shared.",

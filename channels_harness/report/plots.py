@@ -20,6 +20,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from channels_harness.report import intervals
 from channels_harness.report.grades import GRADE_ORDER, SEVERITY
 from channels_harness.report.rows import (
     PROFILE_GROUPS,
@@ -36,10 +37,10 @@ from channels_harness.report.rows import (
     R,
     SoakSampleRow,
     ThroughputRow,
-    VersionRow,
     rows_of,
     unstacked,
 )
+from channels_harness.report.stacks import against_first
 from channels_harness.report.summary import (
     cost_server_vs_server,
     cost_sync_vs_async,
@@ -49,6 +50,7 @@ from channels_harness.report.summary import (
     sync_vs_async,
     tls_vs_plain,
 )
+from channels_harness.runtime.confidence import Interval
 from channels_harness.servers.reference import FLAVOURS as FLAVOUR_ORDER
 
 GRADE_COLOURS = {
@@ -164,15 +166,20 @@ def _run_spread(row: ThroughputRow) -> tuple[float, float]:
     return max(0.0, median - min(runs)), max(0.0, max(runs) - median)
 
 
-def _interval(value: float, ci95: Sequence[float] | None) -> tuple[float, float]:
+def _interval(value: float, found: Interval | None) -> tuple[float, float]:
     """Error bar lengths below and above ``value`` for its interval (none without one)."""
-    if not ci95 or len(ci95) != 2:
+    if found is None:
         return 0.0, 0.0
-    return max(0.0, value - float(ci95[0])), max(0.0, float(ci95[1]) - value)
+    return max(0.0, value - found.low), max(0.0, found.high - value)
 
 
 def _throughput_interval(row: ThroughputRow) -> tuple[float, float]:
-    return _interval(float(row.msgs_per_s), row.ci95)
+    return _interval(float(row.msgs_per_s), intervals.throughput(row))
+
+
+def _bars(rows: Sequence[ThroughputRow]) -> str:
+    """What the error bars of a throughput plot of ``rows`` are."""
+    return intervals.bars(intervals.throughput(r) for r in rows)
 
 
 def throughput(data: dict[str, Any]) -> bytes | None:
@@ -185,7 +192,7 @@ def throughput(data: dict[str, Any]) -> bytes | None:
             rows,
             lambda r: float(r.msgs_per_s),
             f"Echo throughput, {cell[0]}, {cell[1]} connections "
-            "(median, bars = 95% CI, hatched = unstable)",
+            f"(median, bars = {_bars(rows)}, hatched = unstable)",
             "messages per second",
             err=_throughput_interval,
             hatched=lambda r: r.unstable,
@@ -200,7 +207,7 @@ def throughput(data: dict[str, Any]) -> bytes | None:
 
 
 def summary_flavours(data: dict[str, Any]) -> bytes | None:
-    """Sync vs Async per server: the headline cell's msgs/s per flavour with 95%
+    """Sync vs Async per server: the headline cell's msgs/s per flavour with their
     intervals (only for runs with intervals)."""
     cell = headline_cell(unstacked(data, ThroughputRow))
     rows = [r for r in headline_rows(data) if r.series is not None]
@@ -210,7 +217,7 @@ def summary_flavours(data: dict[str, Any]) -> bytes | None:
         rows,
         lambda r: float(r.msgs_per_s),
         f"Sync vs Async per server, {cell[0]}, {cell[1]} connections "
-        "(median, bars = 95% CI, hatched = unstable)",
+        f"(median, bars = {_bars(rows)}, hatched = unstable)",
         "messages per second",
         err=_throughput_interval,
         hatched=lambda r: r.unstable,
@@ -218,9 +225,9 @@ def summary_flavours(data: dict[str, Any]) -> bytes | None:
 
 
 def summary_ratios(data: dict[str, Any]) -> bytes | None:
-    """Every ratio of the summary with its 95% interval on a log axis, 1.0 marked:
-    filled where the interval is clear of 1.0, hollow where it is not (only for
-    ratios with intervals)."""
+    """Every ratio of the summary with its interval on a log axis, 1.0 marked:
+    filled where a 95% CI is clear of 1.0, hollow where it is not or where the
+    interval is only a range (only for ratios with intervals)."""
     groups = (
         ("Sync vs Async", sync_vs_async(data)),
         ("CPU per message", cost_sync_vs_async(data) + cost_server_vs_server(data)),
@@ -258,8 +265,13 @@ def summary_ratios(data: dict[str, Any]) -> bytes | None:
         fontsize=7,
     )
     ax.invert_yaxis()
-    ax.set_xlabel("ratio (log scale); hollow: the 95% CI contains 1.0, no clear difference")
-    ax.set_title("Ratios with their 95% confidence intervals")
+    kinds = {r.is_ci for _, r in ratios}
+    named = "95% confidence intervals" if kinds == {True} else "intervals (95% CI, or range)"
+    hollow = (
+        "the 95% CI contains 1.0" if kinds == {True} else "the interval contains 1.0 or is a range"
+    )
+    ax.set_xlabel(f"ratio (log scale); hollow: {hollow}, no clear difference")
+    ax.set_title(f"Ratios with their {named}")
     ax.grid(axis="x", alpha=0.3, which="both")
     present = [group for group in colours if any(found == group for found, _ in ratios)]
     handles = [plt.Line2D([], [], color=colours[g], marker="o", linestyle="") for g in present]
@@ -342,12 +354,13 @@ def handshakes(data: dict[str, Any]) -> bytes | None:
     if any(r.series is not None for r in rows):
         # TLS rows get their own bars: "async TLS" next to "async".
         labelled = [replace(r, flavour=f"{r.flavour} TLS") if r.tls else r for r in rows]
+        bars = intervals.bars(intervals.handshake(r) for r in rows)
         return _grouped_bars(
             labelled,
             lambda r: float(r.handshakes_per_s),
-            "Handshake rate (connect, accept, close; median, bars = 95% CI)",
+            f"Handshake rate (connect, accept, close; median, bars = {bars})",
             "handshakes per second",
-            err=lambda r: _interval(float(r.handshakes_per_s), r.ci95),
+            err=lambda r: _interval(float(r.handshakes_per_s), intervals.handshake(r)),
             hatched=lambda r: r.unstable,
         )
     return _grouped_bars(
@@ -523,8 +536,9 @@ def capacity(data: dict[str, Any]) -> bytes | None:
 
 
 def versions(data: dict[str, Any]) -> bytes | None:
-    """Each stack's throughput over the first stack's, one bar per server and flavour."""
-    rows = [r for r in rows_of(data, VersionRow) if r.ratio is not None]
+    """Each stack's throughput over the first stack's, one bar per server and flavour
+    (the ratios recomputed from the stored runs, :func:`~.stacks.against_first`)."""
+    rows = [r for r in against_first(data) if r.ratio is not None]
     if not rows:
         return None
     stacks = list(dict.fromkeys(r.stack_label for r in rows))
@@ -547,9 +561,11 @@ def versions(data: dict[str, Any]) -> bytes | None:
     labels = [stack.replace(", ", "\n") for stack in stacks]
     ax.set_xticks(range(len(stacks)), labels, fontsize=7)
     ax.set_ylabel("msgs/s over the first stack's")
-    ax.set_title(
-        "Echo throughput of each stack over the first stack's (error bars: range of the runs)"
-    )
+    kinds = {r.ratio_interval for r in rows if not r.first}
+    bars = "95% CI" if kinds == {"95% CI"} else "range the runs allow"
+    if len(kinds) > 1:
+        bars = "95% CI, or range the runs allow"
+    ax.set_title(f"Echo throughput of each stack over the first stack's (error bars: {bars})")
     ax.legend(fontsize=7, ncols=min(4, len(cells)))
     ax.grid(axis="y", alpha=0.3)
     return _svg(fig)

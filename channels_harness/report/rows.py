@@ -95,7 +95,8 @@ class ThroughputRow(Row):
     generator_bound: bool
     server_cpus: list[int] | None = None
     generator_cpus: list[int] | None = None
-    # The 95% confidence interval of msgs_per_s, and each run's p99.
+    # The 95% confidence interval of msgs_per_s (from 6 runs; with fewer the
+    # runs' range is the interval, see runtime.confidence), and each run's p99.
     ci95: list[float] | None = None
     p99_ms_runs: list[float] = field(default_factory=list)
     # Rows of one series were measured in the same interleaved rounds, so their
@@ -108,6 +109,8 @@ class ThroughputRow(Row):
     server_cpu_us_per_msg_runs: list[float] = field(default_factory=list)
     # What else the machine did meanwhile (channels_harness.runtime.noise.Noise).
     noise: dict[str, Any] | None = None
+    # Runs measured and dropped because their round was too noisy (measured again).
+    dropped_runs: int = 0
     stack: dict[str, str] | None = None
     # A scenario file's step this row measures (None: the whole echo or message round trip).
     step: str | None = None
@@ -163,6 +166,7 @@ class HandshakeRow(Row):
     tls: bool = False
     server_cpu_us_per_handshake: float | None = None
     noise: dict[str, Any] | None = None
+    dropped_runs: int = 0
     stack: dict[str, str] | None = None
     scenario: str | None = None
 
@@ -193,8 +197,9 @@ class BreakdownRow(Row):
     us_per_msg: float
     msgs_per_s: float | None = None
     runs: int = 1
-    # The 95% confidence interval of us_per_msg.
+    # The 95% confidence interval of us_per_msg (from 6 runs; fewer: the runs' range).
     ci95: list[float] | None = None
+    msgs_per_s_runs: list[float] = field(default_factory=list)
     stack: dict[str, str] | None = None
 
 
@@ -237,8 +242,10 @@ class HeadroomRow(Row):
     capacity_ratio: float | None = None
     target: float | None = None
     ok: bool | None = None
-    # The 95% confidence interval of ratio (paired runs).
+    # The 95% confidence interval of ratio: the median of the per-round ratios
+    # (paired runs), from 6 rounds; ratio_interval says "95% CI" or "range".
     ratio_ci95: list[float] | None = None
+    ratio_interval: str | None = None
     stack: dict[str, str] | None = None
 
 
@@ -522,6 +529,8 @@ class VersionRow(Row):
     ratio: float | None = None
     ratio_low: float | None = None
     ratio_high: float | None = None
+    # "95% CI" or "range" (too few runs a side for a confidence interval).
+    ratio_interval: str | None = None
     generator_bound: bool = False
     deviations: int | None = None
     changed: int | None = None
@@ -652,7 +661,10 @@ class BurstRow(Row):
     listen_backlog: int | None = None
     listen_backlog_effective: int | None = None
     opened: int
+    # Handshakes the server failed; client_failed: the generator's own failures
+    # (out of ports or descriptors), which say nothing about the server.
     failed: int = 0
+    client_failed: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     failure_samples: list[str] = field(default_factory=list)
     all_open_s: float | None = None
@@ -665,6 +677,8 @@ class BurstRow(Row):
     listen_drops: int | None = None
     syn_retrans: int | None = None
     syncookies_sent: int | None = None
+    # Live consumers left once every connection of the burst closed (None: not measured).
+    live_consumers_after: int | None = None
     verdict: str
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from channels_harness.report.columns import Column, Section, fmt
+from channels_harness.report import intervals
+from channels_harness.report.columns import Column, Section
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.loadcells import LoadCell, step_label
 from channels_harness.report.rows import (
@@ -39,6 +40,7 @@ from channels_harness.report.rows import (
     VersionChangeRow,
     VersionRow,
 )
+from channels_harness.report.stacks import against_first
 from channels_harness.report.summary import Deviation, FeatureLine
 from channels_harness.report.thresholds import missed_text, value_text, verdict_text
 from channels_harness.runtime.noise import Noise
@@ -56,26 +58,27 @@ GEN_BOUND: Column[Any] = Column("gen-bound", "generator_bound")
 MSGS: Column[Any] = Column("msgs/s", "msgs_per_s")
 
 
-def _interval_of(found: list[float] | None) -> str:
-    """A 95% confidence interval as ``low-high`` (blank when there is none)."""
-    if not found or len(found) != 2:
-        return ""
-    return f"{fmt(float(found[0]))}-{fmt(float(found[1]))}"
-
-
-def _interval(row: Any) -> str:
-    return _interval_of(getattr(row, "ci95", None))
+def _interval(row: ThroughputRow | HandshakeRow | BreakdownRow) -> str:
+    """The cell's ``95% CI`` or ``range``, computed from its runs."""
+    if isinstance(row, ThroughputRow):
+        return intervals.text(intervals.throughput(row))
+    if isinstance(row, HandshakeRow):
+        return intervals.text(intervals.handshake(row))
+    return intervals.text(intervals.breakdown(row))
 
 
 def _flags(row: ThroughputRow | HandshakeRow) -> str:
-    """``unstable`` and/or ``noisy`` (blank for a settled cell on a quiet machine)."""
+    """``unstable``, ``noisy`` and how many noisy runs were redone (blank for a
+    settled cell on a quiet machine)."""
     flags = ["unstable"] if row.unstable else []
     if row.noise and Noise.from_json(row.noise).noisy:
         flags.append("noisy")
+    if row.dropped_runs:
+        flags.append(f"{row.dropped_runs} noisy run(s) redone")
     return ", ".join(flags)
 
 
-CI: Column[Any] = Column("95% CI", "ci95", _interval)
+CI: Column[Any] = Column("interval", "ci95", _interval)
 TLS: Column[Any] = Column("TLS", "tls")
 FLAGS: Column[Any] = Column("flags", "flags", _flags)
 
@@ -155,10 +158,12 @@ THROUGHPUT_CI = Section(
         FLAGS,
     ),
     plots=(("throughput", "throughput"), ("latency percentiles", "latency_percentiles")),
-    intro="msgs/s is the median of the runs and 95% CI its bootstrap confidence interval; "
-    "server µs/msg is the server's CPU time (all its processes, user + system) per message. "
-    "unstable: the interval never narrowed to the target; noisy: other processes or CPU "
-    "steal took the server's or the generator's cores during a run.",
+    intro="msgs/s is the median of the runs; interval: its 95% confidence interval (order "
+    "statistics of the runs, whatever the shape of the noise) from 6 runs on, else the range "
+    "of the runs, which is not a confidence interval. server µs/msg is the server's CPU time "
+    "(all its processes, user + system) per message. unstable: the interval never narrowed "
+    "to the target; noisy: other processes or CPU steal took the server's or the generator's "
+    "cores during a run; redone: runs whose round was too noisy to keep were measured again.",
     footer=_GEN_BOUND_FOOTER,
     order=_throughput_order,
     where=lambda row: row.series is not None and not own_app(row),
@@ -260,7 +265,8 @@ HANDSHAKE_CI = Section(
     ),
     plots=(("Handshakes", "handshake"),),
     intro="Connect, accept and close cycles per second (over TLS the TLS handshake "
-    "included); the median of the runs with its 95% confidence interval.",
+    "included); the median of the runs with its interval (a 95% confidence interval from "
+    "6 runs on, else the range of the runs).",
     where=lambda row: row.series is not None and not own_app(row),
 )
 
@@ -289,7 +295,7 @@ BREAKDOWN = Section(
     (SERVER, Column("layer", "layer"), Column("µs/msg", "us_per_msg"), MSGS),
     plots=(("Layer breakdown", "breakdown"),),
     intro=_BREAKDOWN_INTRO,
-    where=lambda row: row.ci95 is None,
+    where=lambda row: row.ci95 is None and len(row.msgs_per_s_runs) < 2,
 )
 
 BREAKDOWN_CI = Section(
@@ -298,7 +304,7 @@ BREAKDOWN_CI = Section(
     (SERVER, Column("layer", "layer"), Column("µs/msg", "us_per_msg"), CI, MSGS, RUNS),
     plots=(("Layer breakdown", "breakdown"),),
     intro=_BREAKDOWN_INTRO,
-    where=lambda row: row.ci95 is not None,
+    where=lambda row: row.ci95 is not None or len(row.msgs_per_s_runs) >= 2,
 )
 
 
@@ -564,15 +570,20 @@ BURST = Section(
         Column("backlog", "listen_backlog_effective"),
         Column("opened", "opened"),
         Column("failed", "failed"),
+        Column("generator failed", "client_failed"),
         Column("all open s", "all_open_s"),
         P50,
         P99,
         Column("retransmitted", "retransmitted"),
+        Column("leaked consumers", "live_consumers_after"),
         Column("verdict", "verdict"),
     ),
-    intro="Connections started at once on a fresh server. retransmitted: the burst's own "
-    "sockets that had to resend their SYN or request because the listen queue was full "
-    "(the client waits 1 s, 3 s, 7 s...).",
+    intro="Connections started at once on a fresh server. failed: handshakes the server "
+    "failed; generator failed: connections the generator itself could not open (out of "
+    "ports or descriptors), which say nothing about the server. retransmitted: the burst's "
+    "own sockets that had to resend their SYN or request because the listen queue was full "
+    "(the client waits 1 s, 3 s, 7 s...). leaked consumers: live consumers left once every "
+    "connection closed (blank: not measured).",
 )
 
 AT_LIMIT = Section(
@@ -619,8 +630,15 @@ HEADROOM = Section(
         Column("ratio", "ratio"),
         GEN_CPU,
     ),
-    where=lambda row: row.ratio_ci95 is None,
+    where=lambda row: row.ratio_ci95 is None and row.ratio_interval is None,
 )
+
+
+def _headroom_ratio(row: HeadroomRow) -> float:
+    """The median of the per-round ratios (the row's stored ratio without paired runs)."""
+    found = intervals.headroom(row)
+    return round(found.value, 2) if found is not None else row.ratio
+
 
 HEADROOM_CI = Section(
     HeadroomRow,
@@ -630,18 +648,21 @@ HEADROOM_CI = Section(
         Column("baseline msgs/s", "baseline_msgs_per_s"),
         Column("best Channels msgs/s", "best_channels_msgs_per_s"),
         Column("best cell", "best_cell"),
-        Column("ratio", "ratio"),
-        Column("ratio 95% CI", "ratio_ci95", lambda r: _interval_of(r.ratio_ci95)),
+        Column("ratio", "ratio", _headroom_ratio),
+        Column("ratio interval", "ratio_ci95", lambda r: intervals.text(intervals.headroom(r))),
         GEN_CPU,
     ),
-    where=lambda row: row.ratio_ci95 is not None,
+    intro="The baseline and the best cell run in interleaved rounds; the ratio is the median "
+    "of the per-round ratios, with its 95% confidence interval from 6 rounds on, else the "
+    "range of the rounds' ratios.",
+    where=lambda row: row.ratio_ci95 is not None or row.ratio_interval is not None,
 )
 
 
 def _ratio_range(row: VersionRow) -> str:
     if row.ratio_low is None or row.ratio_high is None:
         return ""
-    return f"{row.ratio_low:.2f}-{row.ratio_high:.2f}"
+    return f"{row.ratio_interval or 'range'} {row.ratio_low:.2f}-{row.ratio_high:.2f}"
 
 
 def _times(value: float | None) -> str:
@@ -658,7 +679,7 @@ VERSIONS = Section(
         MSGS,
         SPREAD,
         Column("x first", "ratio", lambda r: _times(r.ratio)),
-        Column("range", "ratio_range", _ratio_range),
+        Column("interval", "ratio_range", _ratio_range),
         GEN_BOUND,
         Column("deviations", "deviations"),
         Column("changed", "changed"),
@@ -667,10 +688,14 @@ VERSIONS = Section(
     intro="Every stack ran in its own environment with the same harness and reference app; "
     "what a stack does not name is at the version of requirements.lock (each row's `stack` "
     "in data.json lists them all). msgs/s is the closed-loop echo at the headline cell; "
-    "`x first` is its ratio to the first stack's same cell, `range` the ratio of the slowest "
-    "and fastest runs of each side. `deviations` counts the cases graded FAIL or NON-STRICT, "
-    "`changed` the cases whose grade differs from the first stack's (listed below).",
+    "`x first` is its ratio to the first stack's same cell: the ratio of the two medians, "
+    "since each stack ran in its own process after the other and no run of one pairs with a "
+    "run of another. `interval` is that ratio's 95% confidence interval where both sides "
+    "have 7 runs or more, else the range the runs allow (slowest over fastest to fastest "
+    "over slowest). `deviations` counts the cases graded FAIL or NON-STRICT, `changed` the "
+    "cases whose grade differs from the first stack's (listed below).",
     stacked=True,
+    derive=against_first,
 )
 
 VERSION_CHANGES = Section(

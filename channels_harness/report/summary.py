@@ -6,12 +6,14 @@ deviations, the noisy and unstable cells) is derived here, once, so
 report.md, report.html, the console, the results index and ``report
 --compare`` all say the same thing.
 
-A ratio of rows measured in the same interleaved rounds (same ``series``)
-is the median of the per-round ratios with its 95% bootstrap interval
-(:func:`channels_harness.runtime.confidence.ratio_interval`); an interval
-that contains 1.0 reads "no clear difference", and a ratio with an unstable
-side says so. Rows from runs before intervals existed keep their old
-reading: the ratio of the medians and the range the runs allow.
+A ratio of rows measured in the same interleaved rounds (same ``series`` and
+stack) is the median of the per-round ratios; rows measured apart (the stacks
+of a versions run) give the ratio of their medians. Either comes with its
+interval (:func:`channels_harness.runtime.confidence.ratio_interval`): a 95%
+confidence interval where the runs allow one, else the range of the runs,
+called so. An interval that contains 1.0 reads "no clear difference", and a
+ratio with an unstable side says so. Rows from runs before intervals existed
+keep their old reading: the ratio of the medians and the range the runs allow.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from channels_harness.report import intervals
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.rows import (
     ConformanceFeatureRow,
@@ -45,12 +48,14 @@ class Ratio:
     """``numerator / denominator`` of two figures.
 
     With ``ci`` (rows with intervals): ``value`` and ``low``-``high`` are the
-    ratio and its 95% confidence interval, ``paired`` when from per-round
-    ratios, ``unstable`` when a side never settled. The verdict rests on the
-    ratio's own interval: paired rounds cancel the drift that kept a cell from
-    settling, so an unstable side is marked, not a reason to say nothing.
-    Without ``ci`` (older rows): the ratio of the medians and the range the
-    runs allow.
+    ratio and its interval, ``kind`` ``95% CI`` or ``range`` (too few runs for
+    a confidence interval, see :mod:`channels_harness.runtime.confidence`),
+    ``paired`` when from per-round ratios of rounds really measured together,
+    ``unstable`` when a side never settled, ``left_out`` the rounds where both
+    sides measured nothing. The verdict rests on the ratio's own interval:
+    paired rounds cancel the drift that kept a cell from settling, so an
+    unstable side is marked, not a reason to say nothing. Without ``ci``
+    (older rows): the ratio of the medians and the range the runs allow.
     """
 
     label: str
@@ -62,29 +67,45 @@ class Ratio:
     ci: bool = False
     paired: bool = False
     unstable: bool = False
+    kind: str = "95% CI"
+    left_out: int = 0
+
+    @property
+    def is_ci(self) -> bool:
+        """Whether the interval is a 95% confidence interval."""
+        return self.ci and self.kind == "95% CI"
 
     @property
     def clear(self) -> bool:
-        """Whether the interval lies on one side of 1.0 (a difference, either way)."""
-        return not self.low <= 1.0 <= self.high
+        """Whether a 95% CI lies on one side of 1.0 (a difference, either way); a
+        range never makes a difference clear."""
+        return self.is_ci and not self.low <= 1.0 <= self.high
 
     @property
     def verdict(self) -> str:
-        """``no clear difference`` when the interval contains 1.0 ("" otherwise)."""
-        return "" if self.clear else "no clear difference"
+        """``no clear difference`` when the interval contains 1.0, ``too few runs
+        for a 95% CI`` for a range that does not, "" for a clear difference."""
+        if self.low <= 1.0 <= self.high:
+            return "no clear difference"
+        return "" if self.clear else "too few runs for a 95% CI"
 
     @property
     def marks(self) -> list[str]:
-        """What the reader must know beyond the value: the verdict, unstable sides."""
+        """What the reader must know beyond the value: the verdict, unstable sides,
+        rounds left out."""
         found = [self.verdict] if self.verdict else []
-        return [*found, "unstable cells"] if self.unstable else found
+        if self.unstable:
+            found.append("unstable cells")
+        if self.left_out:
+            found.append(f"{self.left_out} round(s) where both sides measured nothing left out")
+        return found
 
     def text(self) -> str:
         if not self.ci:
             if abs(self.high - self.low) < 0.005:
                 return f"{self.value:.2f}x"
             return f"{self.value:.2f}x ({self.low:.2f}-{self.high:.2f})"
-        found = f"{self.value:.2f}x (95% CI {self.low:.2f}-{self.high:.2f})"
+        found = f"{self.value:.2f}x ({self.kind} {self.low:.2f}-{self.high:.2f})"
         return "; ".join([found, *self.marks])
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,8 +118,9 @@ class Ratio:
             "denominator": self.denominator,
         }
         if self.ci:
+            bounds = [round(self.low, 3), round(self.high, 3)]
             found.update(
-                ci95=[round(self.low, 3), round(self.high, 3)],
+                {"ci95" if self.is_ci else "range": bounds},
                 paired=self.paired,
                 unstable=self.unstable,
                 verdict=self.verdict or "clear",
@@ -108,46 +130,71 @@ class Ratio:
 
 @dataclass(frozen=True)
 class Side:
-    """One side of a ratio: a figure, its runs, its series and whether it settled."""
+    """One side of a ratio: a figure, its runs (one per round, in round order,
+    zeros included), its series and stack, and whether it settled.
+
+    ``rounds`` is None when the runs do not line up with the rounds of the
+    series (some run left no figure), so they cannot be paired."""
 
     value: float
     runs: list[float]
     series: str | None
     unstable: bool
     name: str
+    stack: tuple[tuple[str, str], ...] | None = None
+    rounds: bool = True
+
+    def pairs_with(self, other: Side) -> bool:
+        """Whether run k of this side and run k of ``other`` were measured in the
+        same interleaved round: the same series in the same run and stack (a
+        versions run measures each stack in its own process, one after another),
+        as many runs, each run in its round."""
+        return (
+            self.series is not None
+            and (self.series, self.stack) == (other.series, other.stack)
+            and self.rounds
+            and other.rounds
+            and len(self.runs) == len(other.runs)
+        )
+
+    @staticmethod
+    def _stack(row: ThroughputRow | HandshakeRow) -> tuple[tuple[str, str], ...] | None:
+        return tuple(sorted(row.stack.items())) if row.stack else None
 
     @classmethod
     def throughput(cls, row: ThroughputRow, name: str) -> Side:
-        runs = [float(v) for v in row.msgs_per_s_runs or [] if v]
+        runs = [float(v) for v in row.msgs_per_s_runs or []]
         value = float(row.msgs_per_s)
-        return cls(value, runs or [value], row.series, row.unstable, name)
+        return cls(value, runs or [value], row.series, row.unstable, name, cls._stack(row))
 
     @classmethod
     def cpu(cls, row: ThroughputRow, name: str) -> Side | None:
-        """The server's CPU per message of ``row`` (None when it was not measured)."""
+        """The server's CPU per message of ``row`` (None when it was not measured);
+        paired only when every run of the cell measured it."""
         if row.server_cpu_us_per_msg is None:
             return None
-        runs = [float(v) for v in row.server_cpu_us_per_msg_runs if v]
+        runs = [float(v) for v in row.server_cpu_us_per_msg_runs]
         value = float(row.server_cpu_us_per_msg)
-        return cls(value, runs or [value], row.series, row.unstable, name)
+        aligned = len(runs) == len(row.msgs_per_s_runs or [])
+        stack = cls._stack(row)
+        return cls(value, runs or [value], row.series, row.unstable, name, stack, aligned)
 
     @classmethod
     def handshake(cls, row: HandshakeRow, name: str) -> Side:
-        runs = [float(v) for v in row.handshakes_per_s_runs or [] if v]
+        runs = [float(v) for v in row.handshakes_per_s_runs or []]
         value = float(row.handshakes_per_s)
-        return cls(value, runs or [value], row.series, row.unstable, name)
+        return cls(value, runs or [value], row.series, row.unstable, name, cls._stack(row))
 
 
 def side_ratio(label: str, top: Side, bottom: Side) -> Ratio | None:
-    """``top`` over ``bottom``: with a 95% interval when both sides have a series
-    and at least two runs (paired when in the same series with as many runs),
-    else the ratio of the medians and the extremes of their runs."""
-    if not bottom.runs or min(bottom.runs) <= 0 or bottom.value <= 0:
-        return None
+    """``top`` over ``bottom``: with an interval when both sides have a series and
+    at least two runs (paired when :meth:`Side.pairs_with`, else unpaired), else
+    the ratio of the medians and the extremes of their runs."""
     if top.series is not None and bottom.series is not None:
-        paired = top.series == bottom.series and len(top.runs) == len(bottom.runs)
+        paired = top.pairs_with(bottom)
         interval = confidence.ratio_interval(top.runs, bottom.runs, paired)
         if interval is not None:
+            left_out = confidence.paired_ratios(top.runs, bottom.runs)[1] if paired else 0
             return Ratio(
                 label=label,
                 value=interval.value,
@@ -158,7 +205,11 @@ def side_ratio(label: str, top: Side, bottom: Side) -> Ratio | None:
                 ci=True,
                 paired=paired,
                 unstable=top.unstable or bottom.unstable,
+                kind=interval.kind,
+                left_out=left_out,
             )
+    if not bottom.runs or min(bottom.runs) <= 0 or bottom.value <= 0:
+        return None
     return Ratio(
         label=label,
         value=top.value / bottom.value,
@@ -447,6 +498,6 @@ def headline(data: Data) -> dict[str, Any]:
             else None
         ),
         "sync_vs_async": [r.as_dict() for r in sync_vs_async(data)],
-        "headroom_ratio": room.ratio if room else None,
+        "headroom_ratio": intervals.headroom_figure(room)[0] if room else None,
         "deviations": {server: len(rows) for server, rows in deviations(data).items()},
     }

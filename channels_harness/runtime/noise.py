@@ -2,7 +2,8 @@
 
 A figure measured while other processes used the server's or the generator's
 cores, or while the hypervisor stole CPU time from them, says less about the
-server. Over a measurement window this module reads from /proc:
+server (and past :meth:`Noise.too_noisy`'s bounds its round is measured
+again). Over a measurement window this module reads from /proc:
 
 - ``/proc/stat``, per core: time spent running tasks (user, nice, system) and
   time stolen by the hypervisor (steal), in clock ticks;
@@ -37,6 +38,11 @@ TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
 # generator's cores (percent of one core).
 NOISY_STEAL_PCT = 2.0
 NOISY_OTHER_PCT = 10.0
+# A window is too noisy to keep (its round is measured again, within a budget)
+# from these: a twentieth of a core stolen, or a fifth of a core taken by others,
+# changes a run's rate by more than the 5% a figure is meant to settle within.
+DROP_STEAL_PCT = 5.0
+DROP_OTHER_PCT = 20.0
 
 
 def _read_stat(text: str) -> tuple[list[float], list[float]]:
@@ -133,6 +139,15 @@ class Noise(Record):
     noisy: bool = False
     runs: int = 1
     noisy_runs: int = 0
+
+    def too_noisy(self) -> bool:
+        """Whether the window was too busy to keep: CPU steal from
+        :data:`DROP_STEAL_PCT`, or other processes' load on the server's or the
+        generator's cores from :data:`DROP_OTHER_PCT` (percent of one core)."""
+        others = (self.server_cores_other_pct, self.generator_cores_other_pct)
+        return self.steal_pct >= DROP_STEAL_PCT or any(
+            (other or 0.0) >= DROP_OTHER_PCT for other in others
+        )
 
     def reasons(self) -> list[str]:
         """Why the window was noisy, in words (empty when it was not)."""

@@ -102,9 +102,11 @@ def summarize(histogram: HdrHistogram) -> LatencySummary:
 
 
 def median(values: Sequence[float]) -> float:
-    """The median of repeated measurements (0 for none)."""
-    middle = median_of_present(values)
-    return 0.0 if middle is None else middle
+    """The median of repeated measurements; a ValueError for none (no runs is no
+    figure, not a zero)."""
+    if not values:
+        raise ValueError("the median of no runs")
+    return float(statistics.median(values))
 
 
 def spread_pct(values: Sequence[float]) -> float:

@@ -94,9 +94,13 @@ def measure_breakdown(session: BenchSession, name: str) -> None:
             )
 
         measured = interleave(session, LAYERS, plan.breakdown_runs, describe, measure).measured()
-    session.run.extend(
-        [layer_row(name, layer.label, [r.rate for r in results]) for layer, results in measured]
-    )
+    for layer, results in measured:
+        rates = [r.rate for r in results]
+        if stats.median(rates) > 0:
+            session.run.add(layer_row(name, layer.label, rates))
+        else:
+            cell = {"server": name, "layer": layer.label}
+            session.run.fail("breakdown", cell, f"no message completed in most runs: {rates}")
 
 
 def _layer_servers(session: BenchSession, name: str, servers: ExitStack) -> dict[str, LiveServer]:
@@ -113,15 +117,22 @@ def _layer_servers(session: BenchSession, name: str, servers: ExitStack) -> dict
 
 
 def layer_row(server: str, layer: str, rates: list[float]) -> BreakdownRow:
-    """The row of one layer from the rates of its runs: their median, and the 95%
-    interval of its cost per message (with two runs or more)."""
+    """The row of one layer from the rates of every run (one that completed
+    nothing included) and a median rate above zero: the cost per message of the
+    median rate, and the interval of the median cost from the same runs (the
+    rates' order statistics turned into microseconds; stored as ``ci95`` where
+    it is a finite 95% CI, the runs kept either way)."""
     rate = stats.median(rates)
-    interval = confidence.median_interval([1e6 / r for r in rates if r > 0])
+    interval = confidence.median_interval(rates)
+    ci95 = None
+    if interval is not None and interval.is_ci and interval.low > 0:
+        ci95 = [round(1e6 / interval.high, 2), round(1e6 / interval.low, 2)]
     return BreakdownRow(
         server=server,
         layer=layer,
         us_per_msg=round(1e6 / rate, 2),
         msgs_per_s=round(rate, 1),
         runs=len(rates),
-        ci95=interval.as_list(2) if interval is not None else None,
+        ci95=ci95,
+        msgs_per_s_runs=[round(r, 1) for r in rates],
     )

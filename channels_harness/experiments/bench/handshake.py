@@ -4,9 +4,9 @@ transport (plain, and TLS where the plan asks for it).
 Connect, accept and close as fast as the server allows, from a fixed number
 of concurrent clients; over TLS every cycle includes the TLS handshake. A
 server's flavours and transports are measured in interleaved rounds until
-their 95% confidence intervals are narrow enough or the budget is spent
-(:func:`.interleave.repeat_until_settled`); the figure is the median of the
-runs.
+their intervals are narrow enough or the budget is spent
+(:func:`.interleave.repeat_until_settled`), a round too noisy to keep measured
+again; the figure is the median of the runs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 from typing import NamedTuple
 
-from channels_harness.experiments.bench.figures import Figures, settled
+from channels_harness.experiments.bench.figures import Figures, settled, too_noisy
 from channels_harness.experiments.bench.interleave import repeat_until_settled
 from channels_harness.experiments.bench.plan import BenchPlan
 from channels_harness.experiments.bench.session import BenchSession, LiveServer
@@ -39,7 +39,7 @@ def step_count(plan: BenchPlan) -> int:
     """Progress steps: one per run of every server's handshake measurements, at
     the most runs the plan allows."""
     members = sum(len(plan.handshake_members(name)) for name in plan.servers)
-    return members * plan.handshake_max_runs
+    return members * (plan.handshake_rounds.maximum + plan.handshake_rounds.redo)
 
 
 def measure_handshakes(session: BenchSession, live: LiveServer) -> None:
@@ -73,20 +73,28 @@ def measure_handshakes(session: BenchSession, live: LiveServer) -> None:
             describe,
             measure,
             lambda runs: settled(runs, plan.target_ci_pct),
+            too_noisy=lambda result: too_noisy(session, result),
         )
+    dropped = dict(zip(members, done.dropped, strict=True))
     session.run.extend(
         [
-            handshake_row(session, live.name, member.flavour, member.tls, results)
+            handshake_row(session, live.name, member.flavour, member.tls, results, dropped[member])
             for member, results in done.measured()
         ]
     )
 
 
 def handshake_row(
-    session: BenchSession, server: str, flavour: str, tls: bool, results: list[LoadResult]
+    session: BenchSession,
+    server: str,
+    flavour: str,
+    tls: bool,
+    results: list[LoadResult],
+    dropped: int = 0,
 ) -> HandshakeRow:
     """The row of one flavour and transport from its runs: median rate and its
-    interval, merged percentiles, the server's CPU per handshake, the noise."""
+    interval, merged percentiles, the server's CPU per handshake, the noise, and
+    how many runs were ``dropped`` as too noisy."""
     figures = Figures.of(session, results)
     merged = stats.summarize(stats.combine(r.histogram for r in results))
     return HandshakeRow(
@@ -109,4 +117,5 @@ def handshake_row(
         tls=tls,
         server_cpu_us_per_handshake=figures.server_cpu_us,
         noise=figures.noise,
+        dropped_runs=dropped,
     )

@@ -3,8 +3,10 @@
 The raw echo baseline (no ASGI server) over the best server-limited Channels
 cell of this run, both measured again at the end side by side (their runs
 interleaved, :mod:`.interleave`), so the ratio compares the two under the same
-machine load. A ratio under :data:`HEADROOM_TARGET` gets a note saying what
-limited the baseline.
+machine load: it is the median of the per-round ratios, and its interval is
+that median's (:func:`~channels_harness.runtime.confidence.ratio_interval`,
+paired), one statistic for the figure and its interval. A ratio under
+:data:`HEADROOM_TARGET` gets a note saying what limited the baseline.
 """
 
 from __future__ import annotations
@@ -95,12 +97,13 @@ def add_headroom(
     best_rates = [r.rate for r in best_results]
     baseline = stats.median(rates)
     best = stats.median(best_rates)
-    ratio = stats.ratio(baseline, best) or 0.0
+    interval = confidence.ratio_interval(rates, best_rates, paired=True)
+    paired = round(interval.value, 2) if interval is not None else None
+    ratio = paired if paired is not None else stats.ratio(baseline, best) or 0.0
     # The CPU of the run that gave the median figure, not of another run.
     middle = sorted(baseline_results, key=lambda r: r.rate)[len(baseline_results) // 2]
     capacity = stats.median([r.rate / max(r.generator_cpu, 1e-9) for r in baseline_results])
     capacity_ratio = stats.ratio(capacity, best)
-    interval = confidence.ratio_interval(rates, best_rates, paired=True)
     run.add(
         HeadroomRow(
             generator=GENERATOR_NAME,
@@ -119,7 +122,8 @@ def add_headroom(
             capacity_ratio=capacity_ratio,
             target=HEADROOM_TARGET,
             ok=ratio >= HEADROOM_TARGET,
-            ratio_ci95=interval.as_list(2) if interval is not None else None,
+            ratio_ci95=interval.as_list(2) if interval is not None and interval.is_ci else None,
+            ratio_interval=interval.kind if interval is not None else None,
         )
     )
     if ratio < HEADROOM_TARGET:

@@ -6,24 +6,32 @@ far more than 15 minutes on a 2-core machine, so there are three presets,
 chosen with ``--matrix``:
 
 - ``quick`` (a few minutes): daphne and uvicorn, 4 flavours, 50 connections,
-  32 B text, short runs (5 to 6 rounds); headroom, handshakes (3 rounds), one
+  32 B text, short runs (6 rounds); headroom, handshakes (3 rounds), one
   open-loop latency cell, one layer breakdown (uvicorn, one run per layer).
   No TLS unless asked.
 - ``standard`` (the default, about 20 minutes on 2 cores): every server x 4 flavours at
-  50 connections and 32 B text, and sync and async over TLS (5 to 6 rounds of
+  50 connections and 32 B text, and sync and async over TLS (6 rounds of
   1 s); for the focus servers (daphne and uvicorn,
   :data:`~channels_harness.servers.registry.FOCUS_SERVERS`) the concurrency
   sweep (1, 10, 100, 1000) and the payload sweep (4 KiB, 64 KiB bytes) for
   sync and async (3 rounds); open-loop latency, handshakes (plain and TLS, 3
   to 5 rounds) and memory per idle connection per server; breakdown for
   daphne and uvicorn; blocking handlers for daphne and uvicorn.
-- ``full``: the whole matrix for every server (about an hour).
+- ``full``: the whole matrix for every server (about an hour): headline cells
+  and handshakes 6 to 10 rounds, the sweeps 3.
 
 Throughput cells and handshakes repeat adaptively (:class:`Rounds`): at least
 their minimum of interleaved rounds, then more, up to their budget, until every
-cell's 95% confidence interval reaches at most
+cell's interval reaches at most
 :data:`~channels_harness.runtime.confidence.TARGET_HALF_WIDTH_PCT` percent from
-its median; a cell that never gets there is stored as unstable.
+its median; a cell that never gets there is stored as unstable. A cell's
+interval is a 95% confidence interval from
+:data:`~channels_harness.runtime.confidence.MIN_CI_RUNS` (6) runs on, which is
+why the headline cells, whose ratios are the verdict, measure at least 6; with
+fewer (the sweeps, the quick and standard handshakes) it is the range of the
+runs and reports call it so. A round the machine made too noisy is measured
+again, up to ``noisy_redo`` times per measurement
+(:mod:`~channels_harness.experiments.bench.interleave`).
 """
 
 from __future__ import annotations
@@ -42,10 +50,12 @@ HEADLINE_PAYLOAD = "32B-text"
 @dataclass(frozen=True)
 class Rounds:
     """How many interleaved rounds a measurement takes: at least ``minimum``, and
-    more, up to ``maximum``, until every member's figure has settled."""
+    more, up to ``maximum``, until every member's figure has settled; and how
+    many rounds too noisy to keep may be measured again (``redo``)."""
 
     minimum: int
     maximum: int
+    redo: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.minimum <= self.maximum:
@@ -86,11 +96,13 @@ class BenchPlan:
     cells: tuple[Cell, ...]
     # throughput at the headline cell: at least `runs` rounds, at most `max_runs`;
     # the other concurrencies and payloads (the sweeps): `sweep_runs` to `sweep_max_runs`
-    runs: int = 5
+    runs: int = 6
     max_runs: int = 10
     sweep_runs: int = 3
     sweep_max_runs: int = 3
     target_ci_pct: float = TARGET_HALF_WIDTH_PCT
+    # rounds too noisy to keep that each measurement may measure again
+    noisy_redo: int = 2
     duration_s: float = 2.0
     warmup_s: float = 0.5
     generator_processes: int = 1
@@ -101,7 +113,7 @@ class BenchPlan:
     handshake_flavours: tuple[str, ...] = ("sync", "async")
     handshake_concurrency: int = 10
     handshake_duration_s: float = 1.5
-    handshake_runs: int = 5
+    handshake_runs: int = 6
     handshake_max_runs: int = 10
     # handshakes over TLS too (for the servers that can serve it)
     tls_handshakes: bool = False
@@ -117,19 +129,19 @@ class BenchPlan:
     @property
     def rounds(self) -> Rounds:
         """The rounds of the headline throughput cells."""
-        return Rounds(self.runs, self.max_runs)
+        return Rounds(self.runs, self.max_runs, self.noisy_redo)
 
     def rounds_for(self, cell: Cell) -> Rounds:
         """The rounds of ``cell``: the headline's, or the sweeps' for other
         concurrencies and payloads."""
         if (cell.concurrency, cell.payload) == (HEADLINE_CONCURRENCY, HEADLINE_PAYLOAD):
             return self.rounds
-        return Rounds(self.sweep_runs, self.sweep_max_runs)
+        return Rounds(self.sweep_runs, self.sweep_max_runs, self.noisy_redo)
 
     @property
     def handshake_rounds(self) -> Rounds:
         """The rounds of handshake measurements."""
-        return Rounds(self.handshake_runs, self.handshake_max_runs)
+        return Rounds(self.handshake_runs, self.handshake_max_runs, self.noisy_redo)
 
     def handshake_members(self, server: str) -> list[tuple[str, bool]]:
         """(flavour, over TLS) of every handshake measurement of ``server``."""
@@ -151,6 +163,7 @@ class BenchPlan:
             "sweep_runs": self.sweep_runs,
             "sweep_max_runs": self.sweep_max_runs,
             "target_ci_pct": self.target_ci_pct,
+            "noisy_redo": self.noisy_redo,
             "duration_s": self.duration_s,
             "warmup_s": self.warmup_s,
             "generator_processes": self.generator_processes,

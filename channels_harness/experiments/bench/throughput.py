@@ -4,9 +4,10 @@ The cells of one concurrency and payload (every server, flavour, plain and
 TLS) are measured together, their runs interleaved round by round
 (:mod:`.interleave`), so every ratio between them (async over sync, server
 over server, TLS over plain) pairs runs made under the same machine load.
-Rounds repeat until every cell's 95% confidence interval is narrow enough or
-the plan's budget is spent (:func:`.interleave.repeat_until_settled`). A
-cell's figure is the median of its runs, its latency percentiles come from
+Rounds repeat until every cell's interval is narrow enough or the plan's
+budget is spent (:func:`.interleave.repeat_until_settled`); a round too noisy
+to keep is measured again (within the plan's ``noisy_redo``). A cell's figure
+is the median of its runs, its latency percentiles come from
 the runs' merged histograms; the server's CPU per message and the noise come
 from the windows the engine watched (:mod:`.figures`).
 """
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
 
-from channels_harness.experiments.bench.figures import Figures, settled
+from channels_harness.experiments.bench.figures import Figures, settled, too_noisy
 from channels_harness.experiments.bench.interleave import repeat_until_settled
 from channels_harness.experiments.bench.plan import BenchPlan, Cell
 from channels_harness.experiments.bench.session import BenchSession, LiveServer
@@ -31,8 +32,9 @@ LiveLookup = Callable[[Cell], LiveServer]
 
 
 def step_count(plan: BenchPlan) -> int:
-    """Progress steps: one per run of every cell, at the most runs the plan allows."""
-    return sum(plan.rounds_for(cell).maximum for cell in plan.cells)
+    """Progress steps: one per run of every cell, at the most runs the plan allows
+    (noisy rounds measured again included)."""
+    return sum(plan.rounds_for(cell).maximum + plan.rounds_for(cell).redo for cell in plan.cells)
 
 
 def measure_throughput(session: BenchSession) -> None:
@@ -92,15 +94,20 @@ def _measure_group(session: BenchSession, live_for: LiveLookup, cells: list[Cell
         describe,
         measure,
         lambda runs: settled(runs, plan.target_ci_pct),
+        too_noisy=lambda result: too_noisy(session, result),
     )
+    dropped = dict(zip(cells, done.dropped, strict=True))
     session.run.extend(
-        [throughput_row(session, cell, results) for cell, results in done.measured()]
+        [throughput_row(session, cell, results, dropped[cell]) for cell, results in done.measured()]
     )
 
 
-def throughput_row(session: BenchSession, cell: Cell, results: list[LoadResult]) -> ThroughputRow:
+def throughput_row(
+    session: BenchSession, cell: Cell, results: list[LoadResult], dropped: int = 0
+) -> ThroughputRow:
     """The row of ``cell`` from its runs: median rate and its interval, merged
-    percentiles, worst generator load, the server's CPU per message, the noise."""
+    percentiles, worst generator load, the server's CPU per message, the noise,
+    and how many runs were ``dropped`` as too noisy."""
     figures = Figures.of(session, results)
     summary = stats.summarize(stats.combine(r.histogram for r in results))
     return ThroughputRow(
@@ -138,4 +145,5 @@ def throughput_row(session: BenchSession, cell: Cell, results: list[LoadResult])
         server_cpu_us_per_msg=figures.server_cpu_us,
         server_cpu_us_per_msg_runs=figures.server_cpu_us_runs,
         noise=figures.noise,
+        dropped_runs=dropped,
     )

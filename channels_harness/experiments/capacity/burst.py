@@ -7,8 +7,11 @@ the kernel drops the SYNs (or the handshake's last ACK) that do not fit, so
 those clients retransmit after 1 s, 3 s, 7 s... Each burst is timed until the
 last connection is open; its sockets' own retransmissions (TCP_INFO) and the
 kernel's listen-queue counters over the burst show whether that happened.
-Between two bursts every connection closes and the server's live consumers
-must return to zero.
+After each burst every connection closes and the server's live consumers
+must return to zero; how many were still live after the wait is recorded
+(``live_consumers_after``). Failures that were the generator's own (it ran out
+of ports or descriptors) are counted apart (``client_failed``), never as the
+server's failed handshakes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from channels_harness.experiments.capacity.climb import hold_config, victim_of
 from channels_harness.experiments.capacity.holders import REPLY_GRACE_S
 from channels_harness.experiments.capacity.plan import CapacityPlan
 from channels_harness.generators.engine.hold import MODULE, BurstReport
+from channels_harness.generators.engine.idle import CLIENT_SIDE_FAILURES
 from channels_harness.generators.session import GeneratorSession
 from channels_harness.report.rows import BurstRow
 from channels_harness.runtime.timeouts import scaled
@@ -31,11 +35,22 @@ from channels_harness.servers.process import ServerProcess
 SLOW_MS = 1000.0
 
 
-def verdict(report: BurstReport) -> str:
-    """How the server took the burst: ``clean``, ``slow``, ``retransmits`` or
-    ``handshakes failed`` (the worst that applies)."""
-    if report.failed:
+def client_failed(report: BurstReport) -> int:
+    """The burst's failures that were the generator's own (out of ports or descriptors)."""
+    return sum(count for kind, count in report.failures.items() if kind in CLIENT_SIDE_FAILURES)
+
+
+def verdict(report: BurstReport, leaked: int | None = None) -> str:
+    """How the server took the burst: ``clean``, ``slow``, ``retransmits``,
+    ``consumers leaked`` (``leaked`` consumers still live after every connection
+    closed) or ``handshakes failed`` (the worst that applies); ``generator-limited``
+    when only the generator's own failures kept it from opening every connection."""
+    if report.failed - client_failed(report):
         return "handshakes failed"
+    if leaked:
+        return "consumers leaked"
+    if report.failed:
+        return "generator-limited"
     if report.retransmitted:
         return "retransmits"
     if report.max_ms is not None and report.max_ms >= SLOW_MS:
@@ -50,8 +65,11 @@ def burst_row(
     report: BurstReport,
     counters: dict[str, int | None],
     effective_backlog: int | None,
+    leaked: int | None = None,
 ) -> BurstRow:
-    """The row of one burst."""
+    """The row of one burst (``leaked``: live consumers left after it, None when
+    not measured)."""
+    own = client_failed(report)
     return BurstRow(
         server=server.spec.name,
         flavour=plan.cell,
@@ -60,7 +78,8 @@ def burst_row(
         listen_backlog=server.spec.listen_backlog,
         listen_backlog_effective=effective_backlog,
         opened=report.opened,
-        failed=report.failed,
+        failed=report.failed - own,
+        client_failed=own,
         failures=report.failures,
         failure_samples=report.failure_samples,
         all_open_s=report.all_open_s,
@@ -73,7 +92,8 @@ def burst_row(
         listen_drops=counters["ListenDrops"],
         syn_retrans=counters["TCPSynRetrans"],
         syncookies_sent=counters["SyncookiesSent"],
-        verdict=verdict(report),
+        live_consumers_after=leaked,
+        verdict=verdict(report, leaked),
     )
 
 
@@ -96,9 +116,11 @@ def bursts(
                 2 * timeout + scaled(REPLY_GRACE_S),
             )
             counters = kernel.counters_delta(before, kernel.tcp_counters())
-            row = burst_row(
-                server, plan, layer or plan.layer, BurstReport.from_json(reply), counters, effective
-            )
+            leaked = None
+            if server.running:
+                leaked, _ = wait_no_consumers(victim_of(server, plan), plan.recovery_wait_s)
+            report = BurstReport.from_json(reply)
+            row = burst_row(server, plan, layer or plan.layer, report, counters, effective, leaked)
             rows.append(row)
             progress(
                 f"burst {server.spec.name}: {row.opened}/{size} open in {row.all_open_s} s, "
@@ -106,5 +128,4 @@ def bursts(
             )
             if not server.running:
                 break
-            wait_no_consumers(victim_of(server, plan), plan.recovery_wait_s)
     return rows

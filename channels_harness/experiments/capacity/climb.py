@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from channels_harness.errors import GeneratorError
 from channels_harness.experiments.attacks.aftermath import (
     canary_within,
     live_consumers,
@@ -337,13 +338,28 @@ class Climb:
         self.recover(row)
         return row
 
+    def close_all(self) -> str:
+        """Close every held connection; "" when the generators did, else what went
+        wrong: then the generator processes are stopped, which makes the kernel
+        close their connections, so none is left open either way."""
+        try:
+            self.holders.close(scaled(self.plan.recovery_wait_s))
+        except GeneratorError as exc:
+            self.holders.stop()
+            return (
+                f"closing the held connections failed ({exc}), so the generator processes "
+                "were stopped, which closed them; "
+            )
+        return ""
+
     def recover(self, row: AtLimitRow) -> None:
         """Close every connection and record how the server recovers into ``row``."""
-        with contextlib.suppress(Exception):
-            self.holders.close(scaled(self.plan.recovery_wait_s))
+        closing = self.close_all()
         if not self.server.running:
             row.recovered = False
-            row.recovery_detail = f"the server is gone (exit code {_exit_code(self.server)})"
+            row.recovery_detail = (
+                f"{closing}the server is gone (exit code {_exit_code(self.server)})"
+            )
             return
         victim = victim_of(self.server, self.plan)
         why, seconds, _first = canary_within(victim, self.plan.recovery_wait_s)
@@ -351,7 +367,7 @@ class Climb:
         after = sample(self.server)
         row.recovered = why is None
         row.recovery_s = round(seconds, 2)
-        row.recovery_detail = why or "a fresh connection echoed"
+        row.recovery_detail = closing + (why or "a fresh connection echoed")
         row.live_consumers_after_close = consumers
         row.rss_after_close_bytes = after.rss
         row.fds_after_close = after.fds

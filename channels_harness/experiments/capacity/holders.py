@@ -149,6 +149,11 @@ class Holders:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop every generator process and reap its group (safe to repeat): the
+        kernel closes the connections they held."""
         self._stack.close()
 
     @property

@@ -110,16 +110,18 @@ def _server_limit(ev: LevelEvidence) -> Limit | None:
 
 def decide(ev: LevelEvidence, min_accept_rate: float, memory_budget: int | None) -> Limit | None:
     """The limit this level reached, or None to climb on (the generator already
-    stopped the level when the server kept failing handshakes)."""
+    stopped the level when the server kept failing handshakes). The server's own
+    limits come first: a server that died, dropped connections or stopped
+    answering is named so even when the generator ran out at the same level."""
+    server = _server_limit(ev)
+    if server is not None:
+        return server
     if ev.opened.stopped == "client":
         return Limit(
             "generator",
             f"the generator could not open more ({_kinds(ev.opened.failures)}) at "
             f"{ev.opened.held} connections",
         )
-    server = _server_limit(ev)
-    if server is not None:
-        return server
     if memory_budget is not None and ev.rss_bytes is not None and ev.rss_bytes > memory_budget:
         return Limit(
             "memory",

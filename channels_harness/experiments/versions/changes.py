@@ -19,7 +19,8 @@ from channels_harness.report.rows import (
     VersionRow,
     rows_of,
 )
-from channels_harness.report.summary import headline_cell, ratio
+from channels_harness.report.stacks import headline, versus_first, with_ratio
+from channels_harness.report.summary import headline_cell
 from channels_harness.servers.reference import FLAVOURS
 
 Cell = tuple[str, str]  # (server, flavour)
@@ -32,19 +33,6 @@ def _flavour_key(flavour: str) -> tuple[int, str]:
 
 def _of_stack(rows: Sequence[Any], stack: Mapping[str, str]) -> list[Any]:
     return [row for row in rows if row.stack == stack]
-
-
-def _headline(rows: Sequence[ThroughputRow], cell: tuple[str, int] | None) -> dict[Cell, Any]:
-    if cell is None:
-        return {}
-    return {
-        (row.server, row.flavour): row
-        for row in rows
-        if row.scenario == "echo"
-        and str(row.payload) == cell[0]
-        and int(row.concurrency or 0) == cell[1]
-        and row.msgs_per_s
-    }
 
 
 def _grades(rows: Sequence[ConformanceRow]) -> Grades:
@@ -77,31 +65,26 @@ def _version_rows(
     found = []
     for server, flavour in sorted(cells, key=lambda c: (c[0], _flavour_key(c[1]))):
         row, base = own.get((server, flavour)), first_cells.get((server, flavour))
-        versus = ratio("", row, base, "server") if row and base else None
         graded = [g for key, g in own_grades.items() if key[:2] == (server, flavour)]
-        found.append(
-            VersionRow(
-                stack_label=label,
-                stack=stack,
-                first=is_first,
-                server=server,
-                flavour=flavour,
-                concurrency=row.concurrency if row else None,
-                payload=row.payload if row else None,
-                msgs_per_s=row.msgs_per_s if row else None,
-                spread_pct=row.spread_pct if row else None,
-                ratio=round(versus.value, 3) if versus else None,
-                ratio_low=round(versus.low, 3) if versus else None,
-                ratio_high=round(versus.high, 3) if versus else None,
-                generator_bound=bool(row.generator_bound) if row else False,
-                deviations=sum(g.grade in DEVIATING_GRADES for g in graded) if graded else None,
-                changed=(
-                    None
-                    if changed is None or not graded
-                    else sum(key[:2] == (server, flavour) for key in changed)
-                ),
-            )
+        version = VersionRow(
+            stack_label=label,
+            stack=stack,
+            first=is_first,
+            server=server,
+            flavour=flavour,
+            concurrency=row.concurrency if row else None,
+            payload=row.payload if row else None,
+            msgs_per_s=row.msgs_per_s if row else None,
+            spread_pct=row.spread_pct if row else None,
+            generator_bound=bool(row.generator_bound) if row else False,
+            deviations=sum(g.grade in DEVIATING_GRADES for g in graded) if graded else None,
+            changed=(
+                None
+                if changed is None or not graded
+                else sum(key[:2] == (server, flavour) for key in changed)
+            ),
         )
+        found.append(with_ratio(version, versus_first(row, base)))
     return found
 
 
@@ -147,12 +130,12 @@ def compare(
     first_stack = stacks[0][1]
     first_rows = _of_stack(throughput, first_stack)
     cell = headline_cell(first_rows)
-    first_cells = _headline(first_rows, cell)
+    first_cells = headline(first_rows, cell)
     first_grades = _grades(_of_stack(conformance, first_stack))
     found: list[VersionRow | VersionChangeRow] = []
     changes: list[VersionChangeRow] = []
     for index, (label, stack) in enumerate(stacks):
-        own = _headline(_of_stack(throughput, stack), cell)
+        own = headline(_of_stack(throughput, stack), cell)
         grades = _grades(_of_stack(conformance, stack))
         found += _version_rows(label, stack, index == 0, (own, first_cells), (grades, first_grades))
         if index and grades and first_grades:
