@@ -318,6 +318,14 @@ class Conversation:
         """End every waiting instance (the connection closed or the run stops)."""
         return [self._fail(p, now, reason) for p in list(self.pending)]
 
+    def unfinished(self, now: float, why: str) -> list[Failed]:
+        """End every waiting instance because the run ended first (``why``, like
+        "the run ended"), each saying what it still waited for and the last frame
+        it could not use."""
+        return [
+            self._fail(p, now, self._waiting_for(p, f" before {why}")) for p in list(self.pending)
+        ]
+
     def _offer(
         self, pending: Pending, frame: Frame, now: float, wall: float | None
     ) -> tuple[bool, Event | None]:
@@ -378,9 +386,12 @@ class Conversation:
         )
 
     def _timeout_reason(self, pending: Pending) -> str:
+        return self._waiting_for(pending, f" within {pending.step.timeout_s:g} s")
+
+    def _waiting_for(self, pending: Pending, when: str = "") -> str:
         step = pending.step
         wanted = step.until.describe() if pending.waiting_for_until and step.until else None
         wanted = wanted or step.expect.describe()
         got = f" ({pending.matched} of {step.count} so far)" if step.count > 1 else ""
         last = f"; last unused frame {self.last_other.quote()}" if self.last_other else ""
-        return f"no frame matching {wanted} within {step.timeout_s:g} s{got}{last}"
+        return f"no frame matching {wanted}{when}{got}{last}"
