@@ -37,8 +37,10 @@ BENCH_SECTIONS = (
     sections.BREAKDOWN,
     sections.BREAKDOWN_CI,
     sections.LATENCY,
+    sections.SCENARIO_LATENCY,
     sections.HANDSHAKE,
     sections.HANDSHAKE_CI,
+    sections.SCENARIO_HANDSHAKE,
     sections.MEMORY,
     sections.BLOCKING,
     sections.COMPRESSION,
@@ -121,7 +123,9 @@ def print_trust(console: Console, data: dict[str, Any]) -> None:
 def print_summary(console: Console, data: dict[str, Any]) -> None:
     """What a benchmark run found: throughput, ratios with their intervals, the
     unstable and noisy cells, headroom, then the other sections and the failed cells."""
-    print_sections(console, data, (sections.THROUGHPUT, sections.THROUGHPUT_CI))
+    print_sections(
+        console, data, (sections.THROUGHPUT, sections.THROUGHPUT_CI, sections.SCENARIO_THROUGHPUT)
+    )
     ratios = sync_vs_async(data) + cost_sync_vs_async(data) + server_vs_server(data)
     ratios += cost_server_vs_server(data) + tls_vs_plain(data)
     if ratios:  # none for your own app: one path, no flavours to pair

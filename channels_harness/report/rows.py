@@ -106,8 +106,14 @@ class ThroughputRow(Row):
     # What else the machine did meanwhile (channels_harness.runtime.noise.Noise).
     noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
-    # A scenario file's step this row measures (None: the whole echo or message round trip).
+    # A scenario file's step this row measures (None: the whole echo or message round trip);
+    # its push latency (latency_from) percentiles, the cell's frames no step could use by
+    # kind (the same on every step row of the cell) and some error messages.
     step: str | None = None
+    push_p50_ms: float | None = None
+    push_p99_ms: float | None = None
+    other_frames: dict[str, int] | None = None
+    error_samples: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -132,6 +138,11 @@ class LatencyRow(Row):
     stack: dict[str, str] | None = None
     scenario: str | None = None
     step: str | None = None
+    # As on ThroughputRow: push latency, the cell's other frames by kind, error messages.
+    push_p50_ms: float | None = None
+    push_p99_ms: float | None = None
+    other_frames: dict[str, int] | None = None
+    error_samples: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -158,7 +169,9 @@ class HandshakeRow(Row):
     server_cpu_us_per_handshake: float | None = None
     noise: dict[str, Any] | None = None
     stack: dict[str, str] | None = None
+    # A scenario file's handshakes: each cycle runs its connect steps before the close.
     scenario: str | None = None
+    error_samples: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

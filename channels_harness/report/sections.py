@@ -109,7 +109,7 @@ THROUGHPUT = Section(
     plots=(("throughput", "throughput"), ("latency percentiles", "latency_percentiles")),
     footer=_GEN_BOUND_FOOTER,
     order=_throughput_order,
-    where=lambda row: row.series is None,
+    where=lambda row: row.series is None and row.step is None,
 )
 
 THROUGHPUT_CI = Section(
@@ -139,7 +139,7 @@ THROUGHPUT_CI = Section(
     "steal took the server's or the generator's cores during a run.",
     footer=_GEN_BOUND_FOOTER,
     order=_throughput_order,
-    where=lambda row: row.series is not None,
+    where=lambda row: row.series is not None and row.step is None,
 )
 
 LATENCY = Section(
@@ -157,6 +157,7 @@ LATENCY = Section(
         GEN_BOUND,
     ),
     plots=(("Latency against load (open loop)", "latency_vs_load"),),
+    where=lambda row: row.step is None,
 )
 
 HANDSHAKE = Section(
@@ -164,7 +165,7 @@ HANDSHAKE = Section(
     "Handshakes",
     (SERVER, FLAVOUR, Column("per second", "handshakes_per_s"), P50, P99, SPREAD, RUNS),
     plots=(("Handshakes", "handshake"),),
-    where=lambda row: row.series is None,
+    where=lambda row: row.series is None and row.scenario is None,
 )
 
 HANDSHAKE_CI = Section(
@@ -185,7 +186,121 @@ HANDSHAKE_CI = Section(
     plots=(("Handshakes", "handshake"),),
     intro="Connect, accept and close cycles per second (over TLS the TLS handshake "
     "included); the median of the runs with its 95% confidence interval.",
-    where=lambda row: row.series is not None,
+    where=lambda row: row.series is not None and row.scenario is None,
+)
+
+# -- scenario files: one row per step --------------------------------------------------
+
+PATH: Column[Any] = Column("path", "flavour")
+SCENARIO: Column[Any] = Column("scenario", "scenario")
+STEP: Column[Any] = Column("step", "step")
+ERRORS: Column[Any] = Column("errors", "errors")
+PUSH_P99: Column[Any] = Column("push p99 ms", "push_p99_ms")
+
+
+def _other_frames(row: ThroughputRow | LatencyRow) -> str:
+    """The cell's frames no step could use, by kind: ``chat.message 120, ping 3``."""
+    return ", ".join(f"{kind} {count}" for kind, count in (row.other_frames or {}).items())
+
+
+def _first_error(row: ThroughputRow | LatencyRow | HandshakeRow) -> str:
+    """The first error message the row kept, cut to 100 characters."""
+    first = row.error_samples[0] if row.error_samples else ""
+    return first if len(first) <= 100 else first[:99] + "…"
+
+
+OTHER_FRAMES: Column[Any] = Column("other frames", "other_frames", _other_frames)
+FIRST_ERROR: Column[Any] = Column("first error", "error_samples", _first_error)
+
+
+def _step_order(row: ThroughputRow | LatencyRow) -> tuple[str, str, str]:
+    return (str(row.scenario), row.server, row.flavour)
+
+
+SCENARIO_THROUGHPUT = Section(
+    ThroughputRow,
+    "Scenario steps (closed loop)",
+    (
+        SERVER,
+        PATH,
+        SCENARIO,
+        STEP,
+        Column("steps/s", "msgs_per_s"),
+        CI,
+        RUNS,
+        Column("server µs/step", "server_cpu_us_per_msg"),
+        P50,
+        P99,
+        PUSH_P99,
+        ERRORS,
+        OTHER_FRAMES,
+        FIRST_ERROR,
+        GEN_BOUND,
+        FLAGS,
+    ),
+    intro="Each connection runs the scenario's steps in order, round after round. steps/s: "
+    "the step's instances that ended well per second (median of the runs, 95% CI its "
+    "bootstrap interval); p50/p99: from its send (or, for a step that waits for pushes, "
+    "from when it began waiting) to the frame that ended it; push p99: now minus the "
+    "frame's own timestamp (latency_from). errors: the step's failed instances (a wrong "
+    "reply, a timeout, a lost connection) plus the cell's connection errors; other "
+    "frames: what no waiting step could use, by kind, over the whole cell (the same on "
+    "each step row); server µs/step: the server's CPU over the window per instance of "
+    "this step (with steps in order, per round).",
+    footer=_GEN_BOUND_FOOTER,
+    order=_step_order,
+    where=lambda row: row.step is not None,
+)
+
+SCENARIO_LATENCY = Section(
+    LatencyRow,
+    "Scenario steps against load (open loop)",
+    (
+        SERVER,
+        PATH,
+        SCENARIO,
+        STEP,
+        Column("target/s", "target_rate"),
+        Column("achieved/s", "achieved_rate"),
+        P50,
+        P99,
+        P999,
+        MAX,
+        PUSH_P99,
+        ERRORS,
+        OTHER_FRAMES,
+        FIRST_ERROR,
+        GEN_BOUND,
+    ),
+    intro="Steps begun on a fixed schedule (target/s and achieved/s count every step "
+    "together), each on its connection in the scenario's order, think times left out; "
+    "latency from the intended begin time, and a step that timed out or was still waiting "
+    "at the end counts with the time it waited.",
+    order=_step_order,
+    where=lambda row: row.step is not None,
+)
+
+SCENARIO_HANDSHAKE = Section(
+    HandshakeRow,
+    "Scenario handshakes (connect steps included)",
+    (
+        SERVER,
+        PATH,
+        SCENARIO,
+        Column("per second", "handshakes_per_s"),
+        CI,
+        RUNS,
+        Column("server µs/handshake", "server_cpu_us_per_handshake"),
+        P50,
+        P99,
+        ERRORS,
+        FIRST_ERROR,
+        FLAGS,
+    ),
+    plots=(("Handshakes", "handshake"),),
+    intro="Connect, the scenario's connect steps, close, per second (median of the runs, "
+    "95% CI); p50/p99 from the TCP connect to the end of the last connect step.",
+    where=lambda row: row.scenario is not None,
 )
 
 MEMORY = Section(
@@ -612,9 +727,12 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     VERSION_CHANGES,
     THROUGHPUT,
     THROUGHPUT_CI,
+    SCENARIO_THROUGHPUT,
     LATENCY,
+    SCENARIO_LATENCY,
     HANDSHAKE,
     HANDSHAKE_CI,
+    SCENARIO_HANDSHAKE,
     MEMORY,
     BREAKDOWN,
     BREAKDOWN_CI,

@@ -315,8 +315,10 @@ def tls_vs_plain(data: Data) -> list[Ratio]:
 def _cell_name(row: ThroughputRow | HandshakeRow) -> str:
     flavour = f"{row.flavour} TLS" if row.tls else row.flavour
     if isinstance(row, HandshakeRow):
-        return f"{row.server} {flavour} handshakes"
-    return f"{row.server} {flavour} c={row.concurrency} {row.payload}"
+        scenario = f" {row.scenario}" if row.scenario else ""
+        return f"{row.server} {flavour} handshakes{scenario}"
+    what = f"{row.scenario}:{row.step}" if row.step else row.payload
+    return f"{row.server} {flavour} c={row.concurrency} {what}"
 
 
 def _measured(data: Data) -> list[ThroughputRow | HandshakeRow]:
