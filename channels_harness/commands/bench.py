@@ -40,6 +40,7 @@ from channels_harness.commands._common import (
     target_from_args,
     wide_console,
 )
+from channels_harness.errors import UsageError
 from channels_harness.servers.registry import FOCUS_SERVERS
 
 if TYPE_CHECKING:
@@ -213,16 +214,16 @@ def _bench_scenario(console: Console, args: argparse.Namespace) -> int:
     from channels_harness.report.console import print_summary
 
     if args.flavours or args.matrix or args.tls or args.profile:
-        return refuse(
-            console, "--flavours, --matrix, --tls and --profile are the reference matrix's"
+        raise UsageError(
+            "--flavours, --matrix, --tls and --profile are the reference matrix's: "
+            "leave them out with --scenario-file"
         )
     target = scenario_target_from_args(args)
     assert target.scenario is not None
     if all(step.count == 0 and step.until is None for step in target.scenario.steps):
-        return refuse(
-            console,
+        raise UsageError(
             f"scenario file {args.scenario_file}: every [[step]] has count = 0, so nothing "
-            "waits for the app; a benchmark needs a step that expects a frame",
+            "waits for the app; a benchmark needs a step that expects a frame"
         )
     plan = QUICK if args.quick else ScenarioBenchPlan()
     servers = known_servers(args.servers)
