@@ -179,9 +179,10 @@ class Bound:
         return OTHER, "; ".join(problems)
 
 
-@dataclass
+@dataclass(eq=False)
 class Pending:
-    """One step instance on one connection: what it sent and how far it got."""
+    """One step instance on one connection: what it sent and how far it got (each
+    instance is only ever equal to itself)."""
 
     step: Step
     n: int

@@ -107,8 +107,8 @@ class ConversationConnection(Connection):
         pending = self.conversation.begin(step, n, now)
         if pending.text is not None:
             self.send_text(pending.text, step.binary)
-        if pending in self.conversation.pending:
-            return None
+        if step.count > 0 or step.until is not None:
+            return None  # it waits (Conversation.begin's rule)
         return Done(step, n, now, perf_counter(), 0)
 
     def send_text(self, text: str, binary: bool = False) -> None:
