@@ -403,19 +403,26 @@ def test_echo_traffic_is_no_scenario() -> None:
 def test_a_scenarios_handshake_and_the_command_lines_add_up() -> None:
     scenario = parsed(
         "origin = 'http://file'\ncookie = 'a=1; b=2'\nsubprotocols = ['one', 'two']\n"
-        "headers = { 'X-File' = 'f' }\n[[step]]\nsend = 'x'"
+        "headers = { 'X-File' = 'f', 'X-Both' = 'file' }\n[[step]]\nsend = 'x'"
     )
     alone = handshake_traffic(scenario)
     assert alone.header("Origin") == "http://file" and alone.header("Cookie") == "a=1; b=2"
     assert alone.header("X-File") == "f"
     assert ("Sec-WebSocket-Protocol", "one, two") in alone.handshake_headers()
+    assert alone.header("X-Both") == "file"
     given = build_traffic(
-        origin="http://cli", cookies=["c=3"], headers=["X-Cli: c"], subprotocol="three"
+        origin="http://cli",
+        cookies=["c=3"],
+        headers=["X-Cli: c", "x-both: cli"],
+        subprotocol="three",
     )
     both = handshake_traffic(scenario, given)
     assert both.header("Origin") == "http://cli"
     assert both.header("Cookie") == "a=1; b=2; c=3"
     assert both.header("X-File") == "f" and both.header("X-Cli") == "c"
+    # A header the command line names replaces the file's: one of each name.
+    names = [name.lower() for name, _ in both.headers]
+    assert both.header("X-Both") == "cli" and len(names) == len(set(names))
     assert both.subprotocol == "three" and both.echo
 
 

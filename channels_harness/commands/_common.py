@@ -326,7 +326,7 @@ def add_scenario_argument(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a scenario file (TOML, see docs/scenarios.md): connect steps and measured "
         "steps instead of --message; its path, unless --path (or a path in --url) says "
-        "otherwise, and its handshake options, to which the command line's add",
+        "otherwise, and its handshake options under the command line's",
     )
 
 
@@ -334,8 +334,9 @@ def scenario_target_from_args(args: argparse.Namespace) -> Target:
     """The :class:`~channels_harness.experiments.target.Target` of ``--scenario-file``
     for the reference app, ``--app`` or ``--url``, checked: the path is ``--path``,
     else a path in ``--url`` other than ``/``, else the scenario's; the scenario's
-    handshake options with the command line's added (``--origin``,
-    ``--subprotocol`` and ``--login`` replace the file's). A HarnessError otherwise."""
+    handshake under the command line's (see
+    :func:`~channels_harness.protocol.scenario_traffic.handshake_traffic`; ``--login``
+    replaces the file's). A HarnessError otherwise."""
     from pathlib import Path
 
     from channels_harness.experiments.target import Target

@@ -29,25 +29,26 @@ MESSAGES_SCENARIO = "app"
 
 def handshake_traffic(scenario: Scenario, given: Traffic | None = None) -> Traffic:
     """The traffic ``scenario``'s connections open with: its headers, origin, cookie
-    and subprotocols, then ``given``'s (the command line's): an ``--origin`` or
-    ``--subprotocol`` given there replaces the file's, headers and cookies add up.
-    UsageError naming the file for a header the client writes itself or a bad cookie."""
+    and subprotocols, under ``given``'s (the command line's): a header ``given``
+    names (``--origin``, ``--header``) replaces the file's of that name, cookies
+    join, ``--subprotocol`` replaces the file's list. UsageError naming the file
+    for a header the client writes itself or a bad cookie."""
     given = given or Traffic()
     where = f"scenario file {scenario.source}"
+    mine = [*scenario.headers, *([("Origin", scenario.origin)] if scenario.origin else [])]
     headers: list[tuple[str, str]] = []
-    for name, value in scenario.headers:
+    for name, value in mine:
         try:
             headers.append(parse_header(f"{name}: {value}"))
         except UsageError as exc:
             raise UsageError(f"{where}: headers: {exc}") from None
-    origin = given.header("Origin") or scenario.origin
-    if origin:
-        headers.append(("Origin", origin))
+    replaced = {name.lower() for name, _ in given.headers} | {"cookie"}
+    headers = [(n, v) for n, v in headers if n.lower() not in replaced]
+    headers += [(n, v) for n, v in given.headers if n.lower() != "cookie"]
     cookies = _cookies(scenario.cookie, where) + _cookies(given.header("Cookie"), "--cookie")
     cookie = cookie_header(cookies)
     if cookie:
         headers.append(("Cookie", cookie))
-    headers += [(n, v) for n, v in given.headers if n.lower() not in ("origin", "cookie")]
     return Traffic(
         headers=tuple(headers),
         subprotocol=given.subprotocol or ", ".join(scenario.subprotocols) or None,
