@@ -26,10 +26,14 @@ from channels_harness.generators.engine.client import (
 from channels_harness.generators.engine.conversing import (
     ConnectStepFailed,
     ConversationConnection,
-    connect_budget_s,
 )
 from channels_harness.generators.engine.meter import WindowMeter
-from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
+from channels_harness.generators.engine.result import (
+    Barrier,
+    LoadConfig,
+    WorkerResult,
+    connect_budget_s,
+)
 from channels_harness.protocol.conversation import Conversation
 from channels_harness.protocol.traffic import Traffic
 from channels_harness.runtime import stats

@@ -194,12 +194,6 @@ class ConversationConnection(Connection):
             self._next_connect_step()
 
 
-def connect_budget_s(scenario: Scenario, connect_timeout_s: float) -> float:
-    """The longest a connection may take to open and finish its connect steps."""
-    steps = sum(step.timeout_s + step.think[1] for step in scenario.connect)
-    return connect_timeout_s + steps
-
-
 class Sweeper:
     """Ends timed-out step instances on every registered connection, every
     :attr:`tick` seconds, until :meth:`stop`."""

@@ -29,6 +29,13 @@ MODES = ("closed", "open", "handshake")
 Barrier = Callable[[], Awaitable[None]]
 
 
+def connect_budget_s(scenario: Scenario, connect_timeout_s: float) -> float:
+    """The longest a connection may take to open and finish ``scenario``'s connect
+    steps (each bounded by its timeout and think time)."""
+    steps = sum(step.timeout_s + step.think[1] for step in scenario.connect)
+    return connect_timeout_s + steps
+
+
 @dataclass(frozen=True)
 class LoadConfig(Record):
     """One load run of one generator process.
@@ -93,8 +100,9 @@ class LoadConfig(Record):
     @property
     def open_budget_s(self) -> float:
         """The longest opening a connection may take: its handshake and connect steps."""
-        steps = self.scenario.connect if self.scenario is not None else ()
-        return self.connect_timeout_s + sum(step.timeout_s + step.think[1] for step in steps)
+        if self.scenario is None:
+            return self.connect_timeout_s
+        return connect_budget_s(self.scenario, self.connect_timeout_s)
 
     def to_json(self) -> dict[str, Any]:
         data = super().to_json()

@@ -41,10 +41,12 @@ from channels_harness.generators.engine.conversing import (
 )
 from channels_harness.generators.engine.openloop import Paced, schedule
 from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
-from channels_harness.protocol.conversation import Done, Failed
-from channels_harness.protocol.scenario import Step
+from channels_harness.protocol.conversation import Conversation, Done, Failed
+from channels_harness.protocol.scenario import Scenario, Step
 
 Measure = Callable[[list[ConversationConnection], Counters], Awaitable[None]]
+# A config's scenario and how to make connection n's conversation (conversing.conversations).
+Talk = tuple[Scenario, Callable[[int], Conversation]]
 
 
 class ClosedSteps(Conductor):
@@ -139,17 +141,18 @@ class OpenSteps(Paced, Conductor):
 
 async def run_conversations(
     config: LoadConfig,
+    talk: Talk,
     conductor: Conductor,
     meters: StepMeters,
     result: WorkerResult,
     measure: Measure,
     ready: Barrier | None = None,
 ) -> WorkerResult:
-    """Open ``config``'s connections holding its conversations (connect steps
-    done), wait for ``ready``, await ``measure(conns, counters)`` (skipped when
-    none opened), close every connection on every exit path; ``result`` with
-    the counters, every step's figures and the other frames."""
-    scenario, conversation = conversations(config)
+    """Open ``config``'s connections holding ``talk``'s conversations (connect
+    steps done), wait for ``ready``, await ``measure(conns, counters)`` (skipped
+    when none opened), close every connection on every exit path; ``result``
+    with the counters, every step's figures and the other frames."""
+    scenario, conversation = talk
     counters = Counters()
     sweeper = Sweeper(scenario)
 
@@ -176,8 +179,8 @@ async def run_conversations(
 
 async def run_closed_steps(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
     """One closed-loop measurement of ``config``'s conversation in this process."""
-    scenario, _ = conversations(config)
-    meters = StepMeters(scenario)
+    talk = conversations(config)
+    meters = StepMeters(talk[0])
     loop = ClosedSteps(meters, config.messages)
     result = WorkerResult(mode="closed", connections=config.connections)
 
@@ -187,18 +190,18 @@ async def run_closed_steps(config: LoadConfig, ready: Barrier | None = None) -> 
 
         await measure_window(config, loop, conns, result, stop)
 
-    return await run_conversations(config, loop, meters, result, measure, ready)
+    return await run_conversations(config, talk, loop, meters, result, measure, ready)
 
 
 async def run_open_steps(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
     """One open-loop measurement of ``config``'s conversation at ``config.rate``."""
     assert config.rate is not None
-    scenario, _ = conversations(config)
-    meters = StepMeters(scenario)
+    talk = conversations(config)
+    meters = StepMeters(talk[0])
     loop = OpenSteps(meters)
     result = WorkerResult(mode="open", connections=config.connections, target_rate=config.rate)
 
     async def measure(conns: list[ConversationConnection], counters: Counters) -> None:
         await schedule(config, loop, conns, counters, result)
 
-    return await run_conversations(config, loop, meters, result, measure, ready)
+    return await run_conversations(config, talk, loop, meters, result, measure, ready)
