@@ -204,3 +204,19 @@ def test_a_reply_to_this_step_with_a_wrong_field_is_an_error_at_once(
     # One error per round trip, not one per timeout: the reply carried this step's n.
     assert result.errors > 20
     assert "wrong reply" in result.error_samples[0] and "type" in result.error_samples[0]
+
+
+def test_the_closed_loop_waits_each_steps_think_time(uvicorn: ServerProcess) -> None:
+    talk = scenario(
+        """
+        [[step]]
+        send = '{"n": {n}}'
+        expect = { n = "{n}" }
+        think = 0.25
+        """
+    )
+    result = measure(uvicorn.ws_url("/ws/echo/async/"), talk, connections=2)
+    assert result.errors == 0, result.error_samples
+    # 1 s measured, a quarter of a second before each step: at most 5 per connection
+    # (an echo without think time does hundreds).
+    assert 0 < result.measured <= 10
