@@ -33,6 +33,13 @@ def accept_with(
     )
 
 
+def observe_cookies(verdict: Verdict, status: int, cookies: list[str]) -> None:
+    """Record the handshake's status and its Set-Cookie values (``none`` without any)."""
+    verdict.observe("status", status)
+    for cookie in cookies or [None]:
+        verdict.observe("set_cookie", cookie)
+
+
 @case("RFC 6455 4.2.2")
 def test_accept_without_offer_sends_no_subprotocol(
     server: ServerProcess, probe_flavour: str, verdict: Verdict
@@ -92,6 +99,7 @@ def test_accept_headers_reach_the_client(
         "headers": [[probe.hexbytes(b"set-cookie"), probe.hexbytes(b"flavour=vanilla")]],
     }
     status, _, cookies = accept_with(server, probe_flavour, accept)
+    observe_cookies(verdict, status, cookies)
     verdict.must(status == 101, expected="status 101", observed=f"status {status}")
     verdict.must(
         cookies == ["flavour=vanilla"],
@@ -113,6 +121,7 @@ def test_accept_repeated_headers_are_all_sent(
         ],
     }
     status, _, cookies = accept_with(server, probe_flavour, accept)
+    observe_cookies(verdict, status, cookies)
     verdict.must(status == 101, expected="status 101", observed=f"status {status}")
     verdict.must(
         cookies == ["a=1", "b=2"],

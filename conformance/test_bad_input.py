@@ -11,23 +11,17 @@ a close frame SHOULD precede the TCP close), 7.4 (status codes) and 8.1
 from __future__ import annotations
 
 from channels_harness.experiments.conformance.cases import case
-from channels_harness.experiments.conformance.live import expect_connection_failed, open_echo
+from channels_harness.experiments.conformance.exchange import after_sending
+from channels_harness.experiments.conformance.live import (
+    INVALID_DATA,
+    PROTOCOL_ERROR,
+    expect_connection_failed,
+    expect_invalid_close_code_failed,
+)
 from channels_harness.experiments.conformance.verdict import Verdict
 from channels_harness.protocol import wire
-from channels_harness.protocol.rawclient import Closing
 from channels_harness.protocol.wire import Opcode
 from channels_harness.servers.process import ServerProcess
-
-PROTOCOL_ERROR = 1002
-INVALID_DATA = 1007
-FAIL_WAIT_S = 1.5
-
-
-def after_sending(server: ServerProcess, data: bytes) -> Closing:
-    """What the server did within the wait after ``data`` on a fresh echo connection."""
-    with open_echo(server) as conn:
-        conn.send_raw(data)
-        return conn.wait_closing(FAIL_WAIT_S)
 
 
 @case("RFC 6455 8.1, 5.6", bad_input=True)
@@ -143,13 +137,7 @@ def test_one_byte_close_payload_fails_the_connection(
 
 def invalid_close_code(server: ServerProcess, verdict: Verdict, code: int) -> None:
     data = wire.build_frame(Opcode.CLOSE, wire.close_payload(code))
-    closing = after_sending(server, data)
-    verdict.must(
-        closing.code != code or code not in (1005, 1006),
-        expected=f"never {code} on the wire (RFC 6455 7.4.1)",
-        observed=closing.describe(),
-    )
-    expect_connection_failed(verdict, closing, PROTOCOL_ERROR)
+    expect_invalid_close_code_failed(verdict, after_sending(server, data), code)
 
 
 @case("RFC 6455 7.4.2", bad_input=True)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from channels_harness.experiments.conformance import featuretable
 from channels_harness.experiments.conformance.cases import case
-from channels_harness.experiments.conformance.live import open_probe, received, record
+from channels_harness.experiments.conformance.live import (
+    ending,
+    observe_disconnects,
+    open_probe,
+    received,
+    record,
+)
 from channels_harness.experiments.conformance.verdict import Verdict
 from channels_harness.protocol.rawclient import Closing
 from channels_harness.protocol.wire import MAX_CONTROL_PAYLOAD
@@ -84,8 +90,13 @@ def test_close_reason_over_123_bytes_is_not_sent_whole(
     close = {"type": "websocket.close", "code": 4004, "reason": "x" * 200}
     closing, probe_id = app_closes(server, probe_flavour, close)
     size = len(closing.frame.payload) if closing.frame else None
+    errors = send_errors(server, probe_id)
+    verdict.observe("close", ending(closing))
+    verdict.observe("close_payload_bytes", size)
+    for error in errors or [None]:
+        verdict.observe("send_error", error)
     seen = f"close frame of {size} bytes" if size else closing.describe()
-    seen += f"; send errors {send_errors(server, probe_id)}"
+    seen += f"; send errors {errors}"
     verdict.must(
         size is None or size <= MAX_CONTROL_PAYLOAD,
         expected="no close frame over 125 bytes",
@@ -107,6 +118,7 @@ def test_close_with_reserved_code_1005_is_not_sent(
 ) -> None:
     """An app close with 1005 (reserved: no status) never puts 1005 on the wire."""
     closing, _ = app_closes(server, probe_flavour, {"type": "websocket.close", "code": 1005})
+    verdict.observe("close", ending(closing))
     verdict.must(closing.code != 1005, expected="no close frame 1005", observed=closing.describe())
     verdict.must(
         closing.frame is not None or closing.eof,
@@ -121,6 +133,7 @@ def test_close_with_reserved_code_1006_is_not_sent(
 ) -> None:
     """An app close with 1006 (reserved: abnormal closure) never puts 1006 on the wire."""
     closing, _ = app_closes(server, probe_flavour, {"type": "websocket.close", "code": 1006})
+    verdict.observe("close", ending(closing))
     verdict.must(closing.code != 1006, expected="no close frame 1006", observed=closing.describe())
     verdict.must(
         closing.frame is not None or closing.eof,
@@ -146,6 +159,7 @@ def test_app_close_is_followed_by_one_disconnect_event(
     """After the app closes (and the client answers), the app receives one disconnect."""
     _, probe_id = app_closes(server, probe_flavour, {"type": "websocket.close", "code": 4005})
     events = [e for e in received(server, probe_id) if e["type"] == "websocket.disconnect"]
+    observe_disconnects(verdict, events)
     verdict.must(
         len(events) == 1,
         expected="exactly one websocket.disconnect",

@@ -30,6 +30,7 @@ from channels_harness.experiments.conformance.exchange import (
 from channels_harness.experiments.conformance.features import DEFAULT_DEFLATE_OFFER
 from channels_harness.experiments.conformance.live import (
     expect_connection_failed,
+    observe_closing,
     open_echo,
     open_probe,
     received,
@@ -301,6 +302,7 @@ def fails_with_deflate(
         agreed = conn.deflate is not None
         conn.send_raw(data)
         closing = conn.wait_closing(FAIL_WAIT_S)
+    observe_closing(verdict, closing)
     verdict.must(agreed, expected="deflate agreed", observed="agreed" if agreed else "declined")
     verdict.must(
         not closing.data,

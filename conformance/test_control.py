@@ -21,6 +21,7 @@ from channels_harness.experiments.conformance.exchange import (
 )
 from channels_harness.experiments.conformance.live import (
     MARKER,
+    ending,
     expect_connection_failed,
     open_echo,
 )
@@ -131,6 +132,7 @@ def test_every_reserved_opcode_fails_the_connection(
                 (f"0x{opcode:X}{' + data' if body else ''}", after_sending(server, data))
             )
     for name, closing in outcomes:
+        verdict.observe("close", ending(closing))
         verdict.must(
             not closing.data and (closing.frame is not None or closing.eof),
             expected="each reserved opcode fails the connection, nothing delivered",

@@ -58,6 +58,8 @@ def test_denial_response_sends_status_and_body(
             {"send": {"type": "websocket.http.response.body", "body": probe.hexbytes(b"nope")}},
         ],
     )
+    verdict.observe("status", status)
+    verdict.observe("body", repr(body[:60]))
     verdict.must(status == 401, expected="HTTP 401", observed=f"status {status}")
     verdict.must(body == b"nope", expected="body b'nope'", observed=f"body {body[:60]!r}")
 
@@ -99,6 +101,8 @@ def test_denial_response_body_chunks_are_joined(
     status, _, body = deny(
         server, probe_flavour, [{"send": start}, {"send": first}, {"send": last}]
     )
+    verdict.observe("status", status)
+    verdict.observe("body", repr(body[:60]))
     verdict.must(status == 400, expected="HTTP 400", observed=f"status {status}")
     verdict.must(
         body == b"part one, part two",

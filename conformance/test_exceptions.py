@@ -8,7 +8,7 @@ completed without a reply) and RFC 6455 7.4.1 (1011: unexpected condition).
 from __future__ import annotations
 
 from channels_harness.experiments.conformance.cases import case
-from channels_harness.experiments.conformance.live import open_probe
+from channels_harness.experiments.conformance.live import observe_closing, open_probe
 from channels_harness.experiments.conformance.verdict import Verdict
 from channels_harness.protocol.rawclient import Closing
 from channels_harness.servers.process import ServerProcess
@@ -39,6 +39,7 @@ def test_exception_before_accept_refuses_the_handshake(
 ) -> None:
     """An app that raises in connect does not get a completed handshake: HTTP 5xx."""
     status = handshake_status(server, probe_flavour, [{"raise": "boom before accept"}])
+    verdict.observe("status", "no answer" if status is None else status)
     verdict.must(status != 101, expected="no 101", observed=f"status {status}")
     verdict.should(
         status is not None and status >= 500,
@@ -53,6 +54,7 @@ def test_app_return_before_accept_refuses_the_handshake(
 ) -> None:
     """An app that returns in connect without accepting gets no 101 and an HTTP error."""
     status = handshake_status(server, probe_flavour, [{"stop": True}])
+    verdict.observe("status", "no answer" if status is None else status)
     verdict.must(status != 101, expected="no 101", observed=f"status {status}")
     verdict.should(
         status is not None and status >= 400,
@@ -67,6 +69,7 @@ def test_exception_after_accept_closes_with_1011(
 ) -> None:
     """An app that raises after accept gets its connection closed with 1011."""
     closing = ends_after_accept(server, probe_flavour, {"raise": "boom after accept"})
+    observe_closing(verdict, closing)
     verdict.should(
         closing.frame is not None or closing.eof,
         expected="the connection is closed",
@@ -81,6 +84,7 @@ def test_app_return_after_accept_closes_the_connection(
 ) -> None:
     """An app that returns after accept without closing gets its connection closed."""
     closing = ends_after_accept(server, probe_flavour, {"stop": True})
+    observe_closing(verdict, closing)
     verdict.should(
         closing.frame is not None,
         expected="a close frame (the socket is closed)",

@@ -22,6 +22,7 @@ from channels_harness.experiments.conformance.exchange import (
 from channels_harness.experiments.conformance.live import (
     MARKER,
     expect_connection_failed,
+    observe_closing,
     open_echo,
     open_probe,
     received,
@@ -130,6 +131,10 @@ def test_close_between_fragments_ends_the_connection_cleanly(
             conn.send_raw(data)
             got = exchange(conn, messages=1)
         closing = got.closing
+        if closing is None:
+            verdict.observe("close", "still open")
+        else:
+            observe_closing(verdict, closing)
         seen = f"close after fragment {position}: {got.describe()}"
         verdict.must(
             not got.messages(), expected="the unfinished message never echoed", observed=seen
@@ -213,6 +218,8 @@ def test_empty_fragments_make_up_a_message(server: ServerProcess, verdict: Verdi
             conn.send_raw(with_controls(parts, {}) + wire.build_frame(Opcode.TEXT, MARKER.encode()))
             got = exchange(conn)
             conn.send_close(1000)
+        echoed = ", ".join(f"{kind} {payload!r}" for kind, payload in got.events)
+        verdict.observe("echoed", echoed or "nothing")
         verdict.must(
             got.events == [("text", whole)],
             expected=f"the message {whole!r} echoed",

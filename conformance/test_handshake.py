@@ -2,16 +2,27 @@
 
 See RFC 6455 4.2 (server-side requirements) and ASGI www 2.5 "WebSocket
 Connection Scope". The scope is read back from the probe consumer.
+
+RFC 6455 4.2.1 lists what the client's opening handshake must hold: a GET
+request of HTTP/1.1 or higher, a Host header, ``Upgrade: websocket``, a
+Connection header with the ``Upgrade`` token, a Sec-WebSocket-Key that is the
+base64 of 16 bytes and ``Sec-WebSocket-Version: 13``. A request that breaks
+one of them MUST NOT complete the handshake and MUST get an HTTP response
+with an error code ("such as 400 Bad Request"); each requirement has a case
+that breaks it alone. An unknown version gets 426 and the versions the
+server understands (4.2.2).
 """
 
 from __future__ import annotations
 
+import base64
+import os
 from typing import Any
 
 from channels_harness.experiments.conformance import featuretable
 from channels_harness.experiments.conformance.cases import case
 from channels_harness.experiments.conformance.features import Features
-from channels_harness.experiments.conformance.live import client, record
+from channels_harness.experiments.conformance.live import client, echo_target, record
 from channels_harness.experiments.conformance.verdict import Verdict
 from channels_harness.protocol import probe, wire
 from channels_harness.servers.process import ServerProcess
@@ -56,34 +67,120 @@ def test_handshake_answers_101_with_accept_key(server: ServerProcess, verdict: V
     )
 
 
+def answer_to(server: ServerProcess, **changes: Any) -> wire.HandshakeResponse | None:
+    """The answer to an upgrade request to the echo endpoint built with ``changes``
+    (options of :func:`wire.handshake_request`); None when the server closed the
+    connection without an answer or never answered."""
+    path = echo_target(server)
+    with client(server, path) as conn:
+        fields: dict[str, Any] = {"key": conn.key, "host": f"{server.host}:{server.port}"}
+        fields.update(changes)
+        host, key = fields.pop("host"), fields.pop("key")
+        request = wire.handshake_request(host, path, key, **fields)
+        try:
+            response = conn.connect(request)
+        except (ConnectionError, TimeoutError):
+            return None
+        if response.status == 101:
+            conn.send_close(1000)
+    return response
+
+
+def expect_refused(verdict: Verdict, response: wire.HandshakeResponse | None, broken: str) -> None:
+    """Grade the answer to a request that breaks RFC 6455 4.2.1 by ``broken``: the
+    handshake is not completed and the server answers with an HTTP error (MUST); a
+    4xx, the client's fault, such as 400 (SHOULD)."""
+    status = response.status if response is not None else None
+    verdict.observe("status", "no answer" if status is None else status)
+    seen = "no HTTP answer" if status is None else f"status {status}"
+    verdict.must(status != 101, expected=f"no 101 for {broken}", observed=seen)
+    if status == 101:
+        return
+    verdict.must(
+        status is not None and status >= 400,
+        expected="an HTTP response with an error code",
+        observed=seen,
+    )
+    if status is not None and status >= 400:
+        verdict.should(
+            status < 500, expected="a 4xx: the request is at fault (such as 400)", observed=seen
+        )
+
+
 @case("RFC 6455 4.2.1")
 def test_handshake_without_key_is_refused(server: ServerProcess, verdict: Verdict) -> None:
     """An upgrade without Sec-WebSocket-Key is not completed and gets an HTTP 4xx."""
-    with client(server, probe.probe_path("async", probe.new_id()), key=None) as conn:
-        try:
-            response: wire.HandshakeResponse | None = conn.connect()
-        except (ConnectionError, TimeoutError):
-            response = None
-    status = response.status if response else None
-    verdict.must(status != 101, expected="no 101 without a key", observed=f"status {status}")
-    verdict.should(
-        status is not None and 400 <= status < 500,
-        expected="an HTTP 4xx answer (such as 400)",
-        observed="no HTTP answer" if status is None else f"status {status}",
-    )
+    expect_refused(verdict, answer_to(server, key=None), "a request without a key")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_with_a_key_of_12_bytes_is_refused(
+    server: ServerProcess, verdict: Verdict
+) -> None:
+    """A Sec-WebSocket-Key that is the base64 of 12 bytes, not 16, gets an HTTP 4xx."""
+    key = base64.b64encode(os.urandom(12)).decode("ascii")
+    expect_refused(verdict, answer_to(server, key=key), "a key of 12 bytes")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_with_a_key_that_is_not_base64_is_refused(
+    server: ServerProcess, verdict: Verdict
+) -> None:
+    """A Sec-WebSocket-Key that is not base64 at all gets an HTTP 4xx."""
+    response = answer_to(server, key="not base64, 24 chars!!!!")
+    expect_refused(verdict, response, "a key that is not base64")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_with_post_is_refused(server: ServerProcess, verdict: Verdict) -> None:
+    """An upgrade request with the POST method (not GET) gets an HTTP 4xx."""
+    expect_refused(verdict, answer_to(server, method="POST"), "a POST request")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_over_http_1_0_is_refused(server: ServerProcess, verdict: Verdict) -> None:
+    """An upgrade request of HTTP/1.0 (lower than 1.1) gets an HTTP 4xx."""
+    expect_refused(verdict, answer_to(server, http_version="1.0"), "an HTTP/1.0 request")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_without_host_is_refused(server: ServerProcess, verdict: Verdict) -> None:
+    """An upgrade request without a Host header gets an HTTP 4xx."""
+    expect_refused(verdict, answer_to(server, host=None), "a request without Host")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_upgrading_to_another_protocol_is_refused(
+    server: ServerProcess, verdict: Verdict
+) -> None:
+    """An upgrade request whose Upgrade header names another protocol (irc/6.9) gets a 4xx."""
+    expect_refused(verdict, answer_to(server, upgrade="irc/6.9"), "Upgrade: irc/6.9")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_without_connection_upgrade_is_refused(
+    server: ServerProcess, verdict: Verdict
+) -> None:
+    """An upgrade request whose Connection header lacks the Upgrade token gets a 4xx."""
+    response = answer_to(server, connection="keep-alive")
+    expect_refused(verdict, response, "Connection: keep-alive")
+
+
+@case("RFC 6455 4.2.1")
+def test_handshake_without_version_is_refused(server: ServerProcess, verdict: Verdict) -> None:
+    """An upgrade request without Sec-WebSocket-Version gets an HTTP 4xx."""
+    expect_refused(verdict, answer_to(server, version=None), "a request without a version")
 
 
 @case("RFC 6455 4.2.2")
 def test_handshake_with_unknown_version_gets_426(server: ServerProcess, verdict: Verdict) -> None:
     """An unsupported Sec-WebSocket-Version is refused with an error naming version 13."""
-    with client(server, probe.probe_path("async", probe.new_id()), version="8") as conn:
-        try:
-            response: wire.HandshakeResponse | None = conn.connect()
-        except (ConnectionError, TimeoutError):
-            response = None
+    response = answer_to(server, version="8")
     status = response.status if response else None
     verdict.must(status != 101, expected="no 101 for version 8", observed=f"status {status}")
     advertised = response.header("sec-websocket-version") if response else None
+    verdict.observe("status", "no answer" if status is None else status)
+    verdict.observe("sec_websocket_version", advertised)
     if status != 101:
         verdict.must(
             advertised is not None and "13" in advertised,
@@ -199,6 +296,7 @@ def test_scope_duplicate_headers_are_kept_in_order(server: ServerProcess, verdic
     """Repeated request headers are all kept, in the order sent."""
     scope = probe_scope(server, headers=(("X-Dup", "one"), ("X-Dup", "two")))
     values = [v for n, v in scope.get("headers") or [] if n.lower() == b"x-dup"]
+    verdict.observe("x_dup", repr(values))
     verdict.must(
         sorted(values) == [b"one", b"two"],
         expected="both x-dup headers kept",
@@ -234,6 +332,10 @@ def test_scope_client_and_server_are_host_port(server: ServerProcess, verdict: V
     """client and server, when given, are [host, port] of each end."""
     scope = probe_scope(server)
     peer = scope.get("server")
+    for key in ("server", "client"):
+        where = scope.get(key)
+        port = where[1] if where and len(where) == 2 else None
+        verdict.observe(f"{key}_port_type", type(port).__name__ if port is not None else None)
     verdict.must(
         peer is None or list(peer) == [server.host, server.port],
         expected=f"server [{server.host!r}, {server.port}] or absent",

@@ -49,6 +49,7 @@ def expect_echo(verdict: Verdict, reply: wire.Frame | None, opcode: int, payload
         observed = f"close frame {reply.payload[:2].hex()} instead of the echo"
     else:
         observed = f"opcode {reply.opcode}, {len(reply.payload)} bytes"
+    verdict.observe("reply", observed)
     verdict.must(
         reply is not None and reply.opcode == opcode and reply.payload == payload,
         expected=f"the same {kind} message back ({len(payload)} bytes)",
@@ -288,6 +289,16 @@ def describe_refusal(seen: list[str], record: dict, ending: str) -> str:
     return f"frames {seen}; send errors {errors}; connection {ending}"
 
 
+def observe_send(verdict: Verdict, seen: list[str], record: dict, ending: str) -> None:
+    """Record what one send event gave: the frames on the wire (``frame``), what send
+    raised (``send_error``) and the connection afterwards (``connection``)."""
+    for frame in seen or [None]:
+        verdict.observe("frame", frame)
+    for error in [e["error"] for e in record["send_errors"]] or [None]:
+        verdict.observe("send_error", error)
+    verdict.observe("connection", ending)
+
+
 @case("ASGI 2.5 websocket.send")
 def test_send_with_text_and_bytes_none_sends_text(
     server: ServerProcess, probe_flavour: str, verdict: Verdict
@@ -310,6 +321,7 @@ def test_send_with_both_keys_set_is_refused(
     """websocket.send with both text and bytes set is an app error the server refuses."""
     event = {"type": "websocket.send", "text": "x", "bytes": {"$hex": "79"}}
     seen, record, ending = app_sends(server, probe_flavour, event)
+    observe_send(verdict, seen, record, ending)
     verdict.must(
         len(seen) <= 1,
         expected="never two messages for one event",
@@ -328,6 +340,7 @@ def test_send_with_neither_key_is_refused(
 ) -> None:
     """websocket.send with neither text nor bytes is an app error the server refuses."""
     seen, record, ending = app_sends(server, probe_flavour, {"type": "websocket.send"})
+    observe_send(verdict, seen, record, ending)
     verdict.should(
         rejected(record, ending) and not seen,
         expected="the event refused (send raises or the connection closes)",
@@ -342,6 +355,7 @@ def test_send_with_bytes_as_text_is_refused(
     """websocket.send whose text is bytes (not UTF-8) never puts invalid text on the wire."""
     event = {"type": "websocket.send", "text": {"$hex": "ff"}}
     seen, record, ending = app_sends(server, probe_flavour, event)
+    observe_send(verdict, seen, record, ending)
     verdict.must(
         "1:b'\\xff'" not in seen,
         expected="no text frame with invalid UTF-8",
@@ -360,6 +374,7 @@ def test_app_sending_empty_text_reaches_the_client(
 ) -> None:
     """websocket.send with text '' puts an empty text frame on the wire."""
     seen, record, ending = app_sends(server, probe_flavour, {"type": "websocket.send", "text": ""})
+    observe_send(verdict, seen, record, ending)
     verdict.must(
         seen == ["1:b''"],
         expected="one empty text frame",
@@ -374,6 +389,7 @@ def test_app_sending_empty_bytes_reaches_the_client(
     """websocket.send with bytes b'' puts an empty binary frame on the wire."""
     event = {"type": "websocket.send", "bytes": {"$hex": ""}}
     seen, record, ending = app_sends(server, probe_flavour, event)
+    observe_send(verdict, seen, record, ending)
     verdict.must(
         seen == ["2:b''"],
         expected="one empty binary frame",

@@ -19,6 +19,13 @@ def send_error_kinds(server: ServerProcess, probe_id: str) -> list[tuple[str, bo
     return [(e["error"], bool(e["is_oserror"])) for e in record(server, probe_id)["send_errors"]]
 
 
+def observe_errors(verdict: Verdict, errors: list[tuple[str, bool]]) -> None:
+    """Record what each late send raised (``send_error``; ``none`` when nothing did)."""
+    for error, is_oserror in errors or [("none", False)]:
+        kind = "" if error == "none" else (" (an OSError)" if is_oserror else " (not an OSError)")
+        verdict.observe("send_error", f"{error}{kind}")
+
+
 @case("ASGI 2.4 send exception", min_spec="2.4")
 def test_send_after_disconnect_raises_oserror(
     server: ServerProcess, probe_flavour: str, verdict: Verdict
@@ -29,6 +36,7 @@ def test_send_after_disconnect_raises_oserror(
         conn.send_close(1000)
         conn.wait_closing(1.0)
     errors = send_error_kinds(server, probe_id)
+    observe_errors(verdict, errors)
     verdict.should(
         len(errors) == 1 and errors[0][1],
         expected="send raises an OSError subclass",
@@ -47,6 +55,7 @@ def test_send_after_app_close_raises_oserror(
         conn.send_text("go")
         conn.wait_closing(1.5)
     errors = send_error_kinds(server, probe_id)
+    observe_errors(verdict, errors)
     verdict.should(
         bool(errors) and errors[0][1],
         expected="send raises an OSError subclass",

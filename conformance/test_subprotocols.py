@@ -73,6 +73,7 @@ def test_offers_on_several_header_lines_are_all_listed(
     headers = ((PROTOCOL_HEADER, "first"), (PROTOCOL_HEADER, "second, third"))
     offered = offered_in_scope(server, headers=headers)
     listed = "all listed" if offered == ["first", "second", "third"] else f"listed as {offered}"
+    verdict.observe("subprotocols", repr(offered))
     verdict.feature(featuretable.SUBPROTOCOLS, f"offers on two header lines: {listed}")
     verdict.must(
         offered == ["first", "second", "third"],
@@ -148,6 +149,11 @@ def unoffered_selection(server: ServerProcess, verdict: Verdict, offers: tuple[s
         e["event"]["type"]: f"{e['error'].rsplit('.', 1)[-1]}: {e['message']}"
         for e in probe_record["send_errors"]
     }
+    verdict.observe("status", "no answer" if status is None else status)
+    verdict.observe("sec_websocket_protocol", ", ".join(chosen) or None)
+    for event in ("websocket.accept", "websocket.close"):
+        raised = errors.get(event)
+        verdict.observe(f"{event.split('.')[1]}_raised", raised.split(":")[0] if raised else None)
     seen = (
         f"{'no HTTP answer' if status is None else f'status {status}'}, "
         f"Sec-WebSocket-Protocol {chosen}, send raised {errors or 'nothing'}"

@@ -22,6 +22,7 @@ from channels_harness.experiments.conformance.exchange import (
 )
 from channels_harness.experiments.conformance.live import (
     MARKER,
+    ending,
     expect_connection_failed,
     open_echo,
 )
@@ -92,6 +93,8 @@ def expect_each_fails(server: ServerProcess, verdict: Verdict, payloads: list[by
     still_open = [
         p.hex() for p, closing in outcomes.items() if not closing.frame and not closing.eof
     ]
+    for closing in outcomes.values():
+        verdict.observe("close", ending(closing))
     endings = Counter(closing.describe() for closing in outcomes.values())
     summary = "; ".join(f"{count}x {ending}" for ending, count in endings.items())
     verdict.must(
@@ -252,6 +255,8 @@ def test_invalid_utf8_in_a_middle_fragment_fails_fast(
     """The connection fails as soon as the invalid middle fragment arrives, not at the end."""
     for parts in FAST_VARIANTS:
         when, how = where_it_fails(server, parts)
+        verdict.observe("failed", when)
+        verdict.observe("close", how)
         seen = f"{parts[1].hex()} in the middle: failed {when} ({how})"
         verdict.must(
             when in STAGES[1:],

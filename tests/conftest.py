@@ -10,7 +10,7 @@
 
 (The live-server fixtures of the conformance suites, ``server``, ``server_name``,
 ``flavour``, ``redis_url`` and friends, come from
-:mod:`channels_harness.testing.plugin`, loaded through its pytest11 entry point.)
+:mod:`channels_harness.testing.suites`, which the root conftest.py loads.)
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
 """The GitHub Actions recipe (examples/ci/channels-harness.yml) cannot run here,
-so its compare step runs locally, as the workflow would run it, against real runs:
-an unchanged run passes, a run whose throughput fell 30% fails the step."""
+so its steps run locally, as the workflow would run them, against real runs: an
+unchanged run passes the compare step, a run whose throughput fell 30% fails it,
+no baseline fails it saying how to make one, and a run by hand stores its run as
+the baseline that the compare step then accepts. The install step takes the
+harness from its checkout (it is not on PyPI) and the benchmark gives each
+connection its own room."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -25,26 +30,30 @@ def step(name: str) -> dict[str, Any]:
     return next(s for s in job["steps"] if s.get("name", "").startswith(name))
 
 
-def run_compare_step(
-    tmp_path: Path, run_copy: Callable[..., Path], factor: float
-) -> subprocess.CompletedProcess[str]:
-    results = tmp_path / "results"
-    run_copy("results/20991231T000000Z-ci", throughput=factor)
+def run_step(name: str, tmp_path: Path, baseline: Path) -> subprocess.CompletedProcess[str]:
+    """The step ``name``'s script run by bash in ``tmp_path``, as the workflow runs it,
+    with the run folders under ``tmp_path/results``."""
     env = {
         **os.environ,
-        "BASELINE": str(FULL_RUN),
-        "RESULTS": str(results),
+        "BASELINE": str(baseline),
+        "RESULTS": str(tmp_path / "results"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    script = step("Compare with the baseline")["run"]
     return subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", script],
+        ["bash", "-eo", "pipefail", "-c", step(name)["run"]],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def run_compare_step(
+    tmp_path: Path, run_copy: Callable[..., Path], factor: float
+) -> subprocess.CompletedProcess[str]:
+    run_copy("results/20991231T000000Z-ci", throughput=factor)
+    return run_step("Compare with the baseline", tmp_path, FULL_RUN)
 
 
 def test_the_workflow_is_valid_yaml_with_the_harness_steps() -> None:
@@ -86,3 +95,61 @@ def test_the_benchmark_step_is_a_valid_harness_command() -> None:
     assert argv[0] == "channels-harness"
     args = build_parser().parse_args(argv[1:])
     assert args.app == env["APP"] and args.quick
+
+
+def _workflow() -> dict[str, Any]:
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def test_the_harness_is_installed_from_its_checkout_not_from_pypi() -> None:
+    checkout = step("Check out channels-harness")
+    assert checkout["uses"].startswith("actions/checkout@")
+    folder = checkout["with"]["path"]
+    installs = [
+        line.split("install", 1)[1].split()
+        for line in step("Install the project and the harness")["run"].splitlines()
+        if "pip install" in line
+    ]
+    assert ["-r", "requirements.txt"] in installs
+    assert [f"./{folder}"] in installs
+    from_index = re.compile(r"^channels[-_]harness(\[[\w,]+\])?([=<>~!].*)?$")
+    assert not [word for words in installs for word in words if from_index.match(word)]
+
+
+def test_each_connection_of_the_benchmark_has_its_own_room() -> None:
+    env = _workflow()["jobs"]["harness"]["env"]
+    assert "{conn}" in env["WS_PATH"], "all connections would share one broadcasting room"
+    assert '--path "$WS_PATH"' in step("Quick benchmark")["run"]
+
+
+def test_the_compare_step_without_a_baseline_fails_saying_how_to_make_one(
+    tmp_path: Path, run_copy: Callable[..., Path]
+) -> None:
+    run_copy("results/20991231T000000Z-ci")
+    done = run_step("Compare with the baseline", tmp_path, tmp_path / "ci" / "baseline")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "::error::no baseline run in" in done.stdout and "Run workflow" in done.stdout
+
+
+def test_a_run_by_hand_makes_the_baseline_the_compare_step_then_accepts(
+    tmp_path: Path, run_copy: Callable[..., Path]
+) -> None:
+    workflow = _workflow()
+    dispatch = workflow[True]["workflow_dispatch"]  # YAML reads the key "on" as True
+    assert dispatch["inputs"]["baseline"]["type"] == "boolean"
+    assert "workflow_dispatch" in workflow["jobs"]["harness"]["env"]["MAKE_BASELINE"]
+    assert step("Compare with the baseline")["if"] == "env.MAKE_BASELINE != 'true'"
+    assert step("Store this run as the baseline")["if"] == "env.MAKE_BASELINE == 'true'"
+    upload = step("Upload the baseline")
+    assert upload["with"] == {"name": "channels-harness-baseline", "path": "baseline/"}
+
+    run_copy("results/20991231T000000Z-ci")
+    stored = run_step("Store this run as the baseline", tmp_path, tmp_path / "ci" / "baseline")
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    assert (tmp_path / "baseline" / "data.json").is_file()
+    assert "channels-harness-baseline" in (tmp_path / "compare.md").read_text()
+    # Unpacked into ci/baseline/ and committed, it is the baseline the next push compares with.
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "baseline").rename(tmp_path / "ci" / "baseline")
+    done = run_step("Compare with the baseline", tmp_path, tmp_path / "ci" / "baseline")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -27,6 +27,7 @@ from channels_harness.runtime import procgroup
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess, serving
 from channels_harness.servers.registry import get_spec
+from channels_harness.testing.plugin import require_or_skip
 
 pytestmark = pytest.mark.slow
 
@@ -180,7 +181,7 @@ def test_the_memory_budget_is_the_machines_limit_and_the_server_keeps_accepting(
 def test_each_server_listens_with_the_backlog_it_is_given(name: str) -> None:
     spec = get_spec(name)
     if not spec.available():
-        pytest.skip(f"{name} is not installed")
+        require_or_skip(name, "is not installed (pip install '.[servers]')")
     with ServerProcess(spec.with_backlog(300)) as server:
         out = subprocess.run(
             ["ss", "-Hlnt", f"sport = :{server.port}"], capture_output=True, text=True, check=True

@@ -33,6 +33,7 @@ import pytest
 
 from channels_harness.report.schema import validate
 from channels_harness.runtime.timeouts import scaled
+from channels_harness.testing.plugin import require_or_skip
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
 # Every process of one run inherits this variable, set to the run's own mark.
@@ -312,9 +313,6 @@ def test_sigkill_of_the_harness_mid_bench_leaves_no_server_or_generator_behind(
     assert run.left_after(ORPHAN_EXIT_S) == [], [p.pid for p in started]
 
 
-NEEDS_REDIS = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
-
-
 @pytest.mark.parametrize(
     ("scale", "wanted"),
     [
@@ -322,7 +320,6 @@ NEEDS_REDIS = pytest.mark.skipif(shutil.which("redis-server") is None, reason="n
             ("--layer", "redis", "--workers", "1"),
             [("redis-server",), ("locust", "--master"), ("locust", "--worker")],
             id="redis-master-and-worker",
-            marks=NEEDS_REDIS,
         ),
         # locust forks two of these itself: the parent-death signal reaches only
         # the one the harness started, which must take the others along.
@@ -332,6 +329,8 @@ NEEDS_REDIS = pytest.mark.skipif(shutil.which("redis-server") is None, reason="n
 def test_sigkill_of_the_harness_mid_load_leaves_no_server_locust_or_redis_behind(
     harness: Callable[..., Harness], scale: tuple[str, ...], wanted: list[tuple[str, ...]]
 ) -> None:
+    if "redis" in scale and shutil.which("redis-server") is None:
+        require_or_skip("redis-server", "not installed (Debian package: redis-server)")
     run = harness(
         "load",
         "--servers",

@@ -9,20 +9,26 @@ venv and a separate directory are exercised in test_own_stack_wheel.py.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
+from websockets.sync.client import connect
 
 from channels_harness.errors import AppError, HandshakeRefusedError, ReplyError, UsageError
 from channels_harness.experiments.target import Target, first_round_trip
 from channels_harness.generators.engine import LoadConfig, run_load
 from channels_harness.protocol.traffic import build_traffic, parse_header
 from channels_harness.runtime.paths import CHECKOUT_DIR
+from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess, free_port
 from channels_harness.servers.registry import get_spec
 from channels_harness.servers.userapp import Readiness, check_app
@@ -236,12 +242,12 @@ def _leftovers(marker: str) -> list[str]:
         (["bench", "--app", APP, "--path", "/ws/chat/x/"], "No module named 'mysite'"),
         (
             [
-                "serve",
+                "bench",
                 "--app",
                 "mysite.asgi:application",
                 "--app-dir",
                 "{chat}",
-                "--server",
+                "--servers",
                 "uvicorn",
                 "--path",
                 "/ws/chat/x/",
@@ -281,6 +287,7 @@ def test_conformance_url_runs_the_wire_cases_on_a_running_echo(
     rows = run_data(tmp_path)["conformance"]  # type: ignore[operator]
     assert len(rows) > 20, done.stdout + done.stderr
     assert {row["server"] for row in rows} == {"url"}
+    assert not [row for row in rows if "case error" in row["observed"]]
     # A running server has no recorded deviations: each one it shows fails the run.
     deviating = [row for row in rows if row["grade"] in ("FAIL", "NON-STRICT")]
     assert done.returncode == (1 if deviating else 0), done.stdout + done.stderr
@@ -361,3 +368,52 @@ def test_limits_refuses_a_layer_for_the_users_app(cli: object, chat: Path) -> No
         timeout=60,
     )
     assert done.returncode == 2 and "your app's settings choose" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ((), "WebSocket handshake at /: refused with HTTP 403: the app checks the Origin"),
+        (("--origin", ORIGIN), "/ is not a WebSocket route of the app"),
+        (("--path", "/ws/chat/lobby/"), "a client must send an Origin header"),
+        (
+            ("--path", "/ws/chat/lobby/", "--origin", ORIGIN),
+            "WebSocket handshake at /ws/chat/lobby/: accepted with Origin http://127.0.0.1",
+        ),
+    ],
+    ids=["no-path-no-origin", "no-path", "no-origin", "both"],
+)
+def test_serve_serves_the_app_and_says_what_a_client_needs(
+    chat: Path, options: tuple[str, ...], says: str
+) -> None:
+    command = [sys.executable, "-m", "channels_harness.cli", "serve", "--server", "uvicorn"]
+    command += ["--app", APP, "--app-dir", str(chat), *options]
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    ) as proc:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + scaled(60)
+        while time.monotonic() < deadline and not (lines and "Ctrl-C" in lines[-1]):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+        text = "".join(lines)
+        try:
+            assert "Ctrl-C stops it." in text, text
+            assert says in text, text
+            base = re.search(r"locust --host: (ws://127\.0\.0\.1:\d+)", text)
+            assert base is not None, text
+            with connect(f"{base.group(1)}/ws/chat/lobby/", origin=ORIGIN) as ws:  # type: ignore[arg-type]
+                ws.send('{"message": "still serving"}')
+                assert json.loads(ws.recv(timeout=10))["message"] == "still serving"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            code = proc.wait(timeout=scaled(30))
+    assert code == 130, code
+    assert not _leftovers(str(chat)), "a server was left running"

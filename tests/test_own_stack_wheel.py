@@ -235,7 +235,7 @@ def test_serve_your_app(installed: Installed) -> None:
             ws.send('{"message": "hello"}')
             assert json.loads(ws.recv(timeout=10)) == {"message": "hello", "user": "anonymous"}
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=scaled(30)) in (0, 130)
+        assert proc.wait(timeout=scaled(30)) == 130  # interrupted, as after Ctrl-C
     assert not _leftovers(str(installed.chat))
 
 
@@ -401,7 +401,8 @@ def test_conformance_runs_from_the_wheel(installed: Installed) -> None:
         "1",
         timeout=900,
     )
-    assert done.returncode in (0, 1), done.stdout + done.stderr
+    # uvicorn deviates only as conformance/deviations.toml records: exit 0.
+    assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(sorted((installed.work / "results").glob("*/data.json"))[-1].read_text())
     assert len(data["conformance"]) > 50
     assert {row["server"] for row in data["conformance"]} == {"uvicorn"}

@@ -112,10 +112,10 @@ def test_the_summary_names_unstable_and_noisy_cells_and_opens_with_charts(
     assert "**Unstable cells**" in text and "daphne sync c=50 32B-text" in text
     assert "1 of 5 cells ran while other processes" in text
     assert "daphne async c=50 32B-text (other load on the server core(s) 40%)" in text
-    assert "Throughput (closed loop echo)" in markdown.render(data)
-    assert "| server µs/msg |" in markdown.render(data).replace(
-        "server µs/msg |", "server µs/msg |"
-    )
+    rendered = markdown.render(data)
+    assert "Throughput (closed loop echo)" in rendered
+    header = next(line for line in rendered.splitlines() if line.startswith("| server | flavour"))
+    assert "| server µs/msg |" in header, header
 
 
 def test_the_summary_charts_are_drawn_the_same_for_the_same_data(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from browser import check_page, chromium_path
 from channels_harness.report.lean import BUDGET_BYTES, folder_size
 from channels_harness.report.schema import validate
 from channels_harness.runtime.timeouts import scaled
-from channels_harness.testing.plugin import require_or_skip
+from channels_harness.testing.suites import require_or_skip
 
 HARNESS = [sys.executable, "-m", "channels_harness.cli"]
 SMALL_RUN = [

@@ -122,6 +122,19 @@ class TestHandshake:
         assert "Sec-WebSocket-Version: 8" in request
         assert request.endswith("\r\n\r\n")
 
+    def test_request_breaks_each_requirement_on_demand(self) -> None:
+        """RFC 6455 4.2.1: method, HTTP version and every header can be changed or left out."""
+        default = wire.handshake_request("h:1", "/p", "k").decode()
+        assert default.startswith("GET /p HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\n")
+        assert "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: k" in default
+        broken = wire.handshake_request(
+            None, "/p", "k", method="POST", http_version="1.0", upgrade=None, connection="close",
+            version=None,
+        ).decode()  # fmt: skip
+        assert broken.startswith("POST /p HTTP/1.0\r\nConnection: close\r\n")
+        for absent in ("Host:", "Upgrade:", "Sec-WebSocket-Version:"):
+            assert absent not in broken
+
     def test_response_head_parses_repeated_headers(self) -> None:
         head = b"HTTP/1.1 101 Switching Protocols\r\nSet-Cookie: a=1\r\nset-cookie: b=2"
         response = wire.parse_response_head(head)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
+    from channels_harness.report.thresholds import Threshold
 
 T = TypeVar("T")
 
@@ -203,6 +204,63 @@ def conclude(
         console.print(line, highlight=False)
     console.print(f"results: {run.path}", highlight=False)
     return 1 if failures or failed else 0
+
+
+def add_threshold_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--threshold EXPR`` (repeatable) and ``--junit FILE``: what the run must meet."""
+    group = parser.add_argument_group(
+        "thresholds",
+        "every cell that measures a threshold's metric must meet it; a missed threshold "
+        "(or one no cell measures) fails the run with exit 1",
+    )
+    group.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="[STEP:]METRIC<BOUND or >BOUND, repeatable: p50, p90, p95, p99, p999, max (ms or "
+        "s), msgs_per_s, handshakes_per_s, errors (a count, or %% of what was sent); e.g. "
+        "p99<50ms, hello:p95<20ms, errors<0.1%%, msgs_per_s>1000",
+    )
+    group.add_argument(
+        "--junit", metavar="FILE", help="also write the thresholds as JUnit XML (a miss fails)"
+    )
+
+
+def thresholds_from_args(args: argparse.Namespace) -> list[Threshold]:
+    """The parsed ``--threshold`` options, checked before anything starts (UsageError
+    for a bad expression, or for ``--junit`` without a threshold)."""
+    from channels_harness.report.thresholds import parse_all
+
+    if args.junit and not args.threshold:
+        raise UsageError("--junit writes the thresholds' verdicts: give --threshold too")
+    return parse_all(args.threshold)
+
+
+def check_thresholds(
+    console: Console, run: Run, thresholds: Sequence[Threshold], junit: str | None
+) -> bool:
+    """Check ``thresholds`` against ``run``'s rows, store the verdicts in it, print
+    their table (and each miss in red) and write ``junit``; True when one missed."""
+    from pathlib import Path
+
+    from channels_harness.report import thresholds as checks
+    from channels_harness.report.console import section_table
+    from channels_harness.report.model import write_atomic_bytes
+    from channels_harness.report.sections import THRESHOLDS
+
+    if not thresholds:
+        return False
+    verdicts = checks.evaluate(run.data, thresholds)
+    run.extend(verdicts)
+    console.print(section_table(THRESHOLDS, verdicts, left=len(THRESHOLDS.columns)))
+    for row in checks.failed(verdicts):
+        console.print(f"[red]threshold missed[/] {row.threshold}: {row.reason}", highlight=False)
+    if junit:
+        title = f"channels-harness {run.data.get('kind', '')} {run.data['run_id']}"
+        write_atomic_bytes(Path(junit), checks.to_junit(verdicts, title))
+        console.print(f"junit: {junit}", highlight=False)
+    return bool(checks.failed(verdicts))
 
 
 def add_app_arguments(

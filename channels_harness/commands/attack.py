@@ -7,8 +7,8 @@ the server did, whether a canary connection still echoed afterwards and how
 many consumers were still live after a bounded wait, into a new run under
 results/ (kind "attack", section "attacks"). A server that dies is a row
 "server died" with its log tail; the next attack gets a fresh server. Exit
-code 1 when a canary failed or consumers leaked where
-channels_harness/experiments/attacks/known.toml does not record it.
+code 1 when a server failed an attack (died, canary dead, consumers leaked)
+otherwise than channels_harness/experiments/attacks/known.toml records.
 
 Your own app: ``--app`` (under each of ``--servers``, default daphne and
 uvicorn) or ``--url`` (a running ws:// server): every attack goes to ``--path``
@@ -19,7 +19,7 @@ live consumers are not measured.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from channels_harness.commands._common import (
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from channels_harness.experiments.attacks.base import Settings
+    from channels_harness.experiments.attacks.run import KnownFailure
     from channels_harness.report.model import Run
     from channels_harness.report.rows import AttackRow
 
@@ -144,15 +145,16 @@ def _table(
     servers: Sequence[str],
     attacks: Sequence[str],
     consumers_measured: bool = True,
+    recorded: Mapping[tuple[str, str], KnownFailure] | None = None,
 ) -> tuple[Table, int]:
     """What each server did after each attack, and how many cells went wrong in a way
-    experiments/attacks/known.toml does not record (a leak only where consumers are
-    ``consumers_measured``)."""
+    ``recorded`` (default: experiments/attacks/known.toml) does not record (a leak
+    only where consumers are ``consumers_measured``)."""
     from rich.table import Table
 
-    from channels_harness.experiments.attacks.run import known
+    from channels_harness.experiments.attacks.run import failures, known
 
-    recorded = known()
+    recorded = known() if recorded is None else recorded
     table = Table(title="What each server did (canary / leaked consumers after each attack)")
     table.add_column("attack")
     shown = [name for name in servers if any(row.server == name for row in rows)]
@@ -166,10 +168,11 @@ def _table(
             if row is None:
                 cells.append("-")
                 continue
-            bad = not row.canary_ok or (consumers_measured and row.leaked_consumers != 0)
-            if bad and (name, attack) not in recorded:
+            found = failures(row, consumers_measured)
+            entry = recorded.get((name, attack))
+            if found and (entry is None or not entry.matches(found)):
                 unexpected += 1
-            mark = "" if not bad else " [red](canary dead or leak)[/]"
+            mark = f" [red]({', '.join(sorted(found))})[/]" if found else ""
             cells.append(f"{row.outcome}{mark}")
         table.add_row(attack, *cells)
     return table, unexpected

@@ -19,6 +19,9 @@ with p50/p99, open-loop latency at half that peak, and handshakes/s
 (:mod:`channels_harness.experiments.appbench`). With ``--scenario-file`` (for
 the reference app, ``--app`` or ``--url``) it runs a scenario file instead,
 one row per step (:mod:`channels_harness.experiments.scenariobench`).
+
+``--threshold EXPR`` (repeatable) checks the run's cells against bounds such as
+``p99<50ms``; a missed one exits 1 (:mod:`channels_harness.report.thresholds`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from channels_harness.commands._common import (
     add_app_arguments,
     add_results_argument,
     add_scenario_argument,
+    add_threshold_arguments,
+    check_thresholds,
     conclude,
     known_servers,
     names,
@@ -38,6 +43,7 @@ from channels_harness.commands._common import (
     refuse,
     scenario_target_from_args,
     target_from_args,
+    thresholds_from_args,
     wide_console,
 )
 from channels_harness.errors import UsageError
@@ -48,6 +54,7 @@ if TYPE_CHECKING:
 
     from channels_harness.experiments.target import Target
     from channels_harness.report.model import Run
+    from channels_harness.report.thresholds import Threshold
 
 NAME = "bench"
 HELP = "measure throughput, latency, handshakes, memory and the layer breakdown"
@@ -103,6 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_results_argument(parser)
     add_app_arguments(parser)
     add_scenario_argument(parser)
+    add_threshold_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,11 +122,12 @@ def run(args: argparse.Namespace) -> int:
         args.processes < 1
     ):
         return refuse(console, "--runs, --max-runs and --processes must be at least 1")
+    thresholds = thresholds_from_args(args)
     if args.scenario_file is not None:
-        return _bench_scenario(console, args)
+        return _bench_scenario(console, args, thresholds)
     target = target_from_args(args)
     if target.own:
-        return _bench_own(console, args, target)
+        return _bench_own(console, args, target, thresholds)
     servers = known_servers(args.servers)
     flavours = names(args.flavours)
     unknown = set(flavours or ()) - set(FLAVOURS)
@@ -138,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         console, args, "bench", options, lambda run: _measure(console, run, options, args.profile)
     )
     print_summary(console, run_.data)
-    return conclude(console, run_, list_failures=False)
+    missed = check_thresholds(console, run_, thresholds, args.junit)
+    return conclude(console, run_, list_failures=False, failed=missed)
 
 
 def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool = False) -> None:
@@ -173,7 +183,9 @@ def _measure(console: Console, run: Run, options: dict[str, Any], profile: bool 
             measure_profiles(run, run.data["options"]["bench"]["servers"], progress=progress)
 
 
-def _bench_own(console: Console, args: argparse.Namespace, target: Target) -> int:
+def _bench_own(
+    console: Console, args: argparse.Namespace, target: Target, thresholds: list[Threshold]
+) -> int:
     """``bench --app`` / ``bench --url``: your path measured per server (or at the URL)."""
     import dataclasses
 
@@ -198,10 +210,11 @@ def _bench_own(console: Console, args: argparse.Namespace, target: Target) -> in
 
     run_, _ = record(console, args, "bench", options, measure)
     print_summary(console, run_.data)
-    return conclude(console, run_, list_failures=False, failed=bool(run_.data["failures"]))
+    missed = check_thresholds(console, run_, thresholds, args.junit)
+    return conclude(console, run_, list_failures=False, failed=missed)
 
 
-def _bench_scenario(console: Console, args: argparse.Namespace) -> int:
+def _bench_scenario(console: Console, args: argparse.Namespace, thresholds: list[Threshold]) -> int:
     """``bench --scenario-file``: the scenario per server, one row per step."""
     import dataclasses
 
@@ -243,4 +256,5 @@ def _bench_scenario(console: Console, args: argparse.Namespace) -> int:
 
     run_, _ = record(console, args, "bench", options, measure)
     print_summary(console, run_.data)
-    return conclude(console, run_, list_failures=False, failed=bool(run_.data["failures"]))
+    missed = check_thresholds(console, run_, thresholds, args.junit)
+    return conclude(console, run_, list_failures=False, failed=missed)

@@ -9,15 +9,20 @@ conformance/deviations.toml records.
 
 ``--url ws://HOST:PORT/PATH`` runs the wire-only cases against the echo
 endpoint PATH of a server that is already running (the cases that need the
-reference app's probe consumer are N/A there).
+reference app's probe consumer are N/A there); ``--server-name NAME`` says
+which server it is, so that the deviations recorded for NAME apply (without
+it the rows say ``url`` and every deviation is new). ``--deviations FILE``
+reads the known deviations from FILE instead of conformance/deviations.toml.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from channels_harness.commands._common import add_results_argument, known_servers, names, record
+from channels_harness.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -49,6 +54,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a running server's echo endpoint, ws://HOST:PORT/PATH: the wire-only cases",
     )
     parser.add_argument(
+        "--server-name",
+        metavar="NAME",
+        default=None,
+        help="with --url: the running server's name (such as uvicorn), whose known "
+        "deviations apply to it (default: url, which has none)",
+    )
+    parser.add_argument(
+        "--deviations",
+        metavar="FILE",
+        default=None,
+        help="the known deviations file (default: conformance/deviations.toml)",
+    )
+    parser.add_argument(
         "--allow-remote-target",
         action="store_true",
         help="allow --url outside loopback (only servers you own)",
@@ -69,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
     servers = known_servers(args.servers)
     flavours = names(args.flavours)
+    deviations = _deviations_file(args.deviations)
+    if args.server_name is not None and not args.url:
+        raise UsageError("--server-name names the running server of --url; give --url too")
     console = Console()
     if args.url:
         from channels_harness.runtime.loopback import check_target
@@ -82,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         "strict_spec": args.strict_spec,
         "workers": args.workers,
         "url": args.url,
+        "server_name": args.server_name,
+        "deviations": str(deviations) if deviations else None,
     }
     run_, code = record(
         console,
@@ -95,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             strict=args.strict_spec,
             workers=args.workers,
             url=args.url,
+            server_name=args.server_name,
+            deviations=deviations,
         ),
         timed=False,
         announce="conformance run",
@@ -105,14 +130,32 @@ def run(args: argparse.Namespace) -> int:
         console.print(line, highlight=False)
     console.print(f"matrix: {run_.path / 'conformance' / 'matrix.md'}")
     if args.junit:
-        from pathlib import Path
-
         from channels_harness.report.export import conformance_junit
         from channels_harness.report.model import write_atomic_bytes
 
         write_atomic_bytes(Path(args.junit), conformance_junit(run_.data))
         console.print(f"junit: {args.junit}")
     return code
+
+
+def _deviations_file(path: str | None) -> Path | None:
+    """``--deviations FILE`` as a path, checked to exist and to be a valid deviations
+    file (UsageError naming what is wrong otherwise); None without the option."""
+    if path is None:
+        return None
+    from channels_harness.experiments.conformance.deviations import (
+        DeviationFileError,
+        Deviations,
+    )
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--deviations {path}: no such file")
+    try:
+        Deviations.load(file)
+    except (DeviationFileError, ValueError) as exc:  # tomllib's errors are ValueErrors
+        raise UsageError(f"--deviations {path}: {exc}") from None
+    return file.resolve()
 
 
 def _summary(rows: list[dict[str, Any]], code: int) -> tuple[Table, list[str]]:

@@ -6,7 +6,8 @@ and the server's CPU go into a new run under results/ (kind "load"), next to
 locust's JSON, CSV, HTML and log for every cell. The comparison table shows
 msgs/s (handshakes/s for churn), p50/p95/p99, failures, generator CPU and the
 Sync vs Async, server vs server and vs raw echo ratios. Exit code 1 when a
-cell failed or had failed requests, 2 for options that cannot work.
+cell failed, had failed requests or missed a ``--threshold``, 2 for options that
+cannot work.
 
 Scale: ``--workers N`` runs locust as a master with N worker processes (on
 loopback), ``--layer redis|redis-pubsub`` (with ``--redis-url``, or a local
@@ -28,12 +29,15 @@ from typing import TYPE_CHECKING, Any
 from channels_harness.commands._common import (
     add_app_arguments,
     add_results_argument,
+    add_threshold_arguments,
+    check_thresholds,
     conclude,
     create_run,
     names,
     progress_bar,
     refuse,
     target_from_args,
+    thresholds_from_args,
 )
 from channels_harness.servers.registry import FOCUS_SERVERS
 
@@ -70,6 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_results_argument(parser)
     add_app_arguments(parser, allow_remote=False)
+    add_threshold_arguments(parser)
 
 
 def _add_load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     problem = _problem(args)
     if problem:
         return refuse(console, problem)
+    thresholds = thresholds_from_args(args)
     target = target_from_args(args)
     options = {**_options(args), **(target.describe() if target.own else {})}
     run_ = create_run(args, "load", options)
@@ -154,9 +160,11 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"run left incomplete: {run_.path}", highlight=False)
         return 2
     table = comparison_table(rows, title=_title(args))
+    console.print(table)
+    missed = check_thresholds(console, run_, thresholds, args.junit)
     requests = [_failed_requests(row) for row in rows if row.failures]
     return conclude(
-        console, run_, [table], failure_label="failed cell", after=requests, failed=bool(requests)
+        console, run_, failure_label="failed cell", after=requests, failed=bool(requests) or missed
     )
 
 

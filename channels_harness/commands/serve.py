@@ -4,9 +4,12 @@ Prints the WebSocket URLs it serves (point ``locust -f locustfiles/ --host`` at
 the base URL), then waits until Ctrl-C, which stops the server and every
 process it started. Your app runs in a clean environment: ``--app-dir`` on its
 path and as its working directory, ``--settings`` as its
-``DJANGO_SETTINGS_MODULE``; it is ready when a WebSocket handshake at
-``--path`` completes (with ``--origin`` and the other handshake options), or
-when ``GET --ready-path`` answers, or else on any HTTP answer.
+``DJANGO_SETTINGS_MODULE``; it is up when a WebSocket handshake at ``--path``
+gets any HTTP answer (with ``--origin`` and the other handshake options), or
+when ``GET --ready-path`` answers, or else on any HTTP answer on ``/``. Then
+``serve`` tries a handshake at ``--path`` (``/`` without one) and says what a
+client needs: nothing more, an allowed Origin, a login, or a path the app
+routes. It serves either way.
 """
 
 from __future__ import annotations
@@ -16,13 +19,19 @@ import contextlib
 import time
 from typing import TYPE_CHECKING
 
-from channels_harness.commands._common import add_app_arguments, integers, target_from_args
+from channels_harness.commands._common import (
+    add_app_arguments,
+    integers,
+    target_from_args,
+    wide_console,
+)
 from channels_harness.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from channels_harness.experiments.target import Target
+    from channels_harness.protocol.traffic import Traffic
     from channels_harness.servers.process import ServerProcess
 
 NAME = "serve"
@@ -66,12 +75,10 @@ def check_port(port: int | None) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from channels_harness.servers.redis import layer_env, redis_for
     from channels_harness.servers.registry import get_spec
 
-    console = Console()
+    console = wide_console()
     spec = get_spec(args.server)
     port = check_port(args.port)
     cpus = parse_cpus(args.cpus)
@@ -81,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(redis_for(args.layer, args.redis_url))
         env = layer_env(args.layer, redis_url)
-        server = stack.enter_context(target.server(spec.name, port=port, cpus=cpus, env=env))
+        server = stack.enter_context(
+            target.server(spec.name, serving=True, port=port, cpus=cpus, env=env)
+        )
         if redis_url:
             console.print(f"channel layer: {args.layer} at {redis_url}")
         _announce(console, server, target)
@@ -106,10 +115,47 @@ def _announce(console: Console, server: ServerProcess, target: Target) -> None:
     console.print(f"command: {' '.join(server.command)}", highlight=False)
     console.print(f"base URL for locust --host: ws://{server.host}:{server.port}", highlight=False)
     if target.own:
+        from channels_harness.servers.userapp import handshake_status
+
         console.print(f"  {server.http_url('/')}", highlight=False)
         if target.path:
             console.print(f"  {server.ws_url(target.path)}", highlight=False)
+        path = (target.path or "/").replace("{conn}", "0")
+        assert server.port is not None  # a started server has its port
+        status = handshake_status(server.host, server.port, path, target.traffic)
+        console.print(
+            client_needs(path, status, target.traffic, bool(target.path)), highlight=False
+        )
     else:
         for path in endpoint_paths():
             console.print(f"  {server.ws_url(path)}", highlight=False)
     console.print("Ctrl-C stops it.")
+
+
+def client_needs(path: str, status: int | None, traffic: Traffic, path_given: bool) -> str:
+    """One line: what the handshake at ``path`` (made with ``traffic``'s headers) got
+    (``status``, None for no HTTP answer), and what a client needs to connect."""
+    origin = traffic.header("Origin")
+    head = f"WebSocket handshake at {path}"
+    if status == 101:
+        return f"{head}: accepted" + (f" with Origin {origin}" if origin else "")
+    if status is None:
+        return f"{head}: no HTTP answer; check the server's log, and that it serves WebSockets"
+    head = f"{head}: refused with HTTP {status}"
+    if status == 403 and origin is None:
+        return (
+            f"{head}: the app checks the Origin (AllowedHostsOriginValidator); a client must send "
+            "an Origin header with a host in ALLOWED_HOSTS, e.g. http://127.0.0.1 (the harness's "
+            "--origin, locust's --ws-origin)"
+        )
+    if status == 403:
+        return (
+            f"{head} even with Origin {origin}: ALLOWED_HOSTS must hold its host, and a consumer "
+            "that needs a user needs a logged-in session (--login USER:PASSWORD --login-url PATH)"
+        )
+    if not path_given:
+        return (
+            f"{head}: / is not a WebSocket route of the app; a client needs the path of one "
+            "(--path /ws/... checks it here)"
+        )
+    return f"{head}: is {path} a WebSocket route of the app (and its URL pattern's form)?"

@@ -5,8 +5,8 @@ broadcast run together for --minutes (fractions allowed: 0.5 for CI) per
 server and flavour, while the harness samples the server's RSS, open file
 descriptors and live consumers every few seconds. Samples go into the run's
 "soak" section, one summary per server and flavour with its verdict into
-"soak_summary" (kind "soak"). Exit code 1 when a verdict is not "stable" or
-a cell failed.
+"soak_summary" (kind "soak"). Exit code 1 when a verdict is not "stable", a
+cell failed or a ``--threshold`` was missed.
 
 Your own app: ``--app`` soaks it under each of ``--servers``, ``--url`` soaks
 a running server; the echo sends your messages on ``--path`` with your
@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING
 from channels_harness.commands._common import (
     add_app_arguments,
     add_target_arguments,
+    add_threshold_arguments,
     check_host,
+    check_thresholds,
     conclude,
     names,
     record,
@@ -30,6 +32,7 @@ from channels_harness.commands._common import (
     say,
     server_names,
     target_from_args,
+    thresholds_from_args,
 )
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-url", default=None, help="Redis for the Redis layers")
     add_target_arguments(parser)
     add_app_arguments(parser, allow_remote=False)
+    add_threshold_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console()
     check_host(args)
+    thresholds = thresholds_from_args(args)
     target = target_from_args(args)
     if target.own and args.layer != "memory":
         return refuse(
@@ -109,8 +114,11 @@ def run(args: argparse.Namespace) -> int:
     run_, summaries = record(
         console, args, "soak", options, lambda run: run_soak(run, plan, say(console))
     )
+    for summary in summaries:
+        console.print(_line(summary), highlight=False)
     unstable = any(row.verdict != "stable" for row in summaries)
-    return conclude(console, run_, map(_line, summaries), failed=unstable)
+    missed = check_thresholds(console, run_, thresholds, args.junit)
+    return conclude(console, run_, failed=unstable or missed)
 
 
 def _problem(args: argparse.Namespace, flavours: list[str], sample: float) -> str | None:

@@ -7,11 +7,11 @@ per server the harness starts (or once for ``--url``):
 - throughput: the closed loop, ``connections`` clients each sending the next
   message as soon as the reply came, ``runs`` times; the median msgs/s and
   the merged latency percentiles (a :class:`ThroughputRow`, scenario ``app``,
-  flavour = the path);
+  flavour = the path, which the report shows as ``path``);
 - latency: the open loop at :data:`LATENCY_SHARE` of that peak, latency from
-  the intended send time (a :class:`LatencyRow`);
+  the intended send time (a :class:`LatencyRow`, scenario ``app``);
 - handshakes: connect (with the handshake options), get accepted, close, as
-  fast as the server allows (a :class:`HandshakeRow`).
+  fast as the server allows (a :class:`HandshakeRow`, scenario ``app``).
 
 Before each server is loaded, :meth:`~channels_harness.experiments.target.Target.prepare`
 makes one round trip, so a refused handshake or a reply that never comes is
@@ -191,10 +191,12 @@ def _throughput(bench: _Bench, server: Server, name: str, traffic: Traffic) -> f
             spread_pct=stats.spread_pct(rates),
             p50_ms=summary.p50_ms,
             p90_ms=summary.p90_ms,
+            p95_ms=summary.p95_ms,
             p99_ms=summary.p99_ms,
             p999_ms=summary.p999_ms,
             max_ms=summary.max_ms,
             errors=sum(r.errors for r in results),
+            sent=sum(r.sent for r in results),
             generator_cpu=round(max(r.generator_cpu for r in results), 3),
             generator_demand=round(max(r.generator_demand for r in results), 3),
             generator_bound=any(r.generator_bound for r in results),
@@ -227,7 +229,9 @@ def _latency(bench: _Bench, server: Server, name: str, traffic: Traffic, peak: f
         warmup_s=plan.warmup_s,
     )
     bench.run.add(
-        latency_row(name, bench.target.label, plan.connections, LATENCY_SHARE, rate, result)
+        latency_row(
+            name, bench.target.label, plan.connections, LATENCY_SHARE, rate, result, SCENARIO
+        )
     )
 
 
@@ -246,6 +250,7 @@ def _handshakes(bench: _Bench, server: Server, name: str, traffic: Traffic) -> N
     summary = result.summary
     bench.run.add(
         HandshakeRow(
+            scenario=SCENARIO,
             server=name,
             flavour=bench.target.label,
             concurrency=plan.handshake_concurrency,
@@ -255,6 +260,7 @@ def _handshakes(bench: _Bench, server: Server, name: str, traffic: Traffic) -> N
             p99_ms=summary.p99_ms,
             runs=1,
             errors=result.errors,
+            sent=result.sent,
             generator_cpu=round(result.generator_cpu, 3),
             generator_bound=result.generator_bound,
         )

@@ -95,22 +95,34 @@ class Target:
         """The folder the app is imported from (the reference app's for the default)."""
         return (self.app_dir or Path.cwd()).resolve() if self.app else TARGET_APP_DIR
 
-    def server(self, name: str, **options: Any) -> ServerProcess:
-        """A (not yet started) ServerProcess of server ``name`` running this target's app."""
+    def server(self, name: str, serving: bool = False, **options: Any) -> ServerProcess:
+        """A (not yet started) ServerProcess of server ``name`` running this target's app
+        (ready as :meth:`server_options` says)."""
         if self.app is None:
             return ServerProcess(get_spec(name), **options)
-        return ServerProcess(get_spec(name), **self.server_options(), **options)
+        return ServerProcess(get_spec(name), **self.server_options(serving), **options)
 
-    def server_options(self) -> dict[str, Any]:
-        """What a ServerProcess needs to run the user's app (empty for the reference app)."""
+    def server_options(self, serving: bool = False) -> dict[str, Any]:
+        """What a ServerProcess needs to run the user's app (empty for the reference app).
+
+        It is ready when a handshake at ``--path`` (``/`` without one) completes, and
+        a refusal is an error. ``serving`` (``serve``, which only has to be up): ready
+        on any HTTP answer to that handshake, or without ``--path`` on any HTTP answer
+        on ``/``."""
         if self.app is None:
             return {}
         ws_path = (self.path or "/").replace("{conn}", "0")
+        if serving:
+            readiness = Readiness(
+                ws_path if self.path else None, self.ready_path, self.traffic, True
+            )
+        else:
+            readiness = Readiness(ws_path, self.ready_path, self.traffic)
         return {
             "app": self.app,
             "app_dir": self.app_directory,
             "settings": self.settings,
-            "readiness": Readiness(ws_path, self.ready_path, self.traffic),
+            "readiness": readiness,
         }
 
     def remote(self) -> RemoteServer:

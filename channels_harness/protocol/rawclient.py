@@ -127,8 +127,9 @@ class RawClient:
 
     # -- connection ---------------------------------------------------------
 
-    def connect(self) -> wire.HandshakeResponse:
-        """Open TCP, send the handshake, return the server's response.
+    def connect(self, request: bytes | None = None) -> wire.HandshakeResponse:
+        """Open TCP, send the handshake (``request``, else the one built from the
+        options), return the server's response.
 
         For a non-101 response the body is read too (Content-Length, or until
         the server closes, bounded). Raises :class:`PeerClosed` if the server
@@ -138,14 +139,15 @@ class RawClient:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_context is not None:
             self.sock = self.ssl_context.wrap_socket(self.sock, server_hostname=self.host)
-        request = wire.handshake_request(
-            f"{self.host}:{self.port}",
-            self.path,
-            self.key,
-            subprotocols=self.subprotocols,
-            headers=self.headers + self._offer_headers(),
-            version=self.version,
-        )
+        if request is None:
+            request = wire.handshake_request(
+                f"{self.host}:{self.port}",
+                self.path,
+                self.key,
+                subprotocols=self.subprotocols,
+                headers=self.headers + self._offer_headers(),
+                version=self.version,
+            )
         self.sock.sendall(request)
         deadline = time.monotonic() + self.timeout
         while (split := wire.split_head(self._buffer)) is None:

@@ -203,24 +203,33 @@ def accept_key(key: str) -> str:
 
 
 def handshake_request(
-    host: str,
+    host: str | None,
     path: str,
     key: str | None,
     *,
     subprotocols: tuple[str, ...] = (),
     headers: tuple[tuple[str, str], ...] = (),
-    version: str = "13",
+    version: str | None = "13",
+    method: str = "GET",
+    http_version: str = "1.1",
+    upgrade: str | None = "websocket",
+    connection: str | None = "Upgrade",
 ) -> bytes:
-    """An HTTP/1.1 upgrade request; ``key`` None leaves the key header out."""
-    lines = [
-        f"GET {path} HTTP/1.1",
-        f"Host: {host}",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Version: {version}",
+    """An upgrade request (RFC 6455 4.1), by default the one a conforming client sends.
+
+    Each part can be changed to break one requirement of RFC 6455 4.2.1: another
+    ``method`` or ``http_version``, and ``None`` for ``host``, ``key``,
+    ``version``, ``upgrade`` or ``connection`` leaves that header out.
+    """
+    fields = [
+        ("Host", host),
+        ("Upgrade", upgrade),
+        ("Connection", connection),
+        ("Sec-WebSocket-Version", version),
+        ("Sec-WebSocket-Key", key),
     ]
-    if key is not None:
-        lines.append(f"Sec-WebSocket-Key: {key}")
+    lines = [f"{method} {path} HTTP/{http_version}"]
+    lines += [f"{name}: {value}" for name, value in fields if value is not None]
     if subprotocols:
         lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
     lines += [f"{name}: {value}" for name, value in headers]

@@ -120,7 +120,9 @@ def _step(row: Any) -> str:
     step = getattr(row, "step", None)
     if step is not None:
         return f" {row.scenario}:{step}"
-    return f" {row.scenario}" if isinstance(row, HandshakeRow) and row.scenario else ""
+    # A scenario file's handshakes are named after it (--message's are "app").
+    named = isinstance(row, HandshakeRow) and row.scenario not in (None, "echo", "app")
+    return f" {row.scenario}" if named else ""
 
 
 Cells = dict[str, tuple[str, Figure, bool]]  # name -> (metric, figure, higher is better)

@@ -4,11 +4,11 @@ per regression, so CI systems show each regression by name)."""
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from typing import Any
 
 from rich.table import Table
 
+from channels_harness.report import junit
 from channels_harness.report.columns import fmt
 from channels_harness.report.compare import Change, Comparison, Figure
 from channels_harness.report.markdown import table
@@ -130,23 +130,17 @@ def to_json(comparison: Comparison) -> dict[str, Any]:
 
 def to_junit(comparison: Comparison) -> bytes:
     """JUnit XML: one testsuite per kind, one testcase per compared cell."""
-    root = ET.Element("testsuites", name=f"channels-harness compare {comparison.new_id}")
-    kinds: dict[str, ET.Element] = {}
-    for change in comparison.changes:
-        suite = kinds.get(change.kind)
-        if suite is None:
-            suite = kinds[change.kind] = ET.SubElement(root, "testsuite", name=change.kind)
-        case = ET.SubElement(
-            suite, "testcase", classname=change.kind, name=f"{change.cell} {change.metric}"
-        )
-        if change.regression:
-            failure = ET.SubElement(case, "failure", message=change.regression, type="regression")
-            failure.text = f"old {_figure(change.old)}, new {_figure(change.new)}"
-    for suite in kinds.values():
-        cases = suite.findall("testcase")
-        suite.set("tests", str(len(cases)))
-        suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
-    root.set("tests", str(len(comparison.changes)))
-    root.set("failures", str(len(comparison.regressions)))
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return junit.write(
+        f"channels-harness compare {comparison.new_id}",
+        (
+            junit.Case(
+                suite=change.kind,
+                classname=change.kind,
+                name=f"{change.cell} {change.metric}",
+                failure="regression" if change.regression else None,
+                message=change.regression or "",
+                detail=f"old {_figure(change.old)}, new {_figure(change.new)}",
+            )
+            for change in comparison.changes
+        ),
+    )

@@ -37,9 +37,11 @@ BENCH_SECTIONS = (
     sections.BREAKDOWN,
     sections.BREAKDOWN_CI,
     sections.LATENCY,
+    sections.LATENCY_APP,
     sections.SCENARIO_LATENCY,
     sections.HANDSHAKE,
     sections.HANDSHAKE_CI,
+    sections.HANDSHAKE_APP,
     sections.SCENARIO_HANDSHAKE,
     sections.MEMORY,
     sections.BLOCKING,
@@ -49,11 +51,13 @@ BENCH_SECTIONS = (
 )
 
 
-def section_table(spec: Section[Any], rows: Sequence[Any], title: str | None = None) -> Table:
-    """``rows`` as a rich table with ``spec``'s columns (first two left-aligned)."""
+def section_table(
+    spec: Section[Any], rows: Sequence[Any], title: str | None = None, left: int = 2
+) -> Table:
+    """``rows`` as a rich table with ``spec``'s columns (the first ``left`` left-aligned)."""
     table = Table(title=title or spec.title, title_justify="left")
     for i, header in enumerate(spec.headers):
-        table.add_column(header, justify="left" if i < 2 else "right")
+        table.add_column(header, justify="left" if i < left else "right")
     for cells in spec.texts(rows):
         # cells are data, never rich markup (a Markdown link's [text] would vanish)
         table.add_row(*(escape(cell) for cell in cells))
@@ -124,7 +128,14 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
     """What a benchmark run found: throughput, ratios with their intervals, the
     unstable and noisy cells, headroom, then the other sections and the failed cells."""
     print_sections(
-        console, data, (sections.THROUGHPUT, sections.THROUGHPUT_CI, sections.SCENARIO_THROUGHPUT)
+        console,
+        data,
+        (
+            sections.THROUGHPUT,
+            sections.THROUGHPUT_CI,
+            sections.THROUGHPUT_APP,
+            sections.SCENARIO_THROUGHPUT,
+        ),
     )
     ratios = sync_vs_async(data) + cost_sync_vs_async(data) + server_vs_server(data)
     ratios += cost_server_vs_server(data) + tls_vs_plain(data)

@@ -5,12 +5,13 @@ report's rounded text."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from channels_harness.report import junit
 from channels_harness.report.columns import Column, Section
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.model import write_atomic
@@ -77,32 +78,23 @@ def conformance_junit(data: Mapping[str, Any]) -> bytes:
     case and flavour. A deviation not recorded as known is a failure; a known
     deviation and an N/A case are skipped with what was observed; INFO passes with
     its recorded value as output."""
-    root = ET.Element("testsuites", name="channels-harness conformance")
-    suites: dict[str, ET.Element] = {}
-    for row in rows_of(data, ConformanceRow):
-        suite = suites.get(row.server)
-        if suite is None:
-            suite = suites[row.server] = ET.SubElement(root, "testsuite", name=row.server)
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=f"conformance.{row.server}",
-            name=f"{row.case}[{row.flavour}]",
-        )
-        detail = f"{row.clause}: expected {row.expected}; observed {row.observed}"
-        if row.grade in DEVIATING_GRADES and not row.known_deviation:
-            ET.SubElement(case, "failure", type=row.grade, message=detail)
-        elif row.grade in DEVIATING_GRADES:
-            ET.SubElement(case, "skipped", message=f"known deviation ({row.grade}): {detail}")
-        elif row.grade == "N/A":
-            label = f"N/A (would be {row.would_be})" if row.would_be else "N/A"
-            ET.SubElement(case, "skipped", message=f"{label}: {detail}")
-        elif row.grade == "INFO":
-            ET.SubElement(case, "system-out").text = detail
-    for suite in suites.values():
-        cases = suite.findall("testcase")
-        suite.set("tests", str(len(cases)))
-        suite.set("failures", str(sum(1 for c in cases if c.find("failure") is not None)))
-        suite.set("skipped", str(sum(1 for c in cases if c.find("skipped") is not None)))
-    ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return junit.write(
+        "channels-harness conformance", map(_conformance_case, rows_of(data, ConformanceRow))
+    )
+
+
+def _conformance_case(row: ConformanceRow) -> junit.Case:
+    detail = f"{row.clause}: expected {row.expected}; observed {row.observed}"
+    case = junit.Case(
+        suite=row.server, classname=f"conformance.{row.server}", name=f"{row.case}[{row.flavour}]"
+    )
+    if row.grade in DEVIATING_GRADES and not row.known_deviation:
+        return dataclasses.replace(case, failure=row.grade, message=detail)
+    if row.grade in DEVIATING_GRADES:
+        return dataclasses.replace(case, skipped=f"known deviation ({row.grade}): {detail}")
+    if row.grade == "N/A":
+        label = f"N/A (would be {row.would_be})" if row.would_be else "N/A"
+        return dataclasses.replace(case, skipped=f"{label}: {detail}")
+    if row.grade == "INFO":
+        return dataclasses.replace(case, output=detail)
+    return case

@@ -13,7 +13,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from channels_harness.report import summary
+from channels_harness.report import kind_summaries, summary
 from channels_harness.report.columns import Section, fmt, text
 from channels_harness.report.grades import GRADE_ORDER
 from channels_harness.report.rows import (
@@ -316,14 +316,17 @@ def _failures(data: Data) -> list[str]:
 
 
 def verdict(data: Data) -> str:
-    """The summary: charts, ratios, unstable and noisy cells, headroom,
-    conformance tally, attacks and failed cells."""
+    """The summary: thresholds, charts, ratios, unstable and noisy cells, headroom,
+    what the locust, fan-out, scaling, capacity and soak rows found, conformance
+    tally, attacks and failed cells."""
     lines = ["## Summary", ""]
     for part in (
+        kind_summaries.thresholds,
         _charts,
         _ratios,
         _trust,
         _headroom,
+        kind_summaries.paragraphs,
         _conformance_tally,
         _attacks,
         _failures,

@@ -83,10 +83,13 @@ class ThroughputRow(Row):
     spread_pct: float | None = None
     p50_ms: float | None = None
     p90_ms: float | None = None
+    p95_ms: float | None = None
     p99_ms: float | None = None
     p999_ms: float | None = None
     max_ms: float | None = None
     errors: int = 0
+    # Messages (handshakes) the clients started, warm-up included: what errors are a share of.
+    sent: int | None = None
     generator_cpu: float | None = None
     generator_demand: float | None = None
     generator_bound: bool
@@ -129,10 +132,12 @@ class LatencyRow(Row):
     achieved_rate: float
     p50_ms: float | None = None
     p90_ms: float | None = None
+    p95_ms: float | None = None
     p99_ms: float | None
     p999_ms: float | None = None
     max_ms: float | None = None
     errors: int = 0
+    sent: int | None = None
     generator_cpu: float | None = None
     generator_bound: bool = False
     stack: dict[str, str] | None = None
@@ -161,6 +166,7 @@ class HandshakeRow(Row):
     runs: int = 1
     spread_pct: float | None = None
     errors: int = 0
+    sent: int | None = None
     generator_cpu: float | None = None
     generator_bound: bool = False
     series: str | None = None
@@ -716,6 +722,37 @@ class AtLimitRow(Row):
     detail: str = ""
 
 
+@dataclass(kw_only=True)
+class ThresholdRow(Row):
+    """One ``--threshold`` and its verdict over the run's rows.
+
+    ``threshold`` is the expression as given; ``metric`` (``p99``,
+    ``msgs_per_s``, ``errors``, ``error_rate`` ...), ``op`` and ``bound`` (in
+    ``unit``: ms for latency, per second for rates, a count, or % for the error
+    rate) what it was read as; ``step`` limits it to rows of that scenario step
+    (None: every row). ``cells`` counts the rows that measure the metric; each
+    must hold the bound. ``missed`` lists every cell that did not, as
+    ``{"cell": ..., "value": ...}`` (value None: the cell did not measure it);
+    ``worst`` and ``worst_cell`` are the value furthest on the wrong side (or
+    nearest the bound). ``passed`` is false when a cell missed or no cell
+    measured the metric (``reason`` says so).
+    """
+
+    SECTION: ClassVar[str] = "thresholds"
+    threshold: str
+    step: str | None = None
+    metric: str
+    op: str
+    bound: float
+    unit: str = ""
+    cells: int = 0
+    missed: list[dict[str, Any]] = field(default_factory=list)
+    worst: float | None = None
+    worst_cell: str | None = None
+    passed: bool
+    reason: str = ""
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     ConformanceRow,
     ThroughputRow,
@@ -742,6 +779,7 @@ ROW_TYPES: tuple[type[Row], ...] = (
     CapacityPointRow,
     BurstRow,
     AtLimitRow,
+    ThresholdRow,
 )
 
 # The row sections of data.json, in the order the document lists them.

@@ -34,11 +34,13 @@ from channels_harness.report.rows import (
     ProfileRow,
     ScalingRow,
     SoakSummaryRow,
+    ThresholdRow,
     ThroughputRow,
     VersionChangeRow,
     VersionRow,
 )
 from channels_harness.report.summary import Deviation, FeatureLine
+from channels_harness.report.thresholds import missed_text, value_text, verdict_text
 from channels_harness.runtime.noise import Noise
 
 SERVER: Column[Any] = Column("server", "server")
@@ -77,6 +79,40 @@ CI: Column[Any] = Column("95% CI", "ci95", _interval)
 TLS: Column[Any] = Column("TLS", "tls")
 FLAGS: Column[Any] = Column("flags", "flags", _flags)
 
+# The scenarios of the reference app's rows (None: throughput's echo before scenarios were
+# named); any other is your app's: "app" for --message, or a scenario file's name.
+REFERENCE_SCENARIOS = (None, "echo", "churn", "fanout", "idle")
+
+
+def own_app(row: Any) -> bool:
+    """Whether ``row`` measured your app (its ``flavour`` then holds the path loaded), or
+    a scenario file's step (whatever the file's name)."""
+    scenario = getattr(row, "scenario", None)
+    return scenario not in REFERENCE_SCENARIOS or getattr(row, "step", None) is not None
+
+
+def scenario_file(row: Any) -> bool:
+    """Whether ``row`` measured a scenario file in ``bench``: a step's row, or a
+    handshake row named after the file (``--message`` rows are scenario ``app``)."""
+    if getattr(row, "step", None) is not None:
+        return True
+    return isinstance(row, HandshakeRow) and own_app(row) and row.scenario != "app"
+
+
+def _own_messages(row: Any) -> bool:
+    return own_app(row) and not scenario_file(row)
+
+
+def _what(row: Any) -> str:
+    """What your app was sent: ``your messages`` (--message) or the scenario's name."""
+    return "your messages" if row.scenario == "app" else str(row.scenario)
+
+
+# Your app's rows: the path loaded (stored in ``flavour``), what it was sent, and the step.
+PATH: Column[Any] = Column("path", "flavour")
+SCENARIO: Column[Any] = Column("scenario", "scenario", _what)
+STEP: Column[Any] = Column("step", "step")
+
 
 def _throughput_order(row: ThroughputRow) -> tuple[str, int, str, str, bool]:
     return (str(row.payload), int(row.concurrency or 0), row.server, row.flavour, row.tls)
@@ -109,7 +145,7 @@ THROUGHPUT = Section(
     plots=(("throughput", "throughput"), ("latency percentiles", "latency_percentiles")),
     footer=_GEN_BOUND_FOOTER,
     order=_throughput_order,
-    where=lambda row: row.series is None and row.step is None,
+    where=lambda row: row.series is None and not own_app(row),
 )
 
 THROUGHPUT_CI = Section(
@@ -139,25 +175,61 @@ THROUGHPUT_CI = Section(
     "steal took the server's or the generator's cores during a run.",
     footer=_GEN_BOUND_FOOTER,
     order=_throughput_order,
-    where=lambda row: row.series is not None and row.step is None,
+    where=lambda row: row.series is not None and not own_app(row),
+)
+
+THROUGHPUT_APP = Section(
+    ThroughputRow,
+    "Throughput of your app (closed loop)",
+    (
+        SERVER,
+        PATH,
+        SCENARIO,
+        STEP,
+        Column("conns", "concurrency"),
+        MSGS,
+        SPREAD,
+        RUNS,
+        P50,
+        P99,
+        P999,
+        Column("errors", "errors"),
+        GEN_CPU,
+        GEN_BOUND,
+    ),
+    intro="Each connection sends the next message as soon as the reply to the last one came "
+    "(a round trip ends at the next message the server sends, or as the scenario's step "
+    "says); msgs/s is the median of the runs, latencies are over every run.",
+    footer=_GEN_BOUND_FOOTER,
+    where=_own_messages,
+)
+
+_LATENCY_COLUMNS: tuple[Column[Any], ...] = (
+    Column("target/s", "target_rate"),
+    Column("achieved/s", "achieved_rate"),
+    P50,
+    P99,
+    P999,
+    MAX,
+    GEN_BOUND,
 )
 
 LATENCY = Section(
     LatencyRow,
     "Latency against load (open loop)",
-    (
-        SERVER,
-        FLAVOUR,
-        Column("target/s", "target_rate"),
-        Column("achieved/s", "achieved_rate"),
-        P50,
-        P99,
-        P999,
-        MAX,
-        GEN_BOUND,
-    ),
+    (SERVER, FLAVOUR, *_LATENCY_COLUMNS),
     plots=(("Latency against load (open loop)", "latency_vs_load"),),
-    where=lambda row: row.step is None,
+    where=lambda row: not own_app(row),
+)
+
+LATENCY_APP = Section(
+    LatencyRow,
+    "Latency of your app against load (open loop)",
+    (SERVER, PATH, SCENARIO, STEP, *_LATENCY_COLUMNS),
+    plots=(("Latency against load (open loop)", "latency_vs_load"),),
+    intro="Messages sent at a fixed rate (a share of the closed loop's peak), latency from "
+    "each message's intended send time.",
+    where=_own_messages,
 )
 
 HANDSHAKE = Section(
@@ -165,7 +237,24 @@ HANDSHAKE = Section(
     "Handshakes",
     (SERVER, FLAVOUR, Column("per second", "handshakes_per_s"), P50, P99, SPREAD, RUNS),
     plots=(("Handshakes", "handshake"),),
-    where=lambda row: row.series is None and row.scenario is None,
+    where=lambda row: row.series is None and not own_app(row),
+)
+
+HANDSHAKE_APP = Section(
+    HandshakeRow,
+    "Handshakes with your app",
+    (
+        SERVER,
+        PATH,
+        Column("per second", "handshakes_per_s"),
+        P50,
+        P99,
+        Column("errors", "errors"),
+        GEN_BOUND,
+    ),
+    plots=(("Handshakes", "handshake"),),
+    intro="Connect with your handshake options, get accepted, close, as fast as the server allows.",
+    where=_own_messages,
 )
 
 HANDSHAKE_CI = Section(
@@ -186,14 +275,11 @@ HANDSHAKE_CI = Section(
     plots=(("Handshakes", "handshake"),),
     intro="Connect, accept and close cycles per second (over TLS the TLS handshake "
     "included); the median of the runs with its 95% confidence interval.",
-    where=lambda row: row.series is not None and row.scenario is None,
+    where=lambda row: row.series is not None and not own_app(row),
 )
 
 # -- scenario files: one row per step --------------------------------------------------
 
-PATH: Column[Any] = Column("path", "flavour")
-SCENARIO: Column[Any] = Column("scenario", "scenario")
-STEP: Column[Any] = Column("step", "step")
 ERRORS: Column[Any] = Column("errors", "errors")
 PUSH_P99: Column[Any] = Column("push p99 ms", "push_p99_ms")
 
@@ -249,7 +335,7 @@ SCENARIO_THROUGHPUT = Section(
     "this step (with steps in order, per round).",
     footer=_GEN_BOUND_FOOTER,
     order=_step_order,
-    where=lambda row: row.step is not None,
+    where=scenario_file,
 )
 
 SCENARIO_LATENCY = Section(
@@ -277,7 +363,7 @@ SCENARIO_LATENCY = Section(
     "latency from the intended begin time, and a step that timed out or was still waiting "
     "at the end counts with the time it waited.",
     order=_step_order,
-    where=lambda row: row.step is not None,
+    where=scenario_file,
 )
 
 SCENARIO_HANDSHAKE = Section(
@@ -300,7 +386,7 @@ SCENARIO_HANDSHAKE = Section(
     plots=(("Handshakes", "handshake"),),
     intro="Connect, the scenario's connect steps, close, per second (median of the runs, "
     "95% CI); p50/p99 from the TCP connect to the end of the last connect step.",
-    where=lambda row: row.scenario is not None,
+    where=scenario_file,
 )
 
 MEMORY = Section(
@@ -443,25 +529,32 @@ COMPRESSION = Section(
     "the server's. Servers that decline deflate are not measured.",
 )
 
+_LOCUST_COLUMNS: tuple[Column[Any], ...] = (
+    Column("users", "users"),
+    Column("procs", "processes"),
+    MSGS,
+    P50,
+    Column("p95 ms", "p95_ms"),
+    P99,
+    Column("failures", "failures"),
+    GEN_CPU,
+    GEN_BOUND,
+    Column("resolution ms", "resolution_ms"),
+)
+
 LOCUST = Section(
     LocustRow,
     "Locust runs",
-    (
-        Column("scenario", "scenario"),
-        SERVER,
-        FLAVOUR,
-        Column("users", "users"),
-        Column("procs", "processes"),
-        MSGS,
-        P50,
-        Column("p95 ms", "p95_ms"),
-        P99,
-        Column("failures", "failures"),
-        GEN_CPU,
-        GEN_BOUND,
-        Column("resolution ms", "resolution_ms"),
-    ),
+    (Column("scenario", "scenario"), SERVER, FLAVOUR, *_LOCUST_COLUMNS),
     plots=(("Locust runs", "locust"),),
+    where=lambda row: not own_app(row),
+)
+
+LOCUST_APP = Section(
+    LocustRow,
+    "Locust runs against your app",
+    (SERVER, PATH, SCENARIO, STEP, *_LOCUST_COLUMNS),
+    where=own_app,
 )
 
 FANOUT = Section(
@@ -721,17 +814,45 @@ VERSION_CHANGES = Section(
     stacked=True,
 )
 
+# The cells that missed a threshold a table lists (data.json has them all).
+MISSED_SHOWN = 10
+
+THRESHOLDS = Section(
+    ThresholdRow,
+    "Thresholds",
+    (
+        Column("threshold", "threshold"),
+        Column("cells", "cells"),
+        Column(
+            "worst",
+            "worst",
+            lambda r: (
+                "" if r.worst_cell is None else f"{value_text(r.metric, r.worst)} ({r.worst_cell})"
+            ),
+        ),
+        Column("verdict", "passed", verdict_text),
+        Column("cells that missed", "missed", lambda r: missed_text(r, MISSED_SHOWN)),
+    ),
+    intro="Each threshold is checked in every cell that measures its metric (a server with "
+    "its flavour or path, a concurrency or rate, a step; the raw echo baseline is not a "
+    "cell), and every cell must hold it. A threshold no cell measures is missed, never passed. "
+    "A missed threshold makes the command exit 1.",
+)
 # The measurement sections of report.md, after the summary and conformance.
 REPORT_SECTIONS: tuple[Section[Any], ...] = (
+    THRESHOLDS,
     VERSIONS,
     VERSION_CHANGES,
     THROUGHPUT,
     THROUGHPUT_CI,
+    THROUGHPUT_APP,
     SCENARIO_THROUGHPUT,
     LATENCY,
+    LATENCY_APP,
     SCENARIO_LATENCY,
     HANDSHAKE,
     HANDSHAKE_CI,
+    HANDSHAKE_APP,
     SCENARIO_HANDSHAKE,
     MEMORY,
     BREAKDOWN,
@@ -741,6 +862,7 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     BLOCKING,
     COMPRESSION,
     LOCUST,
+    LOCUST_APP,
     FANOUT,
     SCALING,
     SOAK,

@@ -69,6 +69,7 @@ class LatencySummary:
     count: int
     p50_ms: float
     p90_ms: float
+    p95_ms: float
     p99_ms: float
     p999_ms: float
     max_ms: float
@@ -85,14 +86,15 @@ def _ms(microseconds: float) -> float:
 
 
 def summarize(histogram: HdrHistogram) -> LatencySummary:
-    """p50, p90, p99, p99.9 and max of ``histogram`` in ms (all 0 when it is empty)."""
+    """p50, p90, p95, p99, p99.9 and max of ``histogram`` in ms (all 0 when it is empty)."""
     count = int(histogram.get_total_count())
     if count == 0:
-        return LatencySummary(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return LatencySummary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     return LatencySummary(
         count=count,
         p50_ms=_ms(histogram.get_value_at_percentile(50)),
         p90_ms=_ms(histogram.get_value_at_percentile(90)),
+        p95_ms=_ms(histogram.get_value_at_percentile(95)),
         p99_ms=_ms(histogram.get_value_at_percentile(99)),
         p999_ms=_ms(histogram.get_value_at_percentile(99.9)),
         max_ms=_ms(histogram.get_max_value()),

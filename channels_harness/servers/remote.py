@@ -10,6 +10,7 @@ consumers) is None: reported as not measured, never guessed.
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -103,6 +104,11 @@ class RemoteServer:
     @property
     def tls(self) -> bool:
         return self.scheme == "wss"
+
+    def client_ssl_context(self) -> ssl.SSLContext | None:
+        """For wss://, a client context that checks the server's certificate against the
+        system's trusted authorities (None for ws://), as any client would."""
+        return ssl.create_default_context() if self.tls else None
 
     def ws_url(self, path: str | None = None) -> str:
         """The URL of ``path`` on this server (default: the URL's own path)."""

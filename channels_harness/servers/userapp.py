@@ -121,11 +121,14 @@ def _app_problem(app: str, app_dir: Path, settings: str | None, error: str, kind
 class Readiness:
     """When the user's app is ready: the port accepting, then a completed WebSocket
     handshake at ``ws_path`` (with ``traffic``'s headers), or an HTTP answer
-    (2xx or 3xx) on ``http_path``; with neither, any HTTP answer on ``/``."""
+    (2xx or 3xx) on ``http_path``; with neither, any HTTP answer on ``/``.
+    ``refusal_is_ready``: a handshake answered with an HTTP error means ready too
+    (the server is up; ``serve`` then says what a client needs)."""
 
     ws_path: str | None = None
     http_path: str | None = None
     traffic: Traffic = field(default_factory=Traffic)
+    refusal_is_ready: bool = False
 
     def describe(self) -> str:
         """What is waited for, for messages."""
@@ -151,25 +154,33 @@ class Readiness:
         return _http_status(host, port, "/") is not None
 
     def _handshake(self, host: str, port: int, path: str) -> bool:
-        client = RawClient(
-            host,
-            port,
-            path,
-            subprotocols=(self.traffic.subprotocol,) if self.traffic.subprotocol else (),
-            headers=self.traffic.headers,
-            timeout=scaled(5.0),
-        )
-        with client:
-            try:
-                response = client.connect()
-            except (PeerClosed, TimeoutError, OSError):
-                return False
-            if response.status == 101:
-                client.send_close(1000)
-                return True
-        raise HandshakeRefusedError(
-            refusal(f"ws://{host}:{port}{path}", response.status, self.traffic)
-        )
+        status = handshake_status(host, port, path, self.traffic)
+        if status is None:
+            return False
+        if status == 101 or self.refusal_is_ready:
+            return True
+        raise HandshakeRefusedError(refusal(f"ws://{host}:{port}{path}", status, self.traffic))
+
+
+def handshake_status(host: str, port: int, path: str, traffic: Traffic) -> int | None:
+    """The HTTP status a WebSocket handshake at ``path`` with ``traffic``'s headers and
+    subprotocol gets (101: accepted, and closed again); None without an HTTP answer."""
+    client = RawClient(
+        host,
+        port,
+        path,
+        subprotocols=(traffic.subprotocol,) if traffic.subprotocol else (),
+        headers=traffic.headers,
+        timeout=scaled(5.0),
+    )
+    with client:
+        try:
+            response = client.connect()
+        except (PeerClosed, TimeoutError, OSError):
+            return None
+        if response.status == 101:
+            client.send_close(1000)
+        return int(response.status)
 
 
 def refusal(url: str, status: int, traffic: Traffic) -> str:

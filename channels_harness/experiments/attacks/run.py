@@ -14,7 +14,9 @@ path with its handshake headers; the canary is one of the user's messages
 answered, and live consumers are not measured (None).
 
 Behaviour a server really shows (canary dead, leaked consumers) is recorded
-once, in ``channels_harness/experiments/attacks/known.toml`` (see :func:`known`).
+once, in ``channels_harness/experiments/attacks/known.toml`` (see :func:`known`),
+by its failure mode (:func:`failures`): an entry holds only while the server
+fails the attack in exactly the recorded ways.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import time
 import tomllib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,10 +48,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTACKS",
+    "FAILURE_MODES",
     "FULL",
     "SMALL",
+    "KnownFailure",
     "Settings",
     "attack_server",
+    "failures",
     "known",
     "raise_open_files",
     "run_attacks",
@@ -71,20 +77,65 @@ ATTACKS: dict[str, tuple[Attack, str]] = {
 Progress = Callable[[str, int, int], None]
 
 
-def known(path: Path = KNOWN_FILE) -> dict[tuple[str, str], dict[str, str]]:
-    """The recorded failures: ``(server, attack) -> {"observed", "reason"}``."""
+# How a server can fail an attack (see :func:`failures`).
+FAILURE_MODES = {
+    "died": "the server process exited",
+    "canary": "a fresh connection did not echo within the settle wait",
+    "leak": "consumers were still live after the settle wait",
+    "stats": "the live-consumer count could not be read (GET /stats/ did not answer)",
+}
+
+
+@dataclass(frozen=True)
+class KnownFailure:
+    """A recorded failure of one server under one attack: the failure modes it shows
+    (a subset of :data:`FAILURE_MODES`), what was observed and why it matters."""
+
+    failure: frozenset[str]
+    observed: str
+    reason: str
+
+    def matches(self, found: frozenset[str]) -> bool:
+        """Whether a row that failed in ``found`` ways is this known failure."""
+        return found == self.failure
+
+
+def failures(row: AttackRow, consumers_measured: bool = True) -> frozenset[str]:
+    """The ways the server failed the attack of ``row`` (empty: it did not fail):
+    ``died``, ``canary``, ``leak`` and ``stats`` (see :data:`FAILURE_MODES`); the
+    last two only where live consumers are ``consumers_measured``."""
+    if row.outcome == "server died":
+        return frozenset({"died"})
+    found = set() if row.canary_ok else {"canary"}
+    if consumers_measured and row.leaked_consumers is None:
+        found.add("stats")
+    elif consumers_measured and row.leaked_consumers:
+        found.add("leak")
+    return frozenset(found)
+
+
+def known(path: Path = KNOWN_FILE) -> dict[tuple[str, str], KnownFailure]:
+    """The recorded failures by ``(server, attack)``; ValueError naming the entry for
+    an unknown attack or a failure that is not one of :data:`FAILURE_MODES`."""
     if not path.exists():
         return {}
     entries = tomllib.loads(path.read_text(encoding="utf-8")).get("known", [])
-    table: dict[tuple[str, str], dict[str, str]] = {}
+    table: dict[tuple[str, str], KnownFailure] = {}
     for entry in entries:
-        if entry["attack"] not in ATTACKS:
-            raise ValueError(f"{path.name}: unknown attack {entry['attack']!r}")
+        attack = entry.get("attack")
+        if attack not in ATTACKS:
+            raise ValueError(f"{path.name}: unknown attack {attack!r}")
+        modes = entry.get("failure")
+        modes = [modes] if isinstance(modes, str) else modes
+        if not modes or not isinstance(modes, list) or set(modes) - set(FAILURE_MODES):
+            raise ValueError(
+                f"{path.name}: {attack}: failure is one or more of {', '.join(FAILURE_MODES)}"
+                f", not {entry.get('failure')!r}"
+            )
         for server in entry["servers"]:
-            table[(server, entry["attack"])] = {
-                "observed": entry["observed"],
-                "reason": entry["reason"],
-            }
+            table[(server, attack)] = KnownFailure(
+                frozenset(modes), str(entry["observed"]), str(entry["reason"])
+            )
     return table
 
 

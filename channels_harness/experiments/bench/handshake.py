@@ -101,6 +101,7 @@ def handshake_row(
         runs=len(results),
         spread_pct=stats.spread_pct(figures.rates),
         errors=sum(r.errors for r in results),
+        sent=sum(r.sent for r in results),
         generator_cpu=round(max(r.generator_cpu for r in results), 3),
         generator_bound=any(r.generator_bound for r in results),
         series=f"handshake {server}",

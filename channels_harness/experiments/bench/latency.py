@@ -80,11 +80,19 @@ def _measure_share(
 
 
 def latency_row(
-    server: str, flavour: str, connections: int, share: float, rate: float, result: LoadResult
+    server: str,
+    flavour: str,
+    connections: int,
+    share: float,
+    rate: float,
+    result: LoadResult,
+    scenario: str | None = None,
 ) -> LatencyRow:
-    """The row of one open-loop run at ``rate`` (``share`` of the peak)."""
+    """The row of one open-loop run at ``rate`` (``share`` of the peak); ``scenario``
+    names what your app was sent (None: the reference app's echo)."""
     summary = result.summary
     return LatencyRow(
+        scenario=scenario,
         server=server,
         flavour=flavour,
         connections=connections,
@@ -93,10 +101,12 @@ def latency_row(
         achieved_rate=result.achieved_rate,
         p50_ms=summary.p50_ms,
         p90_ms=summary.p90_ms,
+        p95_ms=summary.p95_ms,
         p99_ms=summary.p99_ms,
         p999_ms=summary.p999_ms,
         max_ms=summary.max_ms,
         errors=result.errors,
+        sent=result.sent,
         generator_cpu=round(result.generator_cpu, 3),
         generator_bound=result.generator_bound,
     )

@@ -2,19 +2,24 @@
 
 ``conformance/deviations.toml`` lists behaviours that differ from the spec:
 the case (or cases, when one behaviour shows in several), the servers (and
-optionally the flavours), the grade, what was observed and why it deviates.
-While a server behaves as recorded its case is an expected failure; the day
-it changes (passes, or deviates differently) the suite goes red. An entry
-marked ``flaky`` (a race that shows only sometimes) is a non-strict xfail.
+optionally the flavours), the grade, the observation (what the case saw, as
+the keys it records with :meth:`~.verdict.Verdict.observe`: the close code,
+the HTTP status, what the consumer got...), what was observed in prose and why
+it deviates. While a server behaves as recorded (the same grade and the same
+observation) its case is an expected failure; the day it changes (passes, or
+deviates with another grade or for another reason) the suite goes red. An
+entry marked ``flaky`` (a race that shows only sometimes) is a non-strict xfail.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from channels_harness.experiments.conformance.grades import Grade
+from channels_harness.experiments.conformance.verdict import observation_text, observation_toml
 from channels_harness.runtime.paths import CONFORMANCE_DIR
 
 DEFAULT_PATH = CONFORMANCE_DIR / "deviations.toml"
@@ -36,6 +41,8 @@ class Deviation:
     observed: str
     why: str
     flaky: bool = False
+    # key -> the distinct values the case observed (one, or several for a repeated exchange)
+    observation: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def covers(self, case: str, server: str, flavour: str) -> bool:
         """Whether this entry is about ``case`` on ``server`` in ``flavour``."""
@@ -44,6 +51,46 @@ class Deviation:
             and server in self.servers
             and (self.flavours is None or flavour in self.flavours)
         )
+
+    def mismatch(self, grade: Grade, observations: Mapping[str, list[str]]) -> str | None:
+        """None when a case that ended ``grade`` having observed ``observations`` is this
+        deviation (same grade, every recorded key seen with the same values); else what
+        differs, in a line per difference."""
+        differences = []
+        if grade is not self.grade:
+            differences.append(f"grade: recorded {self.grade}, now {grade}")
+        for key, recorded in self.observation.items():
+            seen = observations.get(key)
+            if seen is None:
+                differences.append(f"{key}: recorded {_shown(recorded)}, not observed now")
+            elif set(seen) != set(recorded):
+                differences.append(f"{key}: recorded {_shown(recorded)}, now {_shown(seen)}")
+        if not differences:
+            return None
+        now = observation_toml(observations) if observations else "nothing observed"
+        return "\n".join([*differences, f"now: {now}"])
+
+
+def _shown(values: tuple[str, ...] | list[str]) -> str:
+    return repr(values[0]) if len(values) == 1 else repr(list(values))
+
+
+def _observation(where: str, raw: object) -> dict[str, tuple[str, ...]]:
+    """The ``observation`` table of an entry: key -> one value or a list of values."""
+    if not isinstance(raw, dict) or not raw:
+        raise DeviationFileError(
+            f"{where}: observation is a table of what the case observed, such as "
+            '{ close = "TCP closed" } (a deviating case prints its own)'
+        )
+    table = {}
+    for key, value in raw.items():
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str | int | bool) for v in values):
+            raise DeviationFileError(
+                f"{where}: observation {key} is a string, a number or a list of them"
+            )
+        table[str(key)] = tuple(observation_text(v) for v in values)
+    return table
 
 
 def _entry(index: int, raw: dict[str, object]) -> Deviation:
@@ -76,6 +123,7 @@ def _entry(index: int, raw: dict[str, object]) -> Deviation:
         observed=str(raw["observed"]).strip(),
         why=str(raw["why"]).strip(),
         flaky=bool(raw.get("flaky", False)),
+        observation=_observation(where, raw.get("observation")),
     )
 
 

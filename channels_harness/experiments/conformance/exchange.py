@@ -13,14 +13,14 @@ import time
 from dataclasses import dataclass, field
 
 from channels_harness.experiments.conformance.live import ARRIVAL_WAIT_S, MARKER, open_echo
+from channels_harness.experiments.conformance.live import INVALID_DATA as INVALID_DATA
+from channels_harness.experiments.conformance.live import PROTOCOL_ERROR as PROTOCOL_ERROR
 from channels_harness.protocol import wire
 from channels_harness.protocol.rawclient import Closing, RawClient
 from channels_harness.protocol.wire import Opcode
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 
-PROTOCOL_ERROR = 1002
-INVALID_DATA = 1007
 # How long a case waits for a server to fail a connection it should fail at once.
 FAIL_WAIT_S = 1.5
 KINDS: dict[int, str] = {Opcode.TEXT: "text", Opcode.BINARY: "binary"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from channels_harness.experiments.conformance.live import echo_target
 from channels_harness.protocol import probe, wire
 from channels_harness.protocol.rawclient import RawClient
 from channels_harness.servers.process import ServerProcess
@@ -57,14 +58,14 @@ _agreed: dict[tuple[str, int | None, int | None], frozenset[str]] = {}
 
 def wire_extensions(server: ServerProcess) -> frozenset[str]:
     """The WebSocket extensions ``server`` answers in its 101 when offered
-    permessage-deflate (asked once per server process)."""
-    key = (server.spec.name, server.port, server.pid)
+    permessage-deflate on its echo endpoint (asked once per server process)."""
+    key = (server.name, server.port, server.pid)
     if key not in _agreed:
         assert server.port is not None
         with RawClient(
             server.host,
             server.port,
-            "/ws/echo/async/",
+            echo_target(server),
             deflate=(DEFAULT_DEFLATE_OFFER,),
             ssl_context=server.client_ssl_context(),
         ) as client:

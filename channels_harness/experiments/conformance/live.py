@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from channels_harness.experiments.conformance.verdict import Verdict
-from channels_harness.protocol import probe
+from channels_harness.protocol import probe, wire
 from channels_harness.protocol.rawclient import Closing, PeerClosed, RawClient
 from channels_harness.protocol.wire import Frame, Opcode
 from channels_harness.runtime.timeouts import scaled
@@ -15,6 +15,9 @@ from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.remote import RemoteServer
 
 CANARY_TEXT = "canary"
+# The close codes of a failed connection (RFC 6455 7.4.1).
+PROTOCOL_ERROR = 1002
+INVALID_DATA = 1007
 
 
 def client(server: ServerProcess, path: str, **options: Any) -> RawClient:
@@ -28,11 +31,16 @@ def echo_path(flavour: str) -> str:
     return f"/ws/echo/{flavour}/"
 
 
+def echo_target(server: ServerProcess, flavour: str = "async") -> str:
+    """The path of ``flavour``'s echo endpoint (a running server's own echo path, for
+    ``--url``)."""
+    return server.path if isinstance(server, RemoteServer) else echo_path(flavour)
+
+
 def open_echo(server: ServerProcess, flavour: str = "async", **options: Any) -> RawClient:
     """A connected client on the echo endpoint of ``flavour`` (a running server's own
     echo path, for ``--url``); raises if refused."""
-    path = server.path if isinstance(server, RemoteServer) else echo_path(flavour)
-    conn = client(server, path, **options)
+    conn = client(server, echo_target(server, flavour), **options)
     try:
         response = conn.connect()
     except BaseException:
@@ -90,6 +98,41 @@ def canary(server: ServerProcess) -> str | None:
     return None
 
 
+def ending(closing: Closing) -> str:
+    """How a connection ended, in the words observations use: ``close 1002``,
+    ``close without code``, ``malformed close``, ``TCP closed`` (no close frame,
+    by EOF or reset) or ``still open`` (neither within the wait)."""
+    if closing.frame is not None:
+        try:
+            code, _ = wire.parse_close(closing.frame.payload)
+        except wire.WireError:
+            return "malformed close"
+        return "close without code" if code is None else f"close {code}"
+    return "TCP closed" if closing.eof else "still open"
+
+
+def observe_closing(verdict: Verdict, closing: Closing) -> None:
+    """Record how the connection ended (``close``) and the close frame's reason, if it
+    had one (``close_reason``)."""
+    verdict.observe("close", ending(closing))
+    try:
+        reason = closing.frame.close_reason() if closing.frame is not None else b""
+    except wire.WireError:
+        reason = b""
+    if reason:
+        verdict.observe("close_reason", reason.decode("utf-8", "replace"))
+
+
+def observe_disconnects(verdict: Verdict, events: list[dict[str, Any]]) -> None:
+    """Record the code of each of the consumer's websocket.disconnect ``events``
+    (``disconnect_code``; ``no event`` when it got none)."""
+    codes = [event.get("code") for event in events]
+    if not codes:
+        verdict.observe("disconnect_code", "no event")
+    for code in codes:
+        verdict.observe("disconnect_code", code)
+
+
 def expect_connection_failed(
     verdict: Verdict, closing: Closing, code: int, *, allowed: tuple[bytes, ...] = ()
 ) -> None:
@@ -98,7 +141,9 @@ def expect_connection_failed(
     MUST: the bad message is not delivered and the connection ends. SHOULD: a
     close frame with ``code`` comes before the TCP close. ``allowed``: echoes
     of valid messages sent before the bad frame, which may come back first.
+    Observes how the connection ended.
     """
+    observe_closing(verdict, closing)
     unexpected = [frame for frame in closing.data if frame.payload not in allowed]
     verdict.must(
         not unexpected,
@@ -119,6 +164,18 @@ def expect_connection_failed(
             expected=f"close frame {code} before the TCP close",
             observed=closing.describe(),
         )
+
+
+def expect_invalid_close_code_failed(verdict: Verdict, closing: Closing, code: int) -> None:
+    """Grade the answer to a client close frame carrying ``code``, which no endpoint
+    may send (RFC 6455 7.4.1, 7.4.2): the code is never echoed back, and the
+    connection is failed as for any bad input (1002)."""
+    verdict.must(
+        closing.code != code,
+        expected=f"the invalid code {code} never echoed on the wire",
+        observed=f"code {code}: {closing.describe()}",
+    )
+    expect_connection_failed(verdict, closing, PROTOCOL_ERROR)
 
 
 MARKER = "--conformance-marker--"

@@ -25,6 +25,7 @@ ROW_KEYS = (
     "observed",
     "known_deviation",
     "would_be",
+    "observation",
 )
 GRADE_ORDER = ("PASS", "NON-STRICT", "FAIL", "INFO", "N/A")
 GRADE_DEVIATIONS = ("NON-STRICT", "FAIL")
@@ -36,9 +37,14 @@ def row_order(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["area"], row["case"], server_rank, row["flavour"])
 
 
-def _server_info(names: list[str]) -> dict[str, dict[str, str]]:
+def _server_info(names: list[str], remote: str | None = None) -> dict[str, dict[str, str]]:
+    """What the registry says of each server; ``remote`` (a running server of --url
+    given a registry name) is not the install here, so only its name is known."""
     info = {}
     for name in names:
+        if name == remote:
+            info[name] = {"name": name, "version": "not known (a running server)"}
+            continue
         try:
             info[name] = get_spec(name).describe()
         except KeyError:
@@ -80,10 +86,13 @@ def _grid_cell(rows: list[dict[str, Any]]) -> str:
     return " ".join(f"{flavour}:{grade}" for flavour, grade in sorted(grades.items()))
 
 
-def to_markdown(rows: list[dict[str, Any]], *, strict: bool, deviations: Deviations) -> str:
-    """The matrix as Markdown: summary, deviations with clauses, full grid, INFO values."""
+def to_markdown(
+    rows: list[dict[str, Any]], *, strict: bool, deviations: Deviations, remote: str | None = None
+) -> str:
+    """The matrix as Markdown: summary, deviations with clauses, full grid, INFO values
+    (``remote``: see :func:`write`)."""
     servers = servers_of(rows)
-    info = _server_info(servers)
+    info = _server_info(servers, remote)
     counts = summary(rows)
     lines = [
         "# Conformance matrix",
@@ -223,24 +232,37 @@ def _would_be_markdown(rows: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def to_json(rows: list[dict[str, Any]], *, strict: bool) -> dict[str, Any]:
-    """The matrix document: servers with versions, the feature table and every row."""
+def to_json(
+    rows: list[dict[str, Any]], *, strict: bool, remote: str | None = None
+) -> dict[str, Any]:
+    """The matrix document: servers with versions, the feature table and every row
+    (``remote``: see :func:`write`)."""
     servers = servers_of(rows)
     return {
         "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "strict": strict,
-        "servers": _server_info(servers),
+        "servers": _server_info(servers, remote),
         "features": feature_table(rows, servers),
         "rows": [{key: row.get(key, "") for key in ROW_KEYS} for row in rows],
     }
 
 
 def write(
-    rows: list[dict[str, Any]], out: Path, *, strict: bool, deviations: Deviations
+    rows: list[dict[str, Any]],
+    out: Path,
+    *,
+    strict: bool,
+    deviations: Deviations,
+    remote: str | None = None,
 ) -> list[Path]:
-    """Write ``matrix.json`` and ``matrix.md`` into ``out`` (atomically); return the paths."""
+    """Write ``matrix.json`` and ``matrix.md`` into ``out`` (atomically); return the paths.
+
+    ``remote``: the name given to a running server (``--url``); its version is not
+    the registry's install, so it is described by its name alone.
+    """
     json_path = out / "matrix.json"
     md_path = out / "matrix.md"
-    write_atomic(json_path, json.dumps(to_json(rows, strict=strict), indent=1) + "\n")
-    write_atomic(md_path, to_markdown(rows, strict=strict, deviations=deviations))
+    document = to_json(rows, strict=strict, remote=remote)
+    write_atomic(json_path, json.dumps(document, indent=1) + "\n")
+    write_atomic(md_path, to_markdown(rows, strict=strict, deviations=deviations, remote=remote))
     return [json_path, md_path]

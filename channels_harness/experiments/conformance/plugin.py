@@ -5,9 +5,15 @@ and records checks on it; after the test body this plugin runs the canary for
 bad-input cases, grades the verdict, turns the grade into the test outcome
 (PASS and INFO pass, N/A skips, NON-STRICT and FAIL raise
 :class:`~.verdict.SpecDeviation`) and attaches the matrix row to the report.
-Known deviations are strict xfails unless ``--strict-spec`` is given. The
-controller process (also under pytest-xdist) gathers the rows and writes the
-matrix at the end of the session.
+Known deviations are strict xfails unless ``--strict-spec`` is given; a case
+that deviates with another grade or another observation than its entry
+records fails. The controller process (also under pytest-xdist) gathers the
+rows and writes the matrix at the end of the session.
+
+``--conformance-deviations FILE`` reads the known deviations from FILE instead
+of conformance/deviations.toml; ``--conformance-server-name NAME`` names the
+running server of ``--channels-url`` (otherwise ``url``) so that the entries
+recorded for NAME apply to it.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from channels_harness.experiments.conformance.cases import (
     cell,
     version_tuple,
 )
-from channels_harness.experiments.conformance.deviations import Deviations
+from channels_harness.experiments.conformance.deviations import DEFAULT_PATH, Deviations
 from channels_harness.experiments.conformance.features import (
     Features,
     server_features,
@@ -41,6 +47,7 @@ from channels_harness.experiments.conformance.verdict import SpecDeviation, Verd
 from channels_harness.runtime.paths import RESULTS_DIR
 from channels_harness.servers.pool import ServerPool
 from channels_harness.servers.process import ServerProcess
+from channels_harness.servers.remote import REMOTE_NAME
 
 ROW_PROPERTY = "conformance_row"
 DEFAULT_OUT = RESULTS_DIR / "conformance"
@@ -75,6 +82,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=str(DEFAULT_OUT),
         help="folder for matrix.json and matrix.md (default: results/conformance)",
     )
+    group.addoption(
+        "--conformance-deviations",
+        metavar="FILE",
+        default=None,
+        help="the known deviations file (default: conformance/deviations.toml)",
+    )
+    group.addoption(
+        "--conformance-server-name",
+        metavar="NAME",
+        default=None,
+        help="with --channels-url: the running server's name, whose known deviations "
+        "apply to it (default: url)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,7 +103,10 @@ def pytest_configure(config: pytest.Config) -> None:
         f"{MARKER}(clause, min_spec=None, extension=None, wire_extension=None, "
         "bad_input=False, late=False): a graded conformance case citing its spec clause",
     )
-    config.stash[_deviations_key] = Deviations.load()
+    path = config.getoption("--conformance-deviations")
+    if path is not None and not Path(path).is_file():
+        raise pytest.UsageError(f"--conformance-deviations {path}: no such file")
+    config.stash[_deviations_key] = Deviations.load(Path(path) if path else DEFAULT_PATH)
     _session_rows.clear()
     if not hasattr(config, "workerinput") or not os.environ.get(keepalive.DIR_VARIABLE):
         # The controller (or a lone process) makes the folder; xdist workers inherit it.
@@ -103,7 +126,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         info = case_info(item)
         if info is None:
             continue
-        server, flavour = cell(item)
+        server, flavour = _cell(item)
         known = deviations.find(info.name, server, flavour)
         if known is not None:
             item.add_marker(
@@ -115,6 +138,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+def _cell(item: pytest.Item) -> tuple[str, str]:
+    """``(server, flavour)`` of a case, the running server of ``--channels-url`` named
+    by ``--conformance-server-name`` when given."""
+    server, flavour = cell(item)
+    named = item.config.getoption("--conformance-server-name")
+    return (named if named and server == REMOTE_NAME else server), flavour
+
+
 @pytest.fixture(scope="session", autouse=True)
 def keepalive_watches(request: pytest.FixtureRequest) -> None:
     """Start the keepalive watch of every server a ``late`` case of this session reads,
@@ -124,7 +155,7 @@ def keepalive_watches(request: pytest.FixtureRequest) -> None:
         for item in request.session.items
         if (info := case_info(item)) is not None and info.late
     }
-    for name in sorted(names - {"-"}):
+    for name in sorted(names - {"-", REMOTE_NAME}):
         keepalive.claim(name, keepalive.watch_dir())
 
 
@@ -205,16 +236,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         pytest.skip(f"N/A: {verdict.not_applicable}")
     if not grade.is_deviation:
         return None
-    server, flavour = cell(item)
+    server, flavour = _cell(item)
     known = item.config.stash[_deviations_key].find(info.name, server, flavour)
-    if (
-        known is not None
-        and known.grade is not grade
-        and not item.config.getoption("--strict-spec")
-    ):
-        raise AssertionError(
-            f"recorded as {known.grade} in deviations.toml but now {grade}:\n{verdict.message()}"
-        )
+    if known is not None and not item.config.getoption("--strict-spec"):
+        changed = known.mismatch(grade, verdict.observation)
+        if changed is not None:
+            # Not a SpecDeviation: the strict xfail does not take it, the case fails.
+            raise AssertionError(
+                f"deviates otherwise than deviations.toml records:\n{changed}\n{verdict.message()}"
+            )
     raise SpecDeviation(verdict.message())
 
 
@@ -232,7 +262,7 @@ def _run_canary(run: _CaseRun, name: str) -> None:
 def _record(item: pytest.Item, verdict: Verdict) -> None:
     info = case_info(item)
     assert info is not None
-    server, flavour = cell(item)
+    server, flavour = _cell(item)
     grade = verdict.grade
     known = item.config.stash[_deviations_key].find(info.name, server, flavour)
     observed = verdict.observed
@@ -251,9 +281,10 @@ def _record(item: pytest.Item, verdict: Verdict) -> None:
         "grade": str(grade),
         "expected": verdict.expected,
         "observed": observed,
-        "known_deviation": known is not None and known.grade is grade,
+        "known_deviation": known is not None and known.mismatch(grade, verdict.observation) is None,
         "would_be": str(would_be) if would_be is not None else "",
         "features": dict(verdict.features),
+        "observation": verdict.observation if grade.is_deviation else verdict.observations,
     }
     item.user_properties[:] = [p for p in item.user_properties if p[0] != ROW_PROPERTY]
     item.user_properties.append((ROW_PROPERTY, row))
@@ -282,6 +313,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         out,
         strict=bool(config.getoption("--strict-spec")),
         deviations=config.stash[_deviations_key],
+        remote=config.getoption("--conformance-server-name")
+        if config.getoption("channels_url", None)
+        else None,
     )
     config.stash[_written_key] = written
 

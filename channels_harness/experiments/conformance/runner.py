@@ -22,6 +22,8 @@ from channels_harness.runtime.paths import CONFORMANCE_DIR, PROJECT_DIR
 from channels_harness.runtime.procgroup import spawn, stop_group
 from channels_harness.runtime.timeouts import scaled
 
+# The fixtures only the harness's own suites have (server, server_name, flavour...).
+SUITE_FIXTURES = "channels_harness.testing.suites"
 # The whole suite takes 1-2 minutes on 2 cores; this bound only stops a hang.
 SUITE_TIMEOUT_S = 900.0
 TIMEOUT_EXIT = 124
@@ -35,12 +37,20 @@ def pytest_command(
     strict: bool,
     workers: int,
     url: str | None = None,
+    server_name: str | None = None,
+    deviations: Path | None = None,
 ) -> list[str]:
     """The pytest command line for the suite writing its matrix into ``out`` (against
-    the running server's echo endpoint at ``url`` when given)."""
+    the running server's echo endpoint at ``url`` when given, named ``server_name``;
+    with the known deviations of ``deviations`` instead of the bundled file)."""
     command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q", "-p", "no:cacheprovider"]
+    command += ["-p", SUITE_FIXTURES]
     if url:
         command += ["--channels-url", url]
+        if server_name:
+            command += ["--conformance-server-name", server_name]
+    if deviations is not None:
+        command += ["--conformance-deviations", str(deviations)]
     command += ["--conformance-out", str(out)]
     if workers > 1:
         command += ["-n", str(workers)]
@@ -62,6 +72,8 @@ def run_suite(
     workers: int = 2,
     timeout: float = SUITE_TIMEOUT_S,
     url: str | None = None,
+    server_name: str | None = None,
+    deviations: Path | None = None,
 ) -> int:
     """Run the suite into ``run`` and return pytest's exit code (124 on timeout).
 
@@ -71,7 +83,14 @@ def run_suite(
     out = run.path / "conformance"
     out.mkdir(parents=True, exist_ok=True)
     command = pytest_command(
-        out, servers=servers, flavours=flavours, strict=strict, workers=workers, url=url
+        out,
+        servers=servers,
+        flavours=flavours,
+        strict=strict,
+        workers=workers,
+        url=url,
+        server_name=server_name,
+        deviations=deviations,
     )
     log_path = out / "pytest.log"
     with open(log_path, "wb") as log:

@@ -230,6 +230,7 @@ class StepMeter(ErrorLog):
     histogram: HdrHistogram = field(default_factory=stats.new_histogram)
     push_measured: int = 0
     push: HdrHistogram = field(default_factory=stats.new_histogram)
+    begun: int = 0
 
     def record(self, event: Done, latency_s: float) -> None:
         """Count one measured instance with ``latency_s``, and its push latencies."""
@@ -252,6 +253,7 @@ class StepMeter(ErrorLog):
             histogram=stats.encode(self.histogram),
             push_measured=self.push_measured,
             push_histogram=stats.encode(self.push) if self.push_measured else "",
+            begun=self.begun,
         )
 
 
@@ -263,6 +265,12 @@ class StepMeters:
 
     def record(self, event: Done, latency_s: float) -> None:
         self.meters[event.step.name].record(event, latency_s)
+
+    def begin(self, step: Step) -> None:
+        """Count one instance of ``step`` begun."""
+        meter = self.meters.get(step.name)
+        if meter is not None:
+            meter.begun += 1
 
     def fail(self, event: Failed, waited: bool = False) -> None:
         """Count ``event`` as its step's error; with ``waited``, its wait into the

@@ -171,7 +171,8 @@ class LoadResult:
 
 
 def _step_view(worker: WorkerResult, name: str) -> WorkerResult:
-    """``worker`` as step ``name`` alone (see :meth:`LoadResult.for_step`)."""
+    """``worker`` as step ``name`` alone (see :meth:`LoadResult.for_step`); ``sent``
+    counts the step's instances begun."""
     step = worker.steps[name]
     connection_errors = worker.errors - sum(s.errors for s in worker.steps.values())
     step_samples = {s for other in worker.steps.values() for s in other.error_samples}
@@ -179,6 +180,7 @@ def _step_view(worker: WorkerResult, name: str) -> WorkerResult:
     return replace(
         worker,
         measured=step.measured,
+        sent=step.begun,
         histogram=step.histogram,
         errors=step.errors + connection_errors,
         error_samples=(step.error_samples + general)[:5],

@@ -115,7 +115,8 @@ class StepResult(Record):
     """One step name's figures in one generator process: ``measured`` instances
     ended well inside the window (their latencies in ``histogram``), ``errors``
     instances failed (wrong reply, timeout, connection lost) at any time, and
-    ``push_measured`` frames gave a push latency (``push_histogram``)."""
+    ``push_measured`` frames gave a push latency (``push_histogram``); ``begun``
+    instances were begun in all (warm-up and drain included, as the errors)."""
 
     measured: int = 0
     errors: int = 0
@@ -123,6 +124,7 @@ class StepResult(Record):
     histogram: str = ""
     push_measured: int = 0
     push_histogram: str = ""
+    begun: int = 0
 
 
 @dataclass

@@ -83,6 +83,7 @@ class ClosedSteps(Conductor):
         if self.stopping or conn.lost:
             self._retire(conn)
             return
+        self.meters.begin(step)
         done = conn.begin(step, n, perf_counter())
         if done is not None:
             # Over at once (count = 0): go on from the loop, not from this frame.
@@ -116,6 +117,7 @@ class OpenSteps(Paced, Conductor):
     def begin(self, conn: ConversationConnection, intended: float) -> None:
         step, n = conn.conversation.next_step()
         self.outstanding += 1
+        self.meters.begin(step)
         done = conn.begin(step, n, intended)
         if done is not None:
             self.on_event(conn, done)

@@ -1,0 +1,9 @@
+"""WSGI config of the ticker example (HTTP only; its WebSockets need ASGI)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_wsgi_application()
