@@ -97,12 +97,17 @@ def test_the_reference_app_gets_a_row_per_step_and_compare_names_them(
     done = cli(
         "bench",
         *("--scenario-file", str(SCENARIOS / "json-echo.toml"), "--servers", "uvicorn", *SHORT),
+        *("--threshold", "ping:p99<60000ms", "--threshold", "get:errors<1"),
         *("--results", str(tmp_path)),
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Scenario steps (closed loop)" in done.stdout
     data = run_data(tmp_path)
+    verdicts = {row["threshold"]: row for row in data["thresholds"]}
+    assert verdicts["ping:p99<60000ms"]["passed"] and verdicts["get:errors<1"]["passed"]
+    # Per step: the closed and the open loop's row of that step (not the other step's).
+    assert verdicts["ping:p99<60000ms"]["cells"] == 2, verdicts
     rows = data["throughput"]
     assert [(r["scenario"], r["step"], r["server"]) for r in rows] == [
         ("json-echo", "ping", "uvicorn"),
@@ -174,3 +179,14 @@ def test_with_url_a_path_in_the_url_wins_over_the_scenarios(
     data = run_data(tmp_path)
     assert {(r["server"], r["flavour"]) for r in data["throughput"]} == {("url", loaded)}
     assert all(r["errors"] == 0 for r in data["throughput"]), json.dumps(data["throughput"])
+
+
+def test_a_step_threshold_no_server_meets_exits_1(cli: Any, tmp_path: Path) -> None:
+    done = cli(
+        "bench",
+        *("--scenario-file", str(SCENARIOS / "json-echo.toml"), "--servers", "uvicorn", *SHORT),
+        *("--threshold", "get:msgs_per_s>100000000", "--results", str(tmp_path)),
+        timeout=300,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "threshold missed" in done.stdout and "get:msgs_per_s>100000000" in done.stdout
