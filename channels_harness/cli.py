@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from rich.console import Console
+from rich.markup import escape
 
 from channels_harness import __version__, commands
 from channels_harness.errors import HarnessError
@@ -62,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print("[yellow]interrupted: stopping everything this run started[/]")
         return 130
     except HarnessError as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True, highlight=False)
+        # The message is text, not markup: "[[step]]" must print as written.
+        err.print(f"[red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         return exc.exit_code
     finally:
         stop_all(keep=already_running)

@@ -63,7 +63,10 @@ def test_own_app_rows_have_their_own_tables_with_a_path_column() -> None:
     assert "closed loop echo" not in text and "| flavour |" not in text
     assert "## Throughput of your app (closed loop)" in text
     assert "| uvicorn | /ws/chat/c{conn}/ | your messages |  | 50 | 1,234 |" in text
-    assert "| daphne | /ws/graphql/ | graphql | hello | 50 | 321 |" in text
+    # A scenario file's step rows have a table of their own (steps/s, push latency, other frames).
+    assert "## Scenario steps (closed loop)" in text
+    assert "| daphne | /ws/graphql/ | graphql | hello | 321 |" in text
+    assert "| daphne | /ws/graphql/ | graphql | hello | 50 |" not in text
     for title in (
         "## Latency of your app against load (open loop)",
         "## Handshakes with your app",

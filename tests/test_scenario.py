@@ -11,6 +11,13 @@ import pytest
 from channels_harness.errors import UsageError
 from channels_harness.protocol import scenario as sc
 from channels_harness.protocol.conversation import Conversation, Done, Failed, Frame, Other
+from channels_harness.protocol.scenario_traffic import (
+    MESSAGE_STEP,
+    MessageConversation,
+    handshake_traffic,
+    messages_scenario,
+)
+from channels_harness.protocol.traffic import build_traffic
 
 GRAPHQL = """
 name = "graphql"
@@ -353,3 +360,92 @@ def test_a_step_built_in_code_is_the_step_of_the_same_table_in_a_file() -> None:
     assert built == from_file
     with pytest.raises(UsageError, match=r"request\(name='hi'\).*unknown key 'expct'"):
         sc.make_step({"expct": {}}, name="hi", where="request(name='hi')")
+
+
+def test_unfinished_says_what_each_instance_still_waited_for() -> None:
+    talk = Conversation(one_step("send = 'x'\nexpect = { type = 'pong' }"), 0)
+    step, n = talk.next_step()
+    talk.begin(step, n, 0.0)
+    talk.receive(frame({"type": "ping"}), 0.1)
+    (failed,) = talk.unfinished(1.0, "the run ended")
+    assert failed.reason.startswith('step1: no frame matching {type = "pong"} before the run ended')
+    assert "last unused frame" in failed.reason and "ping" in failed.reason
+    assert not talk.pending and talk.unfinished(2.0, "again") == []
+
+
+# -- the --message traffic as a scenario, and a scenario's handshake as traffic ----------
+
+
+def test_messages_become_steps_named_message_numbered_per_message() -> None:
+    traffic = build_traffic(messages=['{"a": {n}}', "b {conn} {n}"])
+    scenario = messages_scenario(traffic)
+    assert scenario.step_names == [MESSAGE_STEP] and len(scenario.steps) == 2
+    talk = MessageConversation(scenario, conn=7)
+    sent = []
+    for _ in range(4):
+        step, n = talk.next_step()
+        sent.append(talk.begin(step, n, 0.0).text)
+        talk.abandon(0.0, "next")
+    assert sent == ['{"a": 0}', "b 7 1", '{"a": 2}', "b 7 3"]  # as Traffic.message says
+    assert sent == [traffic.message(n, 7) for n in range(4)]
+
+
+def test_without_expect_the_next_frame_is_the_reply_and_with_it_must_match() -> None:
+    loose = MessageConversation(messages_scenario(build_traffic(messages=["hi"])), 0)
+    step, n = loose.next_step()
+    loose.begin(step, n, 0.0)
+    assert isinstance(loose.receive(Frame(b"anything at all"), 0.1)[0], Done)
+    strict = messages_scenario(build_traffic(messages=["hi"], expect=r"hi \d"))
+    talk = MessageConversation(strict, 0)
+    step, n = talk.next_step()
+    talk.begin(step, n, 0.0)
+    (failed,) = talk.receive(Frame(b"bye"), 0.1)
+    assert isinstance(failed, Failed) and "bye" in failed.reason
+    step, n = talk.next_step()
+    talk.begin(step, n, 0.0)
+    assert isinstance(talk.receive(Frame(b"hi 5"), 0.2)[0], Done)
+    assert isinstance(talk.receive(Frame(b"late"), 0.3)[0], Other)  # nothing waits
+
+
+def test_echo_traffic_is_no_scenario() -> None:
+    with pytest.raises(ValueError, match="no messages"):
+        messages_scenario(build_traffic(origin="http://x"))
+
+
+def test_a_scenarios_handshake_and_the_command_lines_add_up() -> None:
+    scenario = parsed(
+        "origin = 'http://file'\ncookie = 'a=1; b=2'\nsubprotocols = ['one', 'two']\n"
+        "headers = { 'X-File' = 'f', 'X-Both' = 'file' }\n[[step]]\nsend = 'x'"
+    )
+    alone = handshake_traffic(scenario)
+    assert alone.header("Origin") == "http://file" and alone.header("Cookie") == "a=1; b=2"
+    assert alone.header("X-File") == "f"
+    assert ("Sec-WebSocket-Protocol", "one, two") in alone.handshake_headers()
+    assert alone.header("X-Both") == "file"
+    given = build_traffic(
+        origin="http://cli",
+        cookies=["c=3"],
+        headers=["X-Cli: c", "x-both: cli"],
+        subprotocol="three",
+    )
+    both = handshake_traffic(scenario, given)
+    assert both.header("Origin") == "http://cli"
+    assert both.header("Cookie") == "a=1; b=2; c=3"
+    assert both.header("X-File") == "f" and both.header("X-Cli") == "c"
+    # A header the command line names replaces the file's: one of each name.
+    names = [name.lower() for name, _ in both.headers]
+    assert both.header("X-Both") == "cli" and len(names) == len(set(names))
+    assert both.subprotocol == "three" and both.echo
+
+
+@pytest.mark.parametrize(
+    ("head", "says"),
+    [
+        ("headers = ['Upgrade: h2c']", "writes that header itself"),
+        ("cookie = 'no equals'", "name=value"),
+    ],
+)
+def test_a_bad_handshake_in_the_file_names_the_file(head: str, says: str) -> None:
+    with pytest.raises(UsageError, match=r"scenario file test\.toml") as raised:
+        handshake_traffic(parsed(f"{head}\n[[step]]\nsend = 'x'"))
+    assert says in str(raised.value)

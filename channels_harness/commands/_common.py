@@ -375,3 +375,59 @@ def target_from_args(args: argparse.Namespace, *, require_path: bool = True) -> 
     if not target.own and (traffic.messages or args.path):
         raise UsageError("--path and --message are for your own app: give --app or --url too")
     return target.check(require_path=require_path)
+
+
+def add_scenario_argument(parser: argparse.ArgumentParser) -> None:
+    """``--scenario-file``: the conversation to run (docs/scenarios.md)."""
+    parser.add_argument(
+        "--scenario-file",
+        metavar="FILE",
+        help="a scenario file (TOML, see docs/scenarios.md): connect steps and measured "
+        "steps instead of --message; its path, unless --path (or a path in --url) says "
+        "otherwise, and its handshake options under the command line's",
+    )
+
+
+def scenario_target_from_args(args: argparse.Namespace) -> Target:
+    """The :class:`~channels_harness.experiments.target.Target` of ``--scenario-file``
+    for the reference app, ``--app`` or ``--url``, checked: the path is ``--path``,
+    else a path in ``--url`` other than ``/``, else the scenario's; the scenario's
+    handshake under the command line's (see
+    :func:`~channels_harness.protocol.scenario_traffic.handshake_traffic`; ``--login``
+    replaces the file's). A HarnessError otherwise."""
+    from pathlib import Path
+
+    from channels_harness.experiments.target import Target
+    from channels_harness.protocol.scenario import load
+    from channels_harness.protocol.scenario_traffic import handshake_traffic
+    from channels_harness.protocol.traffic import build_traffic
+    from channels_harness.servers.remote import RemoteServer
+
+    if args.message or args.message_file or args.expect:
+        raise UsageError(
+            "--message, --message-file and --expect exclude --scenario-file: "
+            "the scenario's steps say what to send and expect"
+        )
+    scenario = load(args.scenario_file)
+    given = build_traffic(
+        headers=args.header,
+        origin=args.origin,
+        cookies=args.cookie,
+        subprotocol=args.subprotocol,
+        insecure=args.insecure,
+    )
+    url = getattr(args, "url", None)
+    url_path = RemoteServer(url).path if url is not None else "/"
+    return Target(
+        app=args.app,
+        app_dir=Path(args.app_dir) if args.app_dir else None,
+        settings=args.settings,
+        url=url,
+        path=args.path or (url_path if url_path != "/" else None) or scenario.path,
+        ready_path=args.ready_path,
+        traffic=handshake_traffic(scenario, given),
+        login=args.login or scenario.login,
+        login_url=args.login_url or scenario.login_url,
+        allow_remote=bool(getattr(args, "allow_remote_target", False)),
+        scenario=scenario,
+    ).check(require_path=False)

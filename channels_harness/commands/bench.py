@@ -16,7 +16,9 @@ With ``--app`` (your ASGI app, under each of ``--servers``, default daphne and
 uvicorn) or ``--url`` (a server that is already running) it measures your
 WebSocket path (``--path``) with your messages instead: closed-loop msgs/s
 with p50/p99, open-loop latency at half that peak, and handshakes/s
-(:mod:`channels_harness.experiments.appbench`).
+(:mod:`channels_harness.experiments.appbench`). With ``--scenario-file`` (for
+the reference app, ``--app`` or ``--url``) it runs a scenario file instead,
+one row per step (:mod:`channels_harness.experiments.scenariobench`).
 
 ``--threshold EXPR`` (repeatable) checks the run's cells against bounds such as
 ``p99<50ms``; a missed one exits 1 (:mod:`channels_harness.report.thresholds`).
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from channels_harness.commands._common import (
     add_app_arguments,
     add_results_argument,
+    add_scenario_argument,
     add_threshold_arguments,
     check_thresholds,
     conclude,
@@ -38,10 +41,12 @@ from channels_harness.commands._common import (
     progress_bar,
     record,
     refuse,
+    scenario_target_from_args,
     target_from_args,
     thresholds_from_args,
     wide_console,
 )
+from channels_harness.errors import UsageError
 from channels_harness.servers.registry import FOCUS_SERVERS
 
 if TYPE_CHECKING:
@@ -105,6 +110,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_results_argument(parser)
     add_app_arguments(parser)
+    add_scenario_argument(parser)
     add_threshold_arguments(parser)
 
 
@@ -118,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     ):
         return refuse(console, "--runs, --max-runs and --processes must be at least 1")
     thresholds = thresholds_from_args(args)
+    if args.scenario_file is not None:
+        return _bench_scenario(console, args, thresholds)
     target = target_from_args(args)
     if target.own:
         return _bench_own(console, args, target, thresholds)
@@ -200,6 +208,52 @@ def _bench_own(
     def measure(run: Run) -> None:
         with progress_bar(console, "bench") as progress:
             run_app_bench(run, target, plan, progress)
+
+    run_, _ = record(console, args, "bench", options, measure)
+    print_summary(console, run_.data)
+    missed = check_thresholds(console, run_, thresholds, args.junit)
+    return conclude(console, run_, list_failures=False, failed=missed)
+
+
+def _bench_scenario(console: Console, args: argparse.Namespace, thresholds: list[Threshold]) -> int:
+    """``bench --scenario-file``: the scenario per server, one row per step."""
+    import dataclasses
+
+    from channels_harness.experiments.bench.plan import Rounds
+    from channels_harness.experiments.scenariobench import (
+        QUICK,
+        ScenarioBenchPlan,
+        run_scenario_bench,
+    )
+    from channels_harness.report.console import print_summary
+
+    if args.flavours or args.matrix or args.tls or args.profile:
+        raise UsageError(
+            "--flavours, --matrix, --tls and --profile are the reference matrix's: "
+            "leave them out with --scenario-file"
+        )
+    target = scenario_target_from_args(args)
+    assert target.scenario is not None
+    if all(step.count == 0 and step.until is None for step in target.scenario.steps):
+        raise UsageError(
+            f"scenario file {args.scenario_file}: every [[step]] has count = 0, so nothing "
+            "waits for the app; a benchmark needs a step that expects a frame"
+        )
+    plan = QUICK if args.quick else ScenarioBenchPlan()
+    servers = known_servers(args.servers)
+    least = args.runs or plan.rounds.minimum
+    most = args.runs or max(args.max_runs or plan.rounds.maximum, least)
+    plan = dataclasses.replace(
+        plan,
+        servers=tuple(servers) if servers else plan.servers,
+        rounds=Rounds(least, most),
+        generator_processes=args.processes,
+    )
+    options = {"quick": args.quick, **target.describe(), **plan.describe()}
+
+    def measure(run: Run) -> None:
+        with progress_bar(console, "bench") as progress:
+            run_scenario_bench(run, target, plan, progress)
 
     run_, _ = record(console, args, "bench", options, measure)
     print_summary(console, run_.data)

@@ -2,15 +2,18 @@
 
 A :class:`Target` is the reference app (the default), the user's app started
 under each server (``--app``, ``--app-dir``, ``--settings``), or a server that
-is already running (``--url``); with the path to load and the
-:class:`~channels_harness.protocol.traffic.Traffic` clients send.
+is already running (``--url``); with the path to load (``--path`` replaces
+the URL's own), the :class:`~channels_harness.protocol.traffic.Traffic`
+clients send and, for a scenario file, its
+:class:`~channels_harness.protocol.scenario.Scenario`.
 
 Before a measuring experiment loads a server it calls :meth:`Target.prepare`:
 it logs in when asked (``--login``), then makes one real round trip (connect
 with the handshake, send the first message, wait for a reply) so that a
 refused handshake, a reply that never comes or a reply ``--expect`` rejects is
 one clear error (:class:`~channels_harness.errors.TargetError`, exit 2) instead
-of a run full of failed cells.
+of a run full of failed cells. For a scenario the round trip is the connect
+steps and one round of the steps (:mod:`.first_contact`).
 """
 
 from __future__ import annotations
@@ -20,12 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from channels_harness.errors import (
-    HandshakeRefusedError,
-    ReplyError,
-    TargetUnreachableError,
-    UsageError,
-)
+from channels_harness.errors import ReplyError, UsageError
+from channels_harness.experiments.first_contact import first_conversation, open_connection
+from channels_harness.protocol.scenario import Scenario
 from channels_harness.protocol.traffic import Traffic, login_cookie, with_cookie
 from channels_harness.runtime.loopback import check_target
 from channels_harness.runtime.paths import TARGET_APP_DIR
@@ -33,7 +33,7 @@ from channels_harness.runtime.timeouts import scaled
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.registry import get_spec
 from channels_harness.servers.remote import RemoteServer
-from channels_harness.servers.userapp import Readiness, check_app, refusal
+from channels_harness.servers.userapp import Readiness, check_app
 
 # How long the first round trip waits for the reply.
 REPLY_WAIT_S = 10.0
@@ -55,6 +55,7 @@ class Target:
     login: str | None = None
     login_url: str | None = None
     allow_remote: bool = False
+    scenario: Scenario | None = None
 
     @property
     def own(self) -> bool:
@@ -64,7 +65,7 @@ class Target:
     @property
     def label(self) -> str:
         """How rows name what was loaded: the path (or ``--url``'s), else ``app``."""
-        if self.url is not None:
+        if self.url is not None and self.path is None:
             return RemoteServer(self.url).path
         return self.path or "app"
 
@@ -132,7 +133,7 @@ class Target:
     def ws_url(self, server: Server) -> str:
         """The URL the load goes to on ``server`` (``{conn}`` left for the client)."""
         if isinstance(server, RemoteServer):
-            return server.ws_url()
+            return server.ws_url(self.path)
         return server.ws_url(self.path or "/")
 
     def prepare(self, server: Server) -> Traffic:
@@ -144,7 +145,11 @@ class Target:
                 server.http_url("/"), self.login_url, self.login, insecure=traffic.insecure
             )
             traffic = with_cookie(traffic, cookie)
-        first_round_trip(self.ws_url(server).replace("{conn}", "0"), traffic)
+        url = self.ws_url(server).replace("{conn}", "0")
+        if self.scenario is not None:
+            first_conversation(url, self.scenario, traffic)
+        else:
+            first_round_trip(url, traffic)
         return traffic
 
     def describe(self) -> dict[str, Any]:
@@ -160,6 +165,8 @@ class Target:
             "headers": [name for name, _ in self.traffic.headers],
             "subprotocol": self.traffic.subprotocol,
             "login_url": self.login_url,
+            **({"scenario": self.scenario.name} if self.scenario is not None else {}),
+            **({"scenario_file": self.scenario.source} if self.scenario is not None else {}),
         }
 
     def replace(self, **changes: Any) -> Target:
@@ -170,28 +177,7 @@ def first_round_trip(url: str, traffic: Traffic, wait: float = REPLY_WAIT_S) -> 
     """Connect to ``url`` with ``traffic``'s handshake; with messages, send the first and
     wait (``wait`` s, scaled) for a reply that ``expect`` accepts. Raises
     TargetUnreachableError, HandshakeRefusedError or ReplyError."""
-    from websockets.exceptions import InvalidHandshake, InvalidStatus
-    from websockets.sync.client import connect
-
-    subprotocols = [traffic.subprotocol] if traffic.subprotocol else None
-    try:
-        ws = connect(
-            url,
-            additional_headers=traffic.headers,
-            subprotocols=subprotocols,  # type: ignore[arg-type]
-            ssl=traffic.ssl_context(),
-            compression=None,
-            proxy=None,
-            open_timeout=scaled(10.0),
-            max_size=None,
-        )
-    except InvalidStatus as exc:
-        raise HandshakeRefusedError(refusal(url, exc.response.status_code, traffic)) from None
-    except (OSError, TimeoutError, InvalidHandshake) as exc:
-        raise TargetUnreachableError(
-            f"no WebSocket connection to {url}: {type(exc).__name__}: {exc}"
-        ) from None
-    with ws:
+    with open_connection(url, traffic) as ws:
         if traffic.echo:
             return
         message = traffic.message(0, 0)

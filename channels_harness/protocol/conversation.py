@@ -95,7 +95,7 @@ class Frame:
         cached = self.__dict__.get("_document", _MISSING)
         if cached is _MISSING:
             try:
-                cached = None if self.binary else json.loads(self.data)
+                cached = None if self.binary else json.loads(self.data.decode("utf-8"))
             except ValueError:
                 cached = None
             object.__setattr__(self, "_document", cached)
@@ -138,6 +138,14 @@ def bind(check: Check, values: Mapping[str, str]) -> Bound:
 MATCH, OTHER, WRONG = "match", "other", "wrong"
 
 
+def _uses_uuid(step: Step) -> bool:
+    """Whether ``step``'s send or checks hold ``{uuid}`` (a fresh one per instance)."""
+    checks = [step.expect, *([step.until] if step.until is not None else [])]
+    texts = [step.send or ""] + [c.regex or "" for c in checks]
+    texts += [v for c in checks for _, v in c.fields if isinstance(v, str)]
+    return any("{uuid}" in text for text in texts)
+
+
 @dataclass(frozen=True)
 class Bound:
     """A :class:`Check` bound to one step instance: it says whether a frame is the
@@ -171,9 +179,10 @@ class Bound:
         return OTHER, "; ".join(problems)
 
 
-@dataclass
+@dataclass(eq=False)
 class Pending:
-    """One step instance on one connection: what it sent and how far it got."""
+    """One step instance on one connection: what it sent and how far it got (each
+    instance is only ever equal to itself)."""
 
     step: Step
     n: int
@@ -251,6 +260,10 @@ class Conversation:
         self.last_other: Frame | None = None
         self._random = random.Random(conn if seed is None else seed)
         self._position = 0
+        # Per step and check (by identity): whether it needs a fresh {uuid}, and
+        # the bound form of checks with no placeholder (the same for every instance).
+        self._uuid: dict[int, bool] = {}
+        self._bound: dict[int, Bound] = {}
 
     @property
     def connecting(self) -> bool:
@@ -274,26 +287,42 @@ class Conversation:
         low, high = step.think
         return low if low == high else self._random.uniform(low, high)
 
-    def values(self, n: int) -> dict[str, str]:
-        return {"{n}": str(n), "{conn}": str(self.conn), "{uuid}": str(uuid.uuid4())}
+    def values(self, n: int, fresh_uuid: bool = True) -> dict[str, str]:
+        """The placeholders' values for round ``n`` (``{uuid}`` only when ``fresh_uuid``)."""
+        values = {"{n}": str(n), "{conn}": str(self.conn)}
+        if fresh_uuid:
+            values["{uuid}"] = str(uuid.uuid4())
+        return values
 
     def begin(self, step: Step, n: int, now: float) -> Pending:
         """Start an instance of ``step`` for round ``n`` at ``now``; send its
         ``text`` (None: nothing to send). With ``count = 0`` and no ``until``
         it is over at once (the caller just sends)."""
-        values = self.values(n)
+        uses_uuid = self._uuid.get(id(step))
+        if uses_uuid is None:
+            uses_uuid = self._uuid[id(step)] = _uses_uuid(step)
+        values = self.values(n, uses_uuid)
         pending = Pending(
             step=step,
             n=n,
             started=now,
             text=render(step.send, values) if step.send is not None else None,
-            expect=bind(step.expect, values),
-            until=bind(step.until, values) if step.until is not None else None,
+            expect=self._bind(step.expect, values),
+            until=self._bind(step.until, values) if step.until is not None else None,
             deadline=now + step.timeout_s,
         )
         if step.count > 0 or step.until is not None:
             self.pending.append(pending)
         return pending
+
+    def _bind(self, check: Check, values: Mapping[str, str]) -> Bound:
+        """``check`` bound to ``values`` (once for all instances when it has no placeholder)."""
+        if check.correlated:
+            return bind(check, values)
+        bound = self._bound.get(id(check))
+        if bound is None:
+            bound = self._bound[id(check)] = bind(check, values)
+        return bound
 
     def receive(self, frame: Frame, now: float, wall: float | None = None) -> list[Event]:
         """Judge one whole data frame that arrived at ``now`` (``wall``: the
@@ -318,12 +347,19 @@ class Conversation:
         """End every waiting instance (the connection closed or the run stops)."""
         return [self._fail(p, now, reason) for p in list(self.pending)]
 
+    def unfinished(self, now: float, why: str) -> list[Failed]:
+        """End every waiting instance because the run ended first (``why``, like
+        "the run ended"), each saying what it still waited for and the last frame
+        it could not use."""
+        return [
+            self._fail(p, now, self._waiting_for(p, f" before {why}")) for p in list(self.pending)
+        ]
+
     def _offer(
         self, pending: Pending, frame: Frame, now: float, wall: float | None
     ) -> tuple[bool, Event | None]:
         """Whether ``frame`` belongs to ``pending``, and the event it caused (None:
         taken, the instance goes on)."""
-        wrong = f"wrong reply {frame.quote()}"
         expect, why = pending.expect.judge(frame)
         if pending.until is not None:
             ended, until_why = pending.until.judge(frame)
@@ -333,9 +369,9 @@ class Conversation:
                 got = f"{pending.matched} of {pending.step.count}"
                 return True, self._fail(pending, now, f"{frame.quote()} ended it after {got}")
             if pending.waiting_for_until and ended == WRONG and expect != MATCH:
-                return True, self._fail(pending, now, f"{wrong}: {until_why}")
+                return True, self._fail(pending, now, f"wrong reply {frame.quote()}: {until_why}")
         if expect == WRONG:
-            return True, self._fail(pending, now, f"{wrong}: {why}")
+            return True, self._fail(pending, now, f"wrong reply {frame.quote()}: {why}")
         if expect == OTHER:
             return False, None
         problem = self._count(pending, frame, now, wall)
@@ -378,9 +414,12 @@ class Conversation:
         )
 
     def _timeout_reason(self, pending: Pending) -> str:
+        return self._waiting_for(pending, f" within {pending.step.timeout_s:g} s")
+
+    def _waiting_for(self, pending: Pending, when: str = "") -> str:
         step = pending.step
         wanted = step.until.describe() if pending.waiting_for_until and step.until else None
         wanted = wanted or step.expect.describe()
         got = f" ({pending.matched} of {step.count} so far)" if step.count > 1 else ""
         last = f"; last unused frame {self.last_other.quote()}" if self.last_other else ""
-        return f"no frame matching {wanted} within {step.timeout_s:g} s{got}{last}"
+        return f"no frame matching {wanted}{when}{got}{last}"

@@ -50,6 +50,7 @@ Rules a user relies on (docs/scenarios.md says them too):
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tomllib
@@ -127,7 +128,7 @@ class Check:
     fields: tuple[tuple[str, Any], ...] = ()
     regex: str | None = None
 
-    @property
+    @functools.cached_property
     def correlated(self) -> bool:
         """Whether it belongs to one step instance (a templated value or regex)."""
         return any(templated(v) for _, v in self.fields) or templated(self.regex)

@@ -178,13 +178,25 @@ def _stack(row: Any) -> str:
     return f"[{named}] " if named else ""
 
 
+def _step(row: Any) -> str:
+    """``" chat:say"`` for a scenario file's step row (``" chat"`` for its
+    handshakes), else ""."""
+    step = getattr(row, "step", None)
+    if step is not None:
+        return f" {row.scenario}:{step}"
+    # A scenario file's handshakes are named after it (--message's are "app").
+    named = isinstance(row, HandshakeRow) and row.scenario not in (None, "echo", "app")
+    return f" {row.scenario}" if named else ""
+
+
 Cells = dict[str, tuple[str, Figure, bool]]  # name -> (metric, figure, higher is better)
 
 
 def _throughput(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, ThroughputRow):
         flavour = f"{r.flavour} TLS" if r.tls else r.flavour
-        cell = f"{_stack(r)}{r.server} {flavour} c={r.concurrency} {r.payload}"
+        what = _step(r) or f" {r.payload}"
+        cell = f"{_stack(r)}{r.server} {flavour} c={r.concurrency}{what}"
         yield cell, "msgs/s", Figure.of(r.msgs_per_s, r.msgs_per_s_runs, r.ci95), True
         for metric, value, runs in (("p50 ms", r.p50_ms, ()), ("p99 ms", r.p99_ms, r.p99_ms_runs)):
             if value is not None:
@@ -195,13 +207,14 @@ def _handshake(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, HandshakeRow):
         figure = Figure.of(r.handshakes_per_s, r.handshakes_per_s_runs, r.ci95)
         flavour = f"{r.flavour} TLS" if r.tls else r.flavour
-        yield f"{_stack(r)}{r.server} {flavour}", "handshakes/s", figure, True
+        yield f"{_stack(r)}{r.server} {flavour}{_step(r)}", "handshakes/s", figure, True
 
 
 def _latency(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
     for r in rows_of(data, LatencyRow):
         if r.p99_ms is not None:
-            cell = f"{_stack(r)}{r.server} {r.flavour} at {r.share_of_peak or 0:.0%} of peak"
+            share = f"at {r.share_of_peak or 0:.0%} of peak"
+            cell = f"{_stack(r)}{r.server} {r.flavour} {share}{_step(r)}"
             yield cell, "p99 ms", Figure.of(r.p99_ms), False
 
 

@@ -38,9 +38,11 @@ BENCH_SECTIONS = (
     sections.BREAKDOWN_CI,
     sections.LATENCY,
     sections.LATENCY_APP,
+    sections.SCENARIO_LATENCY,
     sections.HANDSHAKE,
     sections.HANDSHAKE_CI,
     sections.HANDSHAKE_APP,
+    sections.SCENARIO_HANDSHAKE,
     sections.MEMORY,
     sections.BLOCKING,
     sections.COMPRESSION,
@@ -129,7 +131,14 @@ def print_summary(console: Console, data: dict[str, Any]) -> None:
     """What a benchmark run found: throughput, ratios with their intervals, the
     unstable and noisy cells, headroom, then the other sections and the failed cells."""
     print_sections(
-        console, data, (sections.THROUGHPUT, sections.THROUGHPUT_CI, sections.THROUGHPUT_APP)
+        console,
+        data,
+        (
+            sections.THROUGHPUT,
+            sections.THROUGHPUT_CI,
+            sections.THROUGHPUT_APP,
+            sections.SCENARIO_THROUGHPUT,
+        ),
     )
     ratios = sync_vs_async(data) + cost_sync_vs_async(data) + server_vs_server(data)
     ratios += cost_server_vs_server(data) + tls_vs_plain(data)

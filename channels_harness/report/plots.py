@@ -336,7 +336,7 @@ def _lines(
 def latency_vs_load(data: dict[str, Any]) -> bytes | None:
     return _lines(
         unstacked(data, LatencyRow),
-        lambda r: f"{r.server} {r.flavour}",
+        lambda r: f"{r.server} {r.flavour}" + (f" {r.step}" if r.step else ""),
         lambda r: float(r.target_rate),
         lambda r: float(r.achieved_rate),
         lambda r: float(r.p99_ms or "nan"),

@@ -112,8 +112,14 @@ class ThroughputRow(Row):
     # Runs measured and dropped because their round was too noisy (measured again).
     dropped_runs: int = 0
     stack: dict[str, str] | None = None
-    # A scenario file's step this row measures (None: the whole echo or message round trip).
+    # A scenario file's step this row measures (None: the whole echo or message round trip);
+    # its push latency (latency_from) percentiles, the cell's frames no step could use by
+    # kind (the same on every step row of the cell) and some error messages.
     step: str | None = None
+    push_p50_ms: float | None = None
+    push_p99_ms: float | None = None
+    other_frames: dict[str, int] | None = None
+    error_samples: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -140,6 +146,11 @@ class LatencyRow(Row):
     stack: dict[str, str] | None = None
     scenario: str | None = None
     step: str | None = None
+    # As on ThroughputRow: push latency, the cell's other frames by kind, error messages.
+    push_p50_ms: float | None = None
+    push_p99_ms: float | None = None
+    other_frames: dict[str, int] | None = None
+    error_samples: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
@@ -168,7 +179,9 @@ class HandshakeRow(Row):
     noise: dict[str, Any] | None = None
     dropped_runs: int = 0
     stack: dict[str, str] | None = None
+    # A scenario file's handshakes: each cycle runs its connect steps before the close.
     scenario: str | None = None
+    error_samples: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

@@ -88,8 +88,22 @@ REFERENCE_SCENARIOS = (None, "echo", "churn", "fanout", "idle")
 
 
 def own_app(row: Any) -> bool:
-    """Whether ``row`` measured your app (its ``flavour`` then holds the path loaded)."""
-    return getattr(row, "scenario", None) not in REFERENCE_SCENARIOS
+    """Whether ``row`` measured your app (its ``flavour`` then holds the path loaded), or
+    a scenario file's step (whatever the file's name)."""
+    scenario = getattr(row, "scenario", None)
+    return scenario not in REFERENCE_SCENARIOS or getattr(row, "step", None) is not None
+
+
+def scenario_file(row: Any) -> bool:
+    """Whether ``row`` measured a scenario file in ``bench``: a step's row, or a
+    handshake row named after the file (``--message`` rows are scenario ``app``)."""
+    if getattr(row, "step", None) is not None:
+        return True
+    return isinstance(row, HandshakeRow) and own_app(row) and row.scenario != "app"
+
+
+def _own_messages(row: Any) -> bool:
+    return own_app(row) and not scenario_file(row)
 
 
 def _what(row: Any) -> str:
@@ -192,7 +206,7 @@ THROUGHPUT_APP = Section(
     "(a round trip ends at the next message the server sends, or as the scenario's step "
     "says); msgs/s is the median of the runs, latencies are over every run.",
     footer=_GEN_BOUND_FOOTER,
-    where=own_app,
+    where=_own_messages,
 )
 
 _LATENCY_COLUMNS: tuple[Column[Any], ...] = (
@@ -220,7 +234,7 @@ LATENCY_APP = Section(
     plots=(("Latency against load (open loop)", "latency_vs_load"),),
     intro="Messages sent at a fixed rate (a share of the closed loop's peak), latency from "
     "each message's intended send time.",
-    where=own_app,
+    where=_own_messages,
 )
 
 HANDSHAKE = Section(
@@ -245,7 +259,7 @@ HANDSHAKE_APP = Section(
     ),
     plots=(("Handshakes", "handshake"),),
     intro="Connect with your handshake options, get accepted, close, as fast as the server allows.",
-    where=own_app,
+    where=_own_messages,
 )
 
 HANDSHAKE_CI = Section(
@@ -268,6 +282,117 @@ HANDSHAKE_CI = Section(
     "included); the median of the runs with its interval (a 95% confidence interval from "
     "6 runs on, else the range of the runs).",
     where=lambda row: row.series is not None and not own_app(row),
+)
+
+# -- scenario files: one row per step --------------------------------------------------
+
+ERRORS: Column[Any] = Column("errors", "errors")
+PUSH_P99: Column[Any] = Column("push p99 ms", "push_p99_ms")
+
+
+def _other_frames(row: ThroughputRow | LatencyRow) -> str:
+    """The cell's frames no step could use, by kind: ``chat.message 120, ping 3``."""
+    return ", ".join(f"{kind} {count}" for kind, count in (row.other_frames or {}).items())
+
+
+def _first_error(row: ThroughputRow | LatencyRow | HandshakeRow) -> str:
+    """The first error message the row kept, cut to 100 characters."""
+    first = row.error_samples[0] if row.error_samples else ""
+    return first if len(first) <= 100 else first[:99] + "…"
+
+
+OTHER_FRAMES: Column[Any] = Column("other frames", "other_frames", _other_frames)
+FIRST_ERROR: Column[Any] = Column("first error", "error_samples", _first_error)
+
+
+def _step_order(row: ThroughputRow | LatencyRow) -> tuple[str, str, str]:
+    return (str(row.scenario), row.server, row.flavour)
+
+
+SCENARIO_THROUGHPUT = Section(
+    ThroughputRow,
+    "Scenario steps (closed loop)",
+    (
+        SERVER,
+        PATH,
+        SCENARIO,
+        STEP,
+        Column("steps/s", "msgs_per_s"),
+        CI,
+        RUNS,
+        Column("server µs/step", "server_cpu_us_per_msg"),
+        P50,
+        P99,
+        PUSH_P99,
+        ERRORS,
+        OTHER_FRAMES,
+        FIRST_ERROR,
+        GEN_BOUND,
+        FLAGS,
+    ),
+    intro="Each connection runs the scenario's steps in order, round after round. steps/s: "
+    "the step's instances that ended well per second (median of the runs, 95% CI its "
+    "bootstrap interval); p50/p99: from its send (or, for a step that waits for pushes, "
+    "from when it began waiting) to the frame that ended it; push p99: now minus the "
+    "frame's own timestamp (latency_from). errors: the step's failed instances (a wrong "
+    "reply, a timeout, a lost connection) plus the cell's connection errors; other "
+    "frames: what no waiting step could use, by kind, over the whole cell (the same on "
+    "each step row); server µs/step: the server's CPU over the window per instance of "
+    "this step (with steps in order, per round).",
+    footer=_GEN_BOUND_FOOTER,
+    order=_step_order,
+    where=scenario_file,
+)
+
+SCENARIO_LATENCY = Section(
+    LatencyRow,
+    "Scenario steps against load (open loop)",
+    (
+        SERVER,
+        PATH,
+        SCENARIO,
+        STEP,
+        Column("target/s", "target_rate"),
+        Column("achieved/s", "achieved_rate"),
+        P50,
+        P99,
+        P999,
+        MAX,
+        PUSH_P99,
+        ERRORS,
+        OTHER_FRAMES,
+        FIRST_ERROR,
+        GEN_BOUND,
+    ),
+    intro="Steps begun on a fixed schedule (target/s and achieved/s count every step "
+    "together), each on its connection in the scenario's order, think times left out; "
+    "latency from the intended begin time, and a step that timed out or was still waiting "
+    "at the end counts with the time it waited.",
+    order=_step_order,
+    where=scenario_file,
+)
+
+SCENARIO_HANDSHAKE = Section(
+    HandshakeRow,
+    "Scenario handshakes (connect steps included)",
+    (
+        SERVER,
+        PATH,
+        SCENARIO,
+        Column("per second", "handshakes_per_s"),
+        CI,
+        RUNS,
+        Column("server µs/handshake", "server_cpu_us_per_handshake"),
+        P50,
+        P99,
+        ERRORS,
+        FIRST_ERROR,
+        FLAGS,
+    ),
+    plots=(("Handshakes", "handshake"),),
+    intro="Connect, the scenario's connect steps, close, per second (median of the runs, "
+    "95% CI); p50/p99 from the TCP connect to the end of the last connect step.",
+    where=scenario_file,
 )
 
 MEMORY = Section(
@@ -746,11 +871,14 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     THROUGHPUT,
     THROUGHPUT_CI,
     THROUGHPUT_APP,
+    SCENARIO_THROUGHPUT,
     LATENCY,
     LATENCY_APP,
+    SCENARIO_LATENCY,
     HANDSHAKE,
     HANDSHAKE_CI,
     HANDSHAKE_APP,
+    SCENARIO_HANDSHAKE,
     MEMORY,
     BREAKDOWN,
     BREAKDOWN_CI,

@@ -235,7 +235,7 @@ def headline_cell(rows: list[ThroughputRow]) -> tuple[str, int] | None:
     the cell every comparison in the summary uses."""
     counts: Counter[tuple[str, int]] = Counter()
     for row in rows:
-        if row.scenario == "echo" and row.msgs_per_s and not row.tls:
+        if row.scenario == "echo" and row.step is None and row.msgs_per_s and not row.tls:
             counts[(str(row.payload), int(row.concurrency or 0))] += 1
     if not counts:
         return None
@@ -256,6 +256,7 @@ def headline_rows(data: Data) -> list[ThroughputRow]:
         if str(row.payload) == payload
         and int(row.concurrency or 0) == concurrency
         and row.scenario == "echo"
+        and row.step is None
         and row.msgs_per_s
         and not row.tls
     ]
@@ -366,8 +367,11 @@ def tls_vs_plain(data: Data) -> list[Ratio]:
 def _cell_name(row: ThroughputRow | HandshakeRow) -> str:
     flavour = f"{row.flavour} TLS" if row.tls else row.flavour
     if isinstance(row, HandshakeRow):
-        return f"{row.server} {flavour} handshakes"
-    return f"{row.server} {flavour} c={row.concurrency} {row.payload}"
+        # A scenario file's handshakes are named after it (--message's are "app").
+        named = row.scenario not in (None, "echo", "app")
+        return f"{row.server} {flavour} handshakes" + (f" {row.scenario}" if named else "")
+    what = f"{row.scenario}:{row.step}" if row.step else row.payload
+    return f"{row.server} {flavour} c={row.concurrency} {what}"
 
 
 def _measured(data: Data) -> list[ThroughputRow | HandshakeRow]:

@@ -33,4 +33,6 @@ def _plain(value: Any) -> Any:
         return value.to_json()
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
     return value

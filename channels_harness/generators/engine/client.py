@@ -5,19 +5,19 @@ for every frame without creating a coroutine per message, which is what makes
 the engine several times faster than a stock asyncio client (see
 ``bench/compare_clients.py`` for the measurement that chose it).
 
-:class:`EchoConnection` is one connection whose behaviour is set by a
-:class:`Driver`: the closed loop sends the next message from the reply
-callback, the open loop sends on a schedule and matches replies in order
-(an echo keeps each connection's order). :func:`run_echo` is the frame both
-measure in: open the connections, measure, close them on every exit path.
+:class:`Connection` is what every engine connection shares (the server's
+CLOSE, pings, a lost connection, the polite close). :class:`EchoConnection`
+is the reference echo's, whose behaviour is set by a :class:`Driver`: the
+closed loop sends the next message from the reply callback, the open loop
+sends on a schedule and matches replies in order (an echo keeps each
+connection's order), a reply is matched by its size. :func:`run_echo` is the
+frame both measure in: open the connections, measure, close them on every
+exit path. The user's messages and scenario files are conversations
+(:mod:`.conversing`), on connections of their own.
 
-With a :class:`~channels_harness.protocol.traffic.Traffic` of the user's
-messages, :class:`AppConnection` takes the echo's place: it sends the messages
-in turn and a reply is the next message the server sends on that connection
-(checked against ``--expect``); a message that arrives while nothing is
-waiting is counted apart (``unsolicited``), not as an error. The echo path is
-unchanged. The traffic's headers and subprotocol go into every handshake, and
-``{conn}`` in the URL becomes the connection's number.
+``{conn}`` in the URL becomes the connection's number, and a
+:class:`~channels_harness.protocol.traffic.Traffic`'s headers and subprotocol
+go into every handshake.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import asyncio
 import re
 import ssl
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import picows
 
@@ -49,6 +49,9 @@ _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 * 1024}
 MAX_FRAME_SIZE = 64 * 1024 * 1024
 # Error messages a result keeps (the count is always complete).
 ERROR_SAMPLES = 5
+
+C = TypeVar("C", bound="Connection")
+CONTROL = frozenset({picows.WSMsgType.CLOSE, picows.WSMsgType.PING, picows.WSMsgType.PONG})
 
 
 @dataclass(frozen=True)
@@ -105,76 +108,40 @@ class Counters(ErrorLog):
     unsolicited: int = 0
 
 
-class Driver:
-    """What an :class:`EchoConnection` does with a complete reply or a lost connection."""
+class Connection(picows.WSListener):
+    """What every engine connection shares: its transport, the server's CLOSE
+    (an error unless we were closing), pings and pongs (picows answers pings),
+    a lost connection (an error) and the polite close."""
 
-    def on_reply(self, conn: EchoConnection, now: float) -> None:
-        raise NotImplementedError
-
-    def on_lost(self, conn: EchoConnection) -> None:
-        """The connection went away before we closed it (already counted as an error)."""
-
-
-class EchoConnection(picows.WSListener):
-    """One WebSocket connection that counts and times echoed messages.
-
-    ``pending`` holds the send time (``perf_counter`` seconds; the intended
-    time in the open loop) of each message not yet answered, oldest first.
-    """
-
-    def __init__(self, driver: Driver, counters: Counters, message: Payload) -> None:
-        self.driver = driver
+    def __init__(self, counters: Counters) -> None:
         self.counters = counters
-        self.message = message
         self.transport: picows.WSTransport | None = None
-        self.pending: deque[float] = deque()
-        self.sent = 0
         self.closing = False
         self.lost = False
         self.closed = asyncio.get_running_loop().create_future()
-        self._reply_size = 0
 
     def on_ws_connected(self, transport: picows.WSTransport) -> None:
         self.transport = transport
 
-    def send(self, stamp: float) -> None:
-        """Send the payload once, remembering ``stamp`` as its send time."""
-        assert self.transport is not None
-        self.pending.append(stamp)
-        self.sent += 1
-        self.counters.sent += 1
-        self.transport.send(self.message.msg_type, self.message.data)
-
-    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        kind = frame.msg_type
-        if kind == picows.WSMsgType.CLOSE:
+    def control(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        """Handle a frame of :data:`CONTROL`: answer a CLOSE (an error unless we
+        were closing); pings are answered by picows, pongs need nothing."""
+        if frame.msg_type == picows.WSMsgType.CLOSE:
             if not self.closing:
                 self.counters.error(f"server closed the connection (code {frame.get_close_code()})")
             transport.send_close(frame.get_close_code())
             transport.disconnect()
-            return
-        if kind in (picows.WSMsgType.PING, picows.WSMsgType.PONG):
-            return
-        self._reply_size += frame.payload_size
-        if not frame.fin:
-            return
-        now = perf_counter()
-        size, self._reply_size = self._reply_size, 0
-        if not self.pending:
-            self.counters.error("reply without a message waiting for it")
-            return
-        if size != self.message.size:
-            self.counters.error(f"echo of {self.message.size} bytes came back as {size}")
-        self.counters.received += 1
-        self.driver.on_reply(self, now)
 
     def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
         if not self.closing:
             self.lost = True
             self.counters.error("connection lost")
-            self.driver.on_lost(self)
+            self.on_lost()
         if not self.closed.done():
             self.closed.set_result(None)
+
+    def on_lost(self) -> None:
+        """The connection went away before we closed it (already counted as an error)."""
 
     async def close(self, timeout: float) -> None:
         """Close politely and wait (at most ``timeout`` s) for the server to agree."""
@@ -190,49 +157,58 @@ class EchoConnection(picows.WSListener):
                 transport.disconnect()
 
 
-class AppConnection(EchoConnection):
-    """One connection to the user's app: sends the traffic's messages in turn; a
-    reply is the next data message the server sends, checked against ``expect``."""
+class Driver:
+    """What an :class:`EchoConnection` does with a complete reply or a lost connection."""
 
-    def __init__(self, driver: Driver, counters: Counters, traffic: Traffic, number: int) -> None:
-        super().__init__(driver, counters, _NO_PAYLOAD)
-        self.traffic = traffic
-        self.number = number
-        self.checking = traffic.expect is not None
-        self._parts: list[bytes] = []
+    def on_reply(self, conn: EchoConnection, now: float) -> None:
+        raise NotImplementedError
+
+    def on_lost(self, conn: EchoConnection) -> None:
+        """The connection went away before we closed it (already counted as an error)."""
+
+
+class EchoConnection(Connection):
+    """One WebSocket connection that counts and times echoed messages.
+
+    ``pending`` holds the send time (``perf_counter`` seconds; the intended
+    time in the open loop) of each message not yet answered, oldest first.
+    """
+
+    def __init__(self, driver: Driver, counters: Counters, message: Payload) -> None:
+        super().__init__(counters)
+        self.driver = driver
+        self.message = message
+        self.pending: deque[float] = deque()
+        self.sent = 0
+        self._reply_size = 0
 
     def send(self, stamp: float) -> None:
-        """Send this connection's next message, remembering ``stamp`` as its send time."""
+        """Send the payload once, remembering ``stamp`` as its send time."""
         assert self.transport is not None
         self.pending.append(stamp)
-        text = self.traffic.message(self.sent, self.number)
         self.sent += 1
         self.counters.sent += 1
-        self.transport.send(picows.WSMsgType.TEXT, text.encode())
+        self.transport.send(self.message.msg_type, self.message.data)
 
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        kind = frame.msg_type
-        if kind in (picows.WSMsgType.CLOSE, picows.WSMsgType.PING, picows.WSMsgType.PONG):
-            super().on_ws_frame(transport, frame)
+        if frame.msg_type in CONTROL:
+            self.control(transport, frame)
             return
-        if self.checking:
-            self._parts.append(frame.get_payload_as_bytes())
+        self._reply_size += frame.payload_size
         if not frame.fin:
             return
         now = perf_counter()
-        reply = b"".join(self._parts)
-        self._parts.clear()
+        size, self._reply_size = self._reply_size, 0
         if not self.pending:
-            self.counters.unsolicited += 1
+            self.counters.error("reply without a message waiting for it")
             return
-        problem = self.traffic.mismatch(reply) if self.checking else None
-        if problem is not None:
-            self.counters.error(problem)
+        if size != self.message.size:
+            self.counters.error(f"echo of {self.message.size} bytes came back as {size}")
         self.counters.received += 1
         self.driver.on_reply(self, now)
 
-
-_NO_PAYLOAD = Payload("app", b"", True)
+    def on_lost(self) -> None:
+        self.driver.on_lost(self)
 
 
 def connection_url(url: str, number: int) -> str:
@@ -248,28 +224,20 @@ def client_ssl_context(ca_file: str | None) -> ssl.SSLContext | None:
 
 async def connect(
     url: str,
-    driver: Driver,
+    make: Callable[[], C],
     counters: Counters,
-    message: Payload,
     timeout: float,
     ssl_context: ssl.SSLContext | None = None,
     traffic: Traffic | None = None,
-    number: int = 0,
-) -> EchoConnection | None:
-    """Open one connection (over TLS for wss://, with ``ssl_context``), an
-    :class:`AppConnection` when ``traffic`` has messages; on failure count an
-    error and return None."""
-
-    def make() -> EchoConnection:
-        if traffic is None or traffic.echo:
-            return EchoConnection(driver, counters, message)
-        return AppConnection(driver, counters, traffic, number)
-
+) -> C | None:
+    """Open one connection to ``url`` (over TLS for wss://, with ``ssl_context``;
+    with ``traffic``'s handshake headers) whose listener ``make()`` builds; on
+    failure count an error and return None."""
     try:
         _transport, listener = await asyncio.wait_for(
             picows.ws_connect(
                 make,
-                connection_url(url, number),
+                url,
                 ssl_context=ssl_context,
                 extra_headers=traffic.handshake_headers() if traffic is not None else None,
                 websocket_handshake_timeout=timeout,
@@ -280,39 +248,43 @@ async def connect(
     except (OSError, picows.WSError, TimeoutError) as exc:
         counters.error(f"connect failed: {type(exc).__name__}: {exc}")
         return None
-    assert isinstance(listener, EchoConnection)
-    return listener
+    return listener  # type: ignore[return-value]
 
 
 async def connect_many(
     url: str,
     count: int,
-    driver: Driver,
+    make: Callable[[int], C],
     counters: Counters,
-    message: Payload,
     timeout: float,
     parallel: int = 100,
     ssl_context: ssl.SSLContext | None = None,
     traffic: Traffic | None = None,
     first: int = 0,
-) -> list[EchoConnection]:
-    """Open ``count`` connections (numbered from ``first``), at most ``parallel``
-    handshakes at a time (see :func:`connect` for the rest)."""
+) -> list[C]:
+    """Open ``count`` connections numbered from ``first`` (``{conn}`` in ``url``
+    becomes the number; ``make(number)`` builds each listener), at most
+    ``parallel`` handshakes at a time (see :func:`connect` for the rest)."""
     gate = asyncio.Semaphore(parallel)
     if ssl_context is None and traffic is not None:
         ssl_context = traffic.ssl_context()
 
-    async def one(number: int) -> EchoConnection | None:
+    async def one(number: int) -> C | None:
         async with gate:
             return await connect(
-                url, driver, counters, message, timeout, ssl_context, traffic, number
+                connection_url(url, number),
+                lambda: make(number),
+                counters,
+                timeout,
+                ssl_context,
+                traffic,
             )
 
     opened = await asyncio.gather(*(one(first + i) for i in range(count)))
     return [conn for conn in opened if conn is not None]
 
 
-async def close_all(conns: list[EchoConnection], timeout: float) -> None:
+async def close_all(conns: Sequence[Connection], timeout: float) -> None:
     """Close every connection, waiting at most ``timeout`` s in all."""
     await asyncio.gather(*(conn.close(timeout) for conn in conns))
 
@@ -336,12 +308,12 @@ async def run_echo(
     connection on every exit path and return ``result`` with the counters, the
     driver's measured count and its histogram."""
     counters = Counters()
+    message = payload(config.payload)
     conns = await connect_many(
         config.url,
         config.connections,
-        driver,
+        lambda _number: EchoConnection(driver, counters, message),
         counters,
-        payload(config.payload),
         config.connect_timeout_s,
         traffic=config.traffic,
         first=config.first_conn,

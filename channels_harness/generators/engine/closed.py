@@ -3,13 +3,17 @@ one came back, for peak throughput.
 
 The reply callback sends the next message, so there is no coroutine and no
 queue per message. Each round trip is timed from its own send; only round
-trips answered inside the measurement window count.
+trips answered inside the measurement window count. A conversation (a
+scenario file or the user's messages) runs its steps the same way
+(:mod:`.scenario_loops`), in the same window (:func:`measure_window`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from time import perf_counter
+from typing import Any, Protocol
 
 from channels_harness.generators.engine.client import (
     Counters,
@@ -20,6 +24,16 @@ from channels_harness.generators.engine.client import (
 from channels_harness.generators.engine.meter import WindowMeter
 from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
 from channels_harness.runtime import stats
+
+
+class Loop(Protocol):
+    """What :func:`measure_window` needs of a closed loop."""
+
+    measuring: bool
+    stopping: bool
+    idle: asyncio.Future[None]
+
+    def start(self, conns: Sequence[Any]) -> None: ...
 
 
 class ClosedLoop(Measuring):
@@ -35,7 +49,7 @@ class ClosedLoop(Measuring):
         self.active = 0
         self.idle = asyncio.get_running_loop().create_future()
 
-    def start(self, conns: list[EchoConnection]) -> None:
+    def start(self, conns: Sequence[EchoConnection]) -> None:
         self.active = len(conns)
         now = perf_counter()
         for conn in conns:
@@ -61,23 +75,31 @@ class ClosedLoop(Measuring):
 
 
 async def run_closed(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
-    """Run one closed-loop measurement in this process and event loop."""
+    """Run one closed-loop echo measurement in this process and event loop."""
     loop = ClosedLoop(config.messages)
     result = WorkerResult(mode="closed", connections=config.connections)
 
     async def measure(conns: list[EchoConnection], counters: Counters) -> None:
-        await _measure(config, loop, conns, counters, result)
+        def give_up() -> None:
+            for _ in range(sum(len(conn.pending) for conn in conns)):
+                counters.error(f"no reply within the {config.drain_s}s drain")
+
+        await measure_window(config, loop, conns, result, give_up)
 
     return await run_echo(config, loop, result, measure, ready)
 
 
-async def _measure(
+async def measure_window(
     config: LoadConfig,
-    loop: ClosedLoop,
-    conns: list[EchoConnection],
-    counters: Counters,
+    loop: Loop,
+    conns: Sequence[Any],
     result: WorkerResult,
+    give_up: Callable[[], None],
 ) -> None:
+    """Run ``loop`` on ``conns``: warm-up, then ``duration_s`` measured (or, with
+    ``messages``, until every connection is done, ``duration_s`` at most), the
+    generator's and the server's CPU over the window into ``result``; then wait
+    ``drain_s`` for what is in flight and call ``give_up()`` if it is not over."""
     if config.messages is not None:
         loop.measuring = True
         meter = WindowMeter(config.server_pids)
@@ -106,5 +128,4 @@ async def _measure(
     try:
         await asyncio.wait_for(asyncio.shield(loop.idle), config.drain_s)
     except TimeoutError:
-        for _ in range(sum(len(conn.pending) for conn in conns)):
-            counters.error(f"no reply within the {config.drain_s}s drain")
+        give_up()

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
@@ -86,6 +87,36 @@ class LoadResult:
         return sum(w.connected for w in self.workers)
 
     @property
+    def step_names(self) -> list[str]:
+        """The measured steps of a conversation, in the scenario's order ([] for the echo)."""
+        return list(dict.fromkeys(name for w in self.workers for name in w.steps))
+
+    @property
+    def other(self) -> dict[str, int]:
+        """Frames no step could use, by kind, over every process, most frequent first."""
+        total: Counter[str] = Counter()
+        for worker in self.workers:
+            total.update(worker.other)
+        return dict(total.most_common())
+
+    def for_step(self, name: str) -> LoadResult:
+        """This result as step ``name`` alone: its measured count, latencies and
+        errors (plus the connections' errors, which belong to no step), with
+        the run's window, CPU and noise (KeyError for a step it does not have)."""
+        return LoadResult(
+            self.config,
+            [_step_view(worker, name) for worker in self.workers],
+            self.generator_cpus,
+        )
+
+    def push_summary(self, name: str) -> stats.LatencySummary | None:
+        """Step ``name``'s push latency percentiles (None when it measured none)."""
+        encoded = [w.steps[name].push_histogram for w in self.workers if name in w.steps]
+        if not any(encoded):
+            return None
+        return stats.summarize(stats.merge(encoded))
+
+    @property
     def cpu_per_process(self) -> list[float]:
         return [round(w.cpu, 3) for w in self.workers]
 
@@ -137,6 +168,24 @@ class LoadResult:
             "generator_cpu_per_process": self.cpu_per_process,
             "generator_bound": self.generator_bound,
         }
+
+
+def _step_view(worker: WorkerResult, name: str) -> WorkerResult:
+    """``worker`` as step ``name`` alone (see :meth:`LoadResult.for_step`); ``sent``
+    counts the step's instances begun."""
+    step = worker.steps[name]
+    connection_errors = worker.errors - sum(s.errors for s in worker.steps.values())
+    step_samples = {s for other in worker.steps.values() for s in other.error_samples}
+    general = [s for s in worker.error_samples if s not in step_samples]
+    return replace(
+        worker,
+        measured=step.measured,
+        sent=step.begun,
+        histogram=step.histogram,
+        errors=step.errors + connection_errors,
+        error_samples=(step.error_samples + general)[:5],
+        steps={name: step},
+    )
 
 
 def split(config: LoadConfig, processes: int) -> list[LoadConfig]:
@@ -233,7 +282,7 @@ def run_parts(
     try:
         for i, part in enumerate(configs):
             workers.append(_Worker(part, cores[i % len(cores)] if cores else None))
-        deadline = time.monotonic() + scaled(STARTUP_S + longest.connect_timeout_s)
+        deadline = time.monotonic() + scaled(STARTUP_S + longest.open_budget_s)
         for worker in workers:
             worker.expect(READY, deadline)
         for worker in workers:

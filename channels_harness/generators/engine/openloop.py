@@ -7,12 +7,16 @@ gone out meanwhile carry the stall in their latency instead of being quietly
 postponed. That is what avoids coordinated omission. Messages still
 unanswered at the end are errors and enter the histogram with the time they
 had waited so far, so a stall can never make the percentiles look better.
+A conversation's steps are begun on the same schedule (:func:`schedule`,
+:mod:`.scenario_loops`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from time import perf_counter
+from typing import Any
 
 from channels_harness.generators.engine.client import (
     Counters,
@@ -27,21 +31,54 @@ from channels_harness.runtime import stats
 MIN_SLEEP_S = 0.001
 
 
-class OpenLoop(Measuring):
+class Paced:
+    """The part of an open loop :func:`schedule` drives: the measurement window,
+    what is outstanding, and :attr:`idle` once sending is done and nothing is."""
+
+    def __init__(self) -> None:
+        self.window_start = float("inf")
+        self.window_end = float("inf")
+        self.outstanding = 0
+        self.sending_done = False
+        self.idle: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def in_window(self, intended: float) -> bool:
+        return self.window_start <= intended < self.window_end
+
+    def check_idle(self) -> None:
+        if self.sending_done and self.outstanding <= 0 and not self.idle.done():
+            self.idle.set_result(None)
+
+    def begin(self, conn: Any, intended: float) -> None:
+        """Send what is due at ``intended`` on ``conn``."""
+        raise NotImplementedError
+
+    def give_up(self, conns: Sequence[Any], counters: Counters, drain_s: float) -> None:
+        """The ``drain_s`` drain ended with some still outstanding: count them as
+        errors (and, if due in the window, their wait so far as their latency)."""
+        raise NotImplementedError
+
+
+class OpenLoop(Paced, Measuring):
     """Match each reply to its intended send time and record the latency of
     messages due inside the window."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.histogram = stats.new_histogram()
-        self.window_start = float("inf")
-        self.window_end = float("inf")
         self.measured = 0
-        self.outstanding = 0
-        self.sending_done = False
-        self.idle = asyncio.get_running_loop().create_future()
 
-    def in_window(self, intended: float) -> bool:
-        return self.window_start <= intended < self.window_end
+    def begin(self, conn: EchoConnection, intended: float) -> None:
+        self.outstanding += 1
+        conn.send(intended)
+
+    def give_up(self, conns: Sequence[EchoConnection], counters: Counters, drain_s: float) -> None:
+        now = perf_counter()
+        for conn in conns:
+            for intended in conn.pending:
+                counters.error(f"no reply within the {drain_s}s drain")
+                if self.in_window(intended):
+                    stats.record_us(self.histogram, (now - intended) * 1e6)
 
     def on_reply(self, conn: EchoConnection, now: float) -> None:
         intended = conn.pending.popleft()
@@ -56,10 +93,6 @@ class OpenLoop(Measuring):
         conn.pending.clear()
         self.check_idle()
 
-    def check_idle(self) -> None:
-        if self.sending_done and self.outstanding <= 0 and not self.idle.done():
-            self.idle.set_result(None)
-
 
 async def run_open(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
     """Run one open-loop measurement at ``config.rate`` in this process."""
@@ -68,18 +101,21 @@ async def run_open(config: LoadConfig, ready: Barrier | None = None) -> WorkerRe
     result = WorkerResult(mode="open", connections=config.connections, target_rate=config.rate)
 
     async def measure(conns: list[EchoConnection], counters: Counters) -> None:
-        await _schedule(config, loop, conns, counters, result)
+        await schedule(config, loop, conns, counters, result)
 
     return await run_echo(config, loop, result, measure, ready)
 
 
-async def _schedule(
+async def schedule(
     config: LoadConfig,
-    loop: OpenLoop,
-    conns: list[EchoConnection],
+    loop: Paced,
+    conns: Sequence[Any],
     counters: Counters,
     result: WorkerResult,
 ) -> None:
+    """Begin what is due at ``start + k / rate`` on connection ``k % n`` (``loop.begin``),
+    warm-up first, then the window; the achieved rate and the generator's CPU into
+    ``result``; wait ``drain_s`` for what is outstanding, then ``loop.give_up``."""
     assert config.rate is not None
     interval = 1.0 / config.rate
     warmup = int(config.warmup_s * config.rate)
@@ -102,8 +138,7 @@ async def _schedule(
             if conn.lost:
                 counters.error("message not sent: connection lost")
             else:
-                loop.outstanding += 1
-                conn.send(intended)
+                loop.begin(conn, intended)
             k += 1
         if k >= warmup:
             last_window_send = perf_counter()
@@ -122,9 +157,4 @@ async def _schedule(
     try:
         await asyncio.wait_for(asyncio.shield(loop.idle), config.drain_s)
     except TimeoutError:
-        now = perf_counter()
-        for conn in conns:
-            for intended in conn.pending:
-                counters.error(f"no reply within the {config.drain_s}s drain")
-                if loop.in_window(intended):
-                    stats.record_us(loop.histogram, (now - intended) * 1e6)
+        loop.give_up(conns, counters, config.drain_s)

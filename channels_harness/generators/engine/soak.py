@@ -10,9 +10,10 @@ what any server manages:
 - room: ``room_members`` members of one room, one of them broadcasting
   ``broadcast_rate`` timestamped messages per second (:mod:`.fanout`).
 
-For the user's app (``traffic`` with messages) the echo sends those messages
-(a reply is the next message the server sends), every handshake carries the
-traffic's headers, and there is no room when ``room_url`` is empty.
+For the user's app (``traffic`` with messages) the echo is their conversation
+(:class:`~.scenario_loops.OpenSteps`: a reply is the next message the server
+sends), every handshake carries the traffic's headers, and there is no room
+when ``room_url`` is empty.
 
 Every ``sample_s`` while the load runs it prints one JSON line of cumulative
 counters (a :class:`SoakCounters`; the parent samples the server at the same
@@ -35,11 +36,19 @@ import uvloop
 
 from channels_harness.generators.engine.churn import handshake_cycle
 from channels_harness.generators.engine.client import (
+    Connection,
     Counters,
     EchoConnection,
     close_all,
     connect_many,
     payload,
+)
+from channels_harness.generators.engine.conversing import (
+    ConversationConnection,
+    StepMeters,
+    Sweeper,
+    conversations,
+    open_conversations,
 )
 from channels_harness.generators.engine.fanout import (
     RESULT,
@@ -51,7 +60,9 @@ from channels_harness.generators.engine.fanout import (
     leave,
 )
 from channels_harness.generators.engine.meter import WindowMeter
-from channels_harness.generators.engine.openloop import MIN_SLEEP_S, OpenLoop
+from channels_harness.generators.engine.openloop import MIN_SLEEP_S, OpenLoop, Paced
+from channels_harness.generators.engine.result import LoadConfig
+from channels_harness.generators.engine.scenario_loops import OpenSteps
 from channels_harness.protocol.traffic import Traffic
 from channels_harness.runtime import stats
 from channels_harness.runtime.records import Record
@@ -114,9 +125,22 @@ class Soak:
     def __init__(self, load: SoakLoad) -> None:
         self.load = load
         self.echo = Counters()
-        self.driver = OpenLoop()
+        self.talk = LoadConfig(
+            url=load.echo_url,
+            connections=load.echo_connections,
+            connect_timeout_s=load.connect_timeout_s,
+            traffic=load.traffic,
+        )
+        self.meters: StepMeters | None = None
+        self.sweeper: Sweeper | None = None
+        self.driver: Paced = OpenLoop()
+        if self.talk.converses:
+            scenario, _ = conversations(self.talk)
+            self.meters = StepMeters(scenario)
+            self.sweeper = Sweeper(scenario)
+            self.driver = OpenSteps(self.meters)
         self.driver.window_start = 0.0
-        self.conns: list[EchoConnection] = []
+        self.conns: list[Connection] = []
         self.echo_next = 0
         self.churn_ok = 0
         self.churn_failures = Counters()
@@ -129,7 +153,8 @@ class Soak:
 
     @property
     def errors(self) -> int:
-        return self.echo.errors + self.churn_failures.errors + self.room_outcome.errors
+        echo = self.echo.errors + (self.meters.errors if self.meters is not None else 0)
+        return echo + self.churn_failures.errors + self.room_outcome.errors
 
     def counters(self) -> SoakCounters:
         """The cumulative counters now."""
@@ -146,21 +171,40 @@ class Soak:
     async def connect(self) -> None:
         """Open the echo connections and join the room's members."""
         load = self.load
-        self.conns = await connect_many(
-            load.echo_url,
-            load.echo_connections,
-            self.driver,
-            self.echo,
-            payload("32B-text"),
-            load.connect_timeout_s,
-            traffic=load.traffic,
-        )
+        self.conns = await self._open_echo()
         if not load.room_url:
             return
         room = FanoutConfig(
             url=load.room_url, group_size=load.room_members, messages=self.broadcasts
         )
         self.members = await join(room, self.room, self.room_outcome)
+
+    async def _open_echo(self) -> list[Connection]:
+        """The echo connections: the reference echo's, or the user's conversations."""
+        if self.sweeper is None:
+            assert isinstance(self.driver, OpenLoop)
+            driver, message = self.driver, payload("32B-text")
+            return list(
+                await connect_many(
+                    self.load.echo_url,
+                    self.load.echo_connections,
+                    lambda _number: EchoConnection(driver, self.echo, message),
+                    self.echo,
+                    self.load.connect_timeout_s,
+                    traffic=self.load.traffic,
+                )
+            )
+        _, conversation = conversations(self.talk)
+        sweeper, conductor = self.sweeper, self.driver
+        assert isinstance(conductor, OpenSteps)
+
+        def make(number: int) -> ConversationConnection:
+            conn = ConversationConnection(conversation(number), self.echo, conductor)
+            sweeper.conns.append(conn)
+            return conn
+
+        sweeper.start()
+        return list(await open_conversations(self.talk, make, self.echo))
 
     async def hold(self) -> None:
         """Run the three loads and the sampling together for ``duration_s``."""
@@ -185,9 +229,7 @@ class Soak:
         try:
             await asyncio.wait_for(asyncio.shield(self.driver.idle), drain_s)
         except TimeoutError:
-            for conn in self.conns:
-                for _ in conn.pending:
-                    self.echo.error(f"no echo within the {drain_s}s drain")
+            self.driver.give_up(self.conns, self.echo, drain_s)
         expected = self.broadcast_sent * len(self.members)
         drain_end = perf_counter() + drain_s
         while self.room.delivered < expected and perf_counter() < drain_end:
@@ -197,12 +239,21 @@ class Soak:
         """Close every echo connection and every room member."""
         await close_all(self.conns, self.load.connect_timeout_s)
         await leave(self.members, self.load.connect_timeout_s)
+        if self.sweeper is not None:
+            self.sweeper.stop()
 
     def outcome(self, cpu_share: float, cpu_wait: float) -> SoakOutcome:
         """The final counters with latency, losses, error samples and the generator's CPU."""
-        echo = stats.summarize(self.driver.histogram)
+        if self.meters is not None:
+            echo = stats.summarize(self.meters.histogram())
+            step_samples = [s for m in self.meters.meters.values() for s in m.error_samples]
+        else:
+            assert isinstance(self.driver, OpenLoop)
+            echo = stats.summarize(self.driver.histogram)
+            step_samples = []
         samples = [
             *self.echo.error_samples,
+            *step_samples,
             *self.churn_failures.error_samples,
             *self.room_outcome.error_samples,
         ]
@@ -225,8 +276,7 @@ class Soak:
         if not live:
             self.echo.error("message not sent: no echo connection left")
             return
-        self.driver.outstanding += 1
-        live[self.echo_next % len(live)].send(perf_counter())
+        self.driver.begin(live[self.echo_next % len(live)], perf_counter())
         self.echo_next += 1
 
     def broadcast(self) -> None:

@@ -21,6 +21,7 @@ from channels_harness.generators.engine.closed import run_closed
 from channels_harness.generators.engine.idle import raise_nofile_limit
 from channels_harness.generators.engine.openloop import run_open
 from channels_harness.generators.engine.result import Barrier, LoadConfig, WorkerResult
+from channels_harness.generators.engine.scenario_loops import run_closed_steps, run_open_steps
 from channels_harness.runtime.timeouts import scaled
 
 READY = "READY"
@@ -30,12 +31,13 @@ GO_TIMEOUT_S = 60.0
 
 
 async def run_one(config: LoadConfig, ready: Barrier | None = None) -> WorkerResult:
-    """Run ``config`` in this process's event loop (what each worker does)."""
+    """Run ``config`` in this process's event loop (what each worker does): the
+    echo, or a conversation (a scenario file or the user's messages)."""
     raise_nofile_limit(config.connections * 2 + 256)
     if config.mode == "closed":
-        return await run_closed(config, ready)
+        return await (run_closed_steps if config.converses else run_closed)(config, ready)
     if config.mode == "open":
-        return await run_open(config, ready)
+        return await (run_open_steps if config.converses else run_open)(config, ready)
     return await run_handshakes(config, ready)
 
 
