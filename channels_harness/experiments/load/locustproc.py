@@ -188,7 +188,7 @@ def _master_options(binding: RemoteWorkers) -> list[str]:
         "--expect-workers",
         str(binding.expect),
         "--expect-workers-max-wait",
-        f"{binding.wait_s:g}",
+        str(binding.wait_whole_s),
     ]
 
 
@@ -522,7 +522,7 @@ def _result(
     if not result_file.exists():
         log = log_path.read_text(errors="replace")
         if binding is not None:
-            shortfall = missing(log, binding.expect, binding.address, binding.wait_s)
+            shortfall = missing(log, binding.expect, binding.address, binding.wait_whole_s)
             if shortfall is not None:
                 raise shortfall
         tail = "\n".join(log.splitlines()[-30:])

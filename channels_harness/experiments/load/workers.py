@@ -13,6 +13,7 @@ master's log when too few joined.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,11 @@ class RemoteWorkers:
     expect: int = 1
     wait_s: float = DEFAULT_WAIT_S
     server_bind: str | None = None
+
+    @property
+    def wait_whole_s(self) -> int:
+        """``wait_s`` in whole seconds, as locust takes it (at least 1: 0 is forever)."""
+        return max(1, math.ceil(self.wait_s))
 
     @property
     def address(self) -> str:
@@ -74,7 +80,7 @@ def missing(log: str, expect: int, where: str, wait_s: float) -> WorkersMissingE
     joined = len(set(_JOINED.findall(log)))
     return WorkersMissingError(
         f"only {joined} of {expect} locust workers joined the master at {where} within "
-        f"{wait_s:.0f} s: start `channels-harness worker --master {where}` on each load "
+        f"{wait_s:g} s: start `channels-harness worker --master {where}` on each load "
         "host, and let it reach that port"
     )
 
