@@ -228,7 +228,7 @@ def test_two_load_hosts_reach_the_server_and_a_lost_one_fails_only_its_cell(
             *HARNESS, "load", "--locustfile", str(locustfile), "--servers", "uvicorn",
             "--users", "4", "--duration", "5", "--repeat", "2",
             "--master-bind", HUB, "--expect-workers", "2", "--server-bind", HUB,
-            "--worker-wait", "60", f"--results={results}",
+            "--worker-wait", "60", "--threshold", "errors<1", f"--results={results}",
         ],
         load_log,
     )  # fmt: skip
@@ -258,7 +258,9 @@ def test_two_load_hosts_reach_the_server_and_a_lost_one_fails_only_its_cell(
     assert failure["cell"]["repeat"] == 1, failure
     assert "was lost during the run" in failure["message"], failure
     assert LOAD_HOSTS[1] in failure["message"], failure
-    # The report and compare take the run like any load run.
+    # Thresholds, the report and compare take the run like any load run.
+    (verdict,) = data["thresholds"]
+    assert verdict["threshold"] == "errors<1" and verdict["passed"] and verdict["cells"] > 0
     assert "conn 1000001" in markdown.render(data, plots=set())
     cells = {change.cell for change in compare(data, data).changes if change.kind == "locust"}
     assert any("conn 0" in cell for cell in cells), cells
