@@ -15,8 +15,8 @@ as separate commands that connect to it, as they would from other machines.
 ``remote`` (:class:`~.workers.RemoteWorkers`) is that mode across hosts: the
 master binds the given address and waits for workers started elsewhere
 (``channels-harness worker``). Either way the master waits for its workers for
-a bounded time (:class:`~.workers.WorkersMissingError` says how many came), and
-a worker lost during the run fails it (:func:`~.workers.lost`).
+a bounded time (:class:`~channels_harness.errors.WorkersMissingError` says how
+many came), and a worker lost during the run fails it (:func:`~.workers.lost`).
 """
 
 from __future__ import annotations
@@ -373,7 +373,7 @@ def run_locust(
     names other processes (e.g. the server) whose CPU is measured over the
     same steady window. Raises :class:`~channels_harness.errors.TargetRefusedError` for a
     non-loopback target without ``allow_remote``,
-    :class:`~.workers.WorkersMissingError` when too few workers joined,
+    :class:`~channels_harness.errors.WorkersMissingError` when too few workers joined,
     :class:`LocustRunError` when locust wrote no statistics or a worker was lost
     during the run; every group is stopped whatever happens.
     """
@@ -513,8 +513,9 @@ def _result(
     binding: RemoteWorkers | None = None,
 ) -> LocustResult:
     """What locust wrote under ``prefix`` (statistics, the harness's report, the
-    workers' reports) with the CPU ``window`` measured; :class:`~.workers.WorkersMissingError`
-    when the master (bound as ``binding`` says) gave up waiting for its workers,
+    workers' reports) with the CPU ``window`` measured;
+    :class:`~channels_harness.errors.WorkersMissingError` when the master (bound as
+    ``binding`` says) gave up waiting for its workers,
     :class:`LocustRunError` with the log tail when it wrote no statistics, or saying
     which worker was lost during the run."""
     log_path = Path(f"{prefix}.log")

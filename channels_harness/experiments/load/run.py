@@ -23,7 +23,8 @@ puts the servers on an address those workers reach (loopback stays the default).
 Each row carries every worker's own figures (``per_worker``) beside the merged
 ones; a worker lost during a cell fails the cell, and the run goes on. When the
 workers never came (no cell of the run had them yet), the run stops with
-:class:`~.workers.WorkersMissingError` instead of waiting again in every cell.
+:class:`~channels_harness.errors.WorkersMissingError` instead of waiting again in
+every cell.
 
 Your own app (a :class:`~channels_harness.experiments.target.Target` with
 ``--app``): each cell starts your app under the server and runs the ``app``
@@ -209,7 +210,9 @@ def _add_workers(row: LocustRow, result: LocustResult, request_type: str, remote
     row.worker_requests = sum(worker.requests for worker in row.per_worker)
     shares = [worker.cpu for worker in row.per_worker]
     known = [share for share in shares if share is not None]
-    if row.generator_cpu is None or len(known) < len(shares):
+    if row.generator_cpu is None:
+        return  # the window was not measured: the row says so already
+    if len(known) < len(shares):
         row.generator_bound = None
         row.generator_bound_unknown = "a worker's CPU was not sampled over the steady window"
         return
