@@ -9,6 +9,7 @@ Everything locust runs in subprocesses, against real servers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import subprocess
@@ -75,11 +76,13 @@ def test_user_numbers_do_not_collide_across_workers(uvicorn: ServerProcess, tmp_
 
 def own_workers() -> list[psutil.Process]:
     """The local locust workers this test process started (never anyone else's)."""
-    return [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if "--worker" in child.cmdline() and "locust" in " ".join(child.cmdline())
-    ]
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # gone, or a zombie not reaped yet
+            command = child.cmdline()
+            if "--worker" in command and "locust" in " ".join(command):
+                found.append(child)
+    return found
 
 
 @pytest.mark.slow
