@@ -110,10 +110,12 @@ class VirtualHosts:
             ip("-n", namespace, "link", "set", host_end, "up")
 
     def spawn(self, namespace: str, argv: list[str], log: Path) -> subprocess.Popen[Any]:
-        """``argv`` in ``namespace`` through procgroup, its output in ``log``."""
+        """``argv`` in ``namespace`` through procgroup, its output in ``log``, its
+        temporary files beside it (a host that crashes leaves them there)."""
+        env = {**os.environ, "TMPDIR": str(log.parent)}
         with open(log, "wb") as out:
             popen = procgroup.spawn(
-                argv, netns=namespace, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent
+                argv, netns=namespace, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent, env=env
             )
         self.started.append(popen)
         return popen
