@@ -11,6 +11,7 @@ anything else is a bug and keeps its traceback.
     │   ├── UnknownServerError    a server name that is not in the registry
     │   └── AppError              --app cannot be imported, or is not an ASGI application
     ├── TargetRefusedError        load aimed outside loopback without --allow-remote-target
+    ├── MasterUnreachableError    `worker --master` found no locust master there in time
     ├── TargetError               the app or server under load does not answer as the options say
     │   ├── TargetUnreachableError  nothing accepts connections at --url
     │   ├── HandshakeRefusedError   the app answered the WebSocket handshake with an HTTP error
@@ -24,6 +25,7 @@ anything else is a bug and keeps its traceback.
         │   └── RedisUnavailableError   no Redis for the Redis channel layers
         ├── GeneratorError        a load generator process failed or overran its time
         │   └── LocustRunError    locust failed, or its statistics are missing
+        │       └── WorkersMissingError  fewer locust workers joined than expected
         └── ProfilerError         py-spy could not sample a server (not installed, no
                                   ptrace permission, overran its time)
 """
@@ -54,6 +56,10 @@ class AppError(UsageError):
 
 class TargetRefusedError(HarnessError):
     """A load target outside the loopback network, without the explicit option."""
+
+
+class MasterUnreachableError(HarnessError):
+    """No locust master accepted connections where ``worker --master`` points, in time."""
 
 
 class TargetError(HarnessError):
@@ -108,3 +114,7 @@ class LocustRunError(GeneratorError):
 
 class ProfilerError(RunError):
     """py-spy could not sample a server; the message says why (and how to allow ptrace)."""
+
+
+class WorkersMissingError(LocustRunError):
+    """Fewer locust workers joined the master than it was told to expect."""

@@ -33,7 +33,8 @@ stops the run at test start (exit code 2) unless ``--ws-allow-remote-target``.
 
 :class:`WebSocketUser`
     A locust ``User`` with one connection, ``self.client``. Class attributes:
-    ``path`` (``{conn}`` allowed), ``name`` (request name of the handshake and
+    ``path`` (``{conn}`` allowed: the user's number, from 0; on locust worker i of a
+    distributed run, from i * 1,000,000), ``name`` (request name of the handshake and
     of requests given none; default the path), ``origin``, ``headers`` (a dict
     or ``"Name: value"`` strings), ``cookie``, ``subprotocols``. The ``--ws-*``
     options win over them. :meth:`WebSocketUser.on_connect` runs after every

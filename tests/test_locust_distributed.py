@@ -25,6 +25,7 @@ import pytest
 from channels_harness.errors import LocustRunError, TargetRefusedError
 from channels_harness.experiments.load.locustproc import run_locust
 from channels_harness.experiments.load.run import check_scale, run_load
+from channels_harness.experiments.load.workers import figures
 from channels_harness.report.model import Run
 from channels_harness.report.schema import validate
 from channels_harness.runtime import procgroup
@@ -77,6 +78,11 @@ def test_a_master_with_two_workers_counts_exactly_what_the_workers_reported(
         assert any(e["method"] == "WS" and e["requests"] > 0 for e in report["reported"])
     assert worker_sum(result.worker_reports) == master
     assert result.worker_requests == result.requests
+    # The master's own record of each worker holds the same counts.
+    workers = figures(result.report, result.window, "WS")
+    assert sorted(worker.index for worker in workers) == [0, 1]
+    assert sum(worker.requests for worker in workers) == result.requests
+    assert all(worker.users == 2 and worker.lost is None for worker in workers), workers
     assert "--master" in result.command and "--expect-workers" in result.command
     assert all("--worker" in command for command in result.worker_commands)
     assert result.generator_processes == 3

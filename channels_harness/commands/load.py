@@ -15,6 +15,14 @@ redis-server started for the run) puts the app on a Redis channel layer, and
 ``--server-processes N`` starts N server processes sharing it, the users spread
 round-robin over them. Load goes to loopback only unless ``--allow-remote-target``.
 
+Other hosts: ``--master-bind ADDR[:PORT] --expect-workers N`` binds each cell's
+locust master to ADDR (port 5557 by default) and waits up to ``--worker-wait``
+seconds for N workers started on the load hosts with ``channels-harness worker
+--master ADDR[:PORT]`` (docs/distributed.md); ``--server-bind ADDR`` puts the
+servers the harness starts on an address those workers reach. Every row holds
+each worker's figures beside the merged ones; a worker lost during a cell
+fails that cell, and the run goes on.
+
 Your own app: ``--app`` starts it under each of ``--servers`` (``--url`` loads
 a server that is already running instead) and locust's ``AppUser`` sends your
 messages on ``--path`` with your handshake options; with ``--url`` the
@@ -48,6 +56,8 @@ from channels_harness.commands._common import (
 from channels_harness.servers.registry import FOCUS_SERVERS
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from channels_harness.commands._common import Step
     from channels_harness.experiments.load.custom import CustomLoad
     from channels_harness.experiments.target import Target
@@ -167,12 +177,50 @@ def _add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="let locust send load to non-loopback addresses (refused by default)",
     )
+    _add_host_arguments(parser)
+
+
+def _add_host_arguments(parser: argparse.ArgumentParser) -> None:
+    """Workers on other hosts: the master's address, how many, the servers' address."""
+    from channels_harness.experiments.load.workers import DEFAULT_MASTER_PORT, DEFAULT_WAIT_S
+
+    group = parser.add_argument_group(
+        "workers on other hosts (docs/distributed.md)",
+        "each load host runs `channels-harness worker --master ADDR[:PORT]`; the master "
+        "port is unauthenticated: open it to your load hosts only",
+    )
+    group.add_argument(
+        "--master-bind",
+        metavar="ADDR[:PORT]",
+        help=f"bind the locust master here instead of loopback (port {DEFAULT_MASTER_PORT} "
+        "unless given); needs --expect-workers",
+    )
+    group.add_argument(
+        "--expect-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --master-bind: start each cell when N workers have joined",
+    )
+    group.add_argument(
+        "--worker-wait",
+        type=float,
+        default=DEFAULT_WAIT_S,
+        metavar="SECONDS",
+        help=f"how long each cell waits for its workers (default {DEFAULT_WAIT_S:g})",
+    )
+    group.add_argument(
+        "--server-bind",
+        metavar="ADDR",
+        help="with --master-bind: the servers the harness starts listen on ADDR (an address "
+        "the workers reach) instead of 127.0.0.1, and load may go there",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from channels_harness.errors import RedisUnavailableError
+    from channels_harness.errors import RedisUnavailableError, WorkersMissingError
     from channels_harness.report.console import load_comparison as comparison_table
 
     console = Console()
@@ -191,12 +239,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         with run_.recording(), progress_bar(console, "locust") as progress:
             rows = _measure(run_, args, options, progress, target, custom)
-    except RedisUnavailableError as exc:
+    except (RedisUnavailableError, WorkersMissingError) as exc:
         console.print(f"[red]{exc}[/]", highlight=False)
         console.print(f"run left incomplete: {run_.path}", highlight=False)
         return 2
     table = comparison_table(rows, title=_title(args, custom))
     console.print(table)
+    if any(row.per_worker for row in rows):
+        console.print(_workers_table(rows))
     missed = check_thresholds(console, run_, thresholds, args.junit)
     requests = [_failed_requests(row) for row in rows if row.failures]
     return conclude(
@@ -215,6 +265,9 @@ def _problem(args: argparse.Namespace) -> str | None:
         )
     if args.workers and args.processes > 1:
         return "--workers and --processes exclude each other: choose one"
+    hosts = _hosts_problem(args)
+    if hosts:
+        return hosts
     custom = _custom_problem(args)
     if custom:
         return custom
@@ -222,6 +275,48 @@ def _problem(args: argparse.Namespace) -> str | None:
         check_scale(args.layer, args.server_processes, args.workers)
     except LocustRunError as exc:
         return str(exc)
+    return None
+
+
+def _hosts_problem(args: argparse.Namespace) -> str | None:
+    """Why the options for workers on other hosts cannot work together, or None."""
+    if (args.master_bind is None) != (args.expect_workers is None):
+        return "--master-bind and --expect-workers go together: give both (or neither)"
+    if args.server_bind is not None and args.master_bind is None:
+        return (
+            "--server-bind is for workers on other hosts: give --master-bind and "
+            "--expect-workers too (alone, the servers stay on loopback)"
+        )
+    if args.master_bind is None:
+        return None
+    if args.expect_workers < 1 or args.worker_wait <= 0:
+        return "--expect-workers must be at least 1 and --worker-wait above 0"
+    if args.workers or args.processes > 1:
+        return (
+            "--master-bind waits for workers on other hosts: leave out --workers and "
+            "--processes (run more `channels-harness worker` commands instead)"
+        )
+    if args.server_bind is not None:
+        if args.url:
+            return "--server-bind binds the servers the harness starts: --url loads a running one"
+        if ":" in args.server_bind or args.server_bind in ("0.0.0.0", "*", ""):
+            return (
+                f"--server-bind {args.server_bind}: the workers connect to this address, so "
+                "give one they reach (an IPv4 address or host name of this host)"
+            )
+    from channels_harness.errors import UsageError
+    from channels_harness.experiments.load.workers import split_address
+    from channels_harness.runtime.loopback import is_loopback
+
+    try:
+        host, _ = split_address(args.master_bind, "--master-bind")
+    except UsageError as exc:
+        return str(exc)
+    if not (is_loopback(host) or args.server_bind or args.url):
+        return (
+            "with workers on other hosts the servers must be reachable from them: give "
+            "--server-bind ADDR (this host's address), or --url for a running server"
+        )
     return None
 
 
@@ -284,6 +379,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "redis_url": args.redis_url,
         "server_processes": args.server_processes,
         "allow_remote_target": args.allow_remote_target,
+        "master_bind": args.master_bind,
+        "expect_workers": args.expect_workers,
+        "worker_wait_s": args.worker_wait if args.master_bind else None,
+        "server_bind": args.server_bind,
     }
 
 
@@ -296,7 +395,12 @@ def _measure(
     custom: CustomLoad | None,
 ) -> list[LocustRow]:
     from channels_harness.experiments.load.run import run_load
+    from channels_harness.experiments.load.workers import RemoteWorkers, split_address
 
+    remote = None
+    if args.master_bind is not None:
+        host, port = split_address(args.master_bind, "--master-bind")
+        remote = RemoteWorkers(host, port, args.expect_workers, args.worker_wait, args.server_bind)
     return run_load(
         run,
         servers=options["servers"],
@@ -317,6 +421,7 @@ def _measure(
         allow_remote=args.allow_remote_target,
         target=target,
         custom=custom,
+        remote=remote,
     )
 
 
@@ -331,7 +436,42 @@ def _title(args: argparse.Namespace, custom: CustomLoad | None) -> str:
         title += f", {args.server_processes} server processes"
     if args.workers:
         title += f", master + {args.workers} workers"
+    if args.master_bind:
+        title += f", master at {args.master_bind} + {args.expect_workers} workers on other hosts"
     return title
+
+
+def _workers_table(rows: list[LocustRow]) -> Table:
+    """Each locust worker's figures, per cell (a cell's rows share them)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="locust workers",
+        caption="CPU as a share of one core over the steady window, ! = generator-bound",
+        box=box.SIMPLE_HEAD,
+    )
+    for header in ("cell", "worker", "address", "users", "requests", "failures", "msgs/s", "CPU"):
+        table.add_column(header, justify="left" if header in ("cell", "address") else "right")
+    seen: set[str] = set()
+    for row in rows:
+        cell = f"{row.server} {row.flavour} #{row.repeat + 1}"
+        if cell in seen or not row.per_worker:
+            continue
+        seen.add(cell)
+        for worker in row.per_worker:
+            cpu = "-" if worker.cpu is None else f"{worker.cpu:.2f}"
+            table.add_row(
+                cell,
+                str(worker.index),
+                worker.address or worker.host,
+                str(worker.users),
+                str(worker.requests),
+                str(worker.failures),
+                "-" if worker.msgs_per_s is None else f"{worker.msgs_per_s:g}",
+                cpu + ("!" if worker.generator_bound else ""),
+            )
+    return table
 
 
 def _failed_requests(row: LocustRow) -> str:

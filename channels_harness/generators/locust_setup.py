@@ -12,9 +12,14 @@ library is loaded, and then:
   at test start and travels as data (the hidden ``--ws-scenario`` option);
 - refuses non-loopback targets at test start (:func:`refusal`): the run stops
   with exit code 2 and a message saying how to allow it (``--ws-allow-remote-target``
-  or ``HARNESS_ALLOW_REMOTE_TARGET=1``). Importing never exits the process;
+  or ``HARNESS_ALLOW_REMOTE_TARGET=1``; ``--ws-allow-target HOST`` allows one
+  host, the address ``load --server-bind`` gave the harness's own servers).
+  Importing never exits the process;
+- in a distributed run, has each worker sample its CPU for the master and the
+  master tally what each worker did (:mod:`.locust_workers`);
 - with ``--ws-report-file``, writes the error list and the latency resolution
-  at exit (a worker: what it reported to its master, ``<file>.worker-<pid>.json``).
+  at exit (a master: also its per-worker record; a worker: what it reported to its
+  master, ``<file>.worker-<pid>.json``, when that folder exists on its host).
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ import gevent.lock
 import locust.stats
 from locust import events
 from locust.env import Environment
-from locust.runners import Runner, WorkerRunner
+from locust.runners import MasterRunner, Runner, WorkerRunner
 
 from channels_harness.errors import HarnessError, TargetRefusedError, UsageError
+from channels_harness.generators import locust_workers
 from channels_harness.protocol import scenario as scenarios
 from channels_harness.protocol.traffic import Traffic, build_traffic, login_cookie, read_messages
 from channels_harness.runtime import forkguard
@@ -128,6 +134,12 @@ def _add_options(parser: Any) -> None:
         action="store_true",
         default=False,
         help="allow non-loopback targets (also HARNESS_ALLOW_REMOTE_TARGET=1)",
+    )
+    group.add_argument(
+        "--ws-allow-target",
+        default="",
+        help="comma-separated hosts allowed besides loopback (the address channels-harness "
+        "load --server-bind gave its own servers)",
     )
     group.add_argument(
         "--ws-scenario-file",
@@ -236,12 +248,17 @@ def target_hosts(environment: Environment) -> list[str]:
     return [environment.host] if environment.host else []
 
 
+def allowed_targets(environment: Environment) -> list[str]:
+    """The hosts ``--ws-allow-target`` allows besides loopback."""
+    return comma_list(option(environment, "ws_allow_target", ""))
+
+
 def refusal(environment: Environment) -> str | None:
     """Why load may not go to this environment's targets, or None if it may."""
     allow = bool(option(environment, "ws_allow_remote_target", False))
     for host in target_hosts(environment):
         try:
-            check_target(host, allow_remote=allow)
+            check_target(host, allow_remote=allow, allowed=allowed_targets(environment))
         except TargetRefusedError as exc:
             return f"{exc} {ALLOW_OPTION_HINT}"
     return None
@@ -265,13 +282,17 @@ def stop_run(environment: Environment, message: str) -> None:
 @events.init.add_listener
 def _on_init(environment: Environment, runner: Runner | None = None, **_kwargs: Any) -> None:
     """Bring gevent's clock up to date; on a worker, count what it reports to the
-    master (listening after locust's own stats listener)."""
+    master (listening after locust's own stats listener) and sample its CPU for the
+    master; on a master, tally what each worker reports (:mod:`.locust_workers`)."""
     # The event loop caches its time and has not run since the imports: a timer set
     # from that stale time (locust's --run-time) fires early by how long they took
     # (seen: a 2 s run ending after 30 ms on a busy machine).
     gevent.get_hub().loop.update_now()
     if isinstance(runner, WorkerRunner):
         environment.events.report_to_master.add_listener(_count_report)
+        locust_workers.start_sampling(runner)
+    elif isinstance(runner, MasterRunner):
+        locust_workers.start_tallying(environment, runner)
 
 
 @events.test_start.add_listener
@@ -335,7 +356,10 @@ def _write_report(environment: Environment, **_kwargs: Any) -> None:
     errors: list[Any]
     if isinstance(runner, WorkerRunner):
         # A worker's own statistics are reset at every report: keep what it sent.
+        # (Its master's folder exists only on the master's host, or a shared disk.)
         path = worker_report_path(path, os.getpid())
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            return
         errors = list(_reported_errors.values())
         report["reported"] = [
             {"method": method, "name": name, "requests": counts[0], "failures": counts[1]}
@@ -343,6 +367,8 @@ def _write_report(environment: Environment, **_kwargs: Any) -> None:
         ]
     else:
         errors = list(runner.stats.serialize_errors().values())
+        if isinstance(runner, MasterRunner):
+            report.update(locust_workers.report())
     report["errors"] = [
         {key: error[key] for key in ("method", "name", "error", "occurrences")} for error in errors
     ]

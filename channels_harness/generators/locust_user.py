@@ -26,6 +26,7 @@ from channels_harness.generators.locust_client import (
 )
 from channels_harness.generators.locust_setup import (
     ALLOW_OPTION_HINT,
+    allowed_targets,
     option,
     scenario_of,
     session_cookie,
@@ -39,12 +40,25 @@ from channels_harness.runtime.loopback import check_target
 from channels_harness.runtime.options import comma_list
 
 _user_numbers = itertools.count()
+# The users of the locust worker with index i are numbered from i * CONN_BLOCK, so
+# ``{conn}`` never repeats across the workers of a run (one worker process holds
+# far fewer than a million users).
+CONN_BLOCK = 1_000_000
+
+
+def conn_offset(environment: Environment) -> int:
+    """Where this process's user numbers start: its worker index times
+    :data:`CONN_BLOCK` (0 when it is not a worker)."""
+    runner = environment.runner
+    index = runner.worker_index if isinstance(runner, WorkerRunner) else 0
+    return max(0, int(index)) * CONN_BLOCK
 
 
 class WebSocketUser(User):
     """A locust user with one WebSocket connection (``self.client``) to its host.
 
-    Class attributes (all optional): ``path`` (``{conn}`` becomes the user's number),
+    Class attributes (all optional): ``path`` (``{conn}`` becomes the user's number,
+    :attr:`number`: from 0 in one process, from i * 1,000,000 on locust worker i),
     ``name`` (the request name of the handshake and of requests given none; default
     the path), ``origin``, ``headers`` (a dict, or ``"Name: value"`` strings),
     ``cookie``, ``subprotocols``. The ``--ws-*`` options given to locust win over
@@ -62,7 +76,7 @@ class WebSocketUser(User):
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
-        self.number = next(_user_numbers)
+        self.number = conn_offset(environment) + next(_user_numbers)
         self.client = WebSocketClient(
             environment, "", "", float(self.option("ws_timeout", 10.0)), conn=self.number
         )
@@ -117,7 +131,9 @@ class WebSocketUser(User):
         allow = bool(self.option("ws_allow_remote_target", False))
         problem = None
         try:
-            check_target(self.client.url, allow_remote=allow)
+            check_target(
+                self.client.url, allow_remote=allow, allowed=allowed_targets(self.environment)
+            )
             self.client.handshake = self._full_handshake()
         except TargetRefusedError as exc:
             problem = f"{exc} {ALLOW_OPTION_HINT}"

@@ -263,6 +263,29 @@ class HeadroomRow(Row):
 
 
 @dataclass(kw_only=True)
+class WorkerFigures(Record):
+    """What one locust worker of a distributed cell did, as its master saw it.
+
+    ``requests`` and ``failures`` count every request type; ``msgs_per_s`` is the
+    row's request type per second (steady seconds, as the row's own rate); ``cpu``
+    the worker process's share of one core over the cell's steady window (None:
+    fewer than two samples in it); ``lost`` why the worker was lost during the run.
+    """
+
+    index: int | None = None
+    host: str = ""
+    address: str | None = None
+    pid: int | None = None
+    users: int | None = None
+    requests: int = 0
+    failures: int = 0
+    msgs_per_s: float | None = None
+    cpu: float | None = None
+    generator_bound: bool | None = None
+    lost: str | None = None
+
+
+@dataclass(kw_only=True)
 class LocustRow(Row):
     """One locust cell: what locust measured against one server and flavour."""
 
@@ -298,6 +321,10 @@ class LocustRow(Row):
     worker_requests: int | None = None
     master_requests: int | None = None
     worker_commands: list[list[str]] | None = None
+    # Workers on other hosts: the address the master bound (None: loopback or no master).
+    master_bind: str | None = None
+    # Each locust worker's own figures (the row's are the merged ones).
+    per_worker: list[WorkerFigures] | None = None
     repeat: int = 0
     machine_load_1m: float | None = None
     output: str | None = None

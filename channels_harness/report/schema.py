@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import types
 import typing
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 
-from channels_harness.report.rows import ROW_TYPES, Row
+from channels_harness.report.rows import ROW_TYPES
+from channels_harness.runtime.records import Record, record_items
 
 SCHEMA_FILE = Path(__file__).with_name("schema.json")
 SCHEMA_VERSION = 1
@@ -90,15 +91,17 @@ def _type_schema(hint: Any) -> dict[str, Any]:
     if hint in _SIMPLE:
         return {"type": _SIMPLE[hint]}
     if origin is list or hint is list:
-        return {"type": "array"}
+        items = record_items(hint)
+        return {"type": "array", "items": row_schema(items)} if items else {"type": "array"}
     if origin is dict or hint is dict:
         return {"type": "object"}
     return {}
 
 
-def row_schema(kind: type[Row]) -> dict[str, Any]:
-    """The item schema of ``kind``'s section: every field typed, the ones without a
-    default required, nothing else allowed."""
+def row_schema(kind: type[Record]) -> dict[str, Any]:
+    """The item schema of ``kind``'s section (or of a record a row holds a list of):
+    every field typed, the ones without a default required, nothing else allowed."""
+    assert is_dataclass(kind)
     hints = typing.get_type_hints(kind)
     properties = {f.name: _type_schema(hints[f.name]) for f in fields(kind)}
     required = [

@@ -38,6 +38,10 @@ measured):
   as a plain fork would give it.
 * The spawner registers the child before handing it back, so a caller
   interrupted while waiting (Ctrl-C) still leaves it to :func:`stop_all`.
+* A network namespace (``netns``, for the tests that put processes on
+  separate virtual hosts): the command runs under ``ip netns exec NAME``, which
+  enters the namespace and execs the command in the same process, so the pid,
+  the group, the parent-death signal and the pinning stay the command's.
 
 Short-lived helper commands (``git`` in :mod:`.environment`, the one
 ``setpriv --help`` probe here) run through :func:`subprocess.run` and end
@@ -83,6 +87,9 @@ signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
 os.execv(sys.argv[2], sys.argv[2:])
 """
+
+# Where ``ip`` (iproute2) is looked for, for ``spawn(netns=...)``.
+_IP_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
 
 _Request = tuple["Future[subprocess.Popen[Any]]", Callable[[], "subprocess.Popen[Any]"]]
 _spawner: queue.SimpleQueue[_Request] | None = None
@@ -178,15 +185,20 @@ def spawn(
     stderr: int | IO[Any] | None = None,
     cpus: frozenset[int] | None = None,
     text: bool = False,
+    netns: str | None = None,
 ) -> subprocess.Popen[Any]:
     """Start ``argv`` as the leader of a new session that gets SIGTERM when the
-    harness dies, pinned to ``cpus`` (else with the calling thread's cores), and
-    registered for :func:`stop_all` (see the module doc for how).
+    harness dies, pinned to ``cpus`` (else with the calling thread's cores), inside
+    the network namespace ``netns`` when given, and registered for :func:`stop_all`
+    (see the module doc for how).
 
     The returned Popen's pid is the command's own. Raises FileNotFoundError when
-    ``argv[0]`` cannot be found, as :class:`subprocess.Popen` does.
+    ``argv[0]`` (or ``ip``, with ``netns``) cannot be found, as :class:`subprocess.Popen` does.
     """
     executable = _resolve(argv[0], cwd, env)
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, executable, *argv[1:]]
+        executable = _resolve("ip", None, {"PATH": _IP_PATH})
     mask = set(cpus) if cpus else os.sched_getaffinity(0)
 
     def start() -> subprocess.Popen[Any]:

@@ -7,6 +7,8 @@ hand. Environment variables switch what a deployment would switch:
 - ``CHANNEL_LAYER``: ``memory`` (default), ``redis`` or ``redis-pubsub``.
 - ``REDIS_URL``: the Redis server for the Redis layers (default ``redis://127.0.0.1:6379/0``).
 - ``DJANGO_DEBUG``: ``1`` turns on Django's debug mode (off by default: it slows every request).
+- ``DJANGO_ALLOWED_HOSTS``: more host names to serve, comma-separated (the harness
+  sets it when its servers listen on another address than loopback).
 """
 
 import os
@@ -18,7 +20,9 @@ SECRET_KEY = os.environ.get(
     "DJANGO_SECRET_KEY", "reference-app-only-not-a-secret-change-me-in-a-real-deployment"
 )
 DEBUG = os.environ.get("DJANGO_DEBUG") == "1"
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"] + [
+    host.strip() for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "").split(",") if host.strip()
+]
 
 INSTALLED_APPS = [
     "daphne",

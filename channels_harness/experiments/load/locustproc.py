@@ -12,6 +12,11 @@ Two ways to use several generator processes: ``processes=N`` is locust's
 ``--processes`` (it forks its workers), ``workers=N`` is the real distributed
 mode: a ``--master`` bound to 127.0.0.1 and N ``--worker`` processes started
 as separate commands that connect to it, as they would from other machines.
+``remote`` (:class:`~.workers.RemoteWorkers`) is that mode across hosts: the
+master binds the given address and waits for workers started elsewhere
+(``channels-harness worker``). Either way the master waits for its workers for
+a bounded time (:class:`~channels_harness.errors.WorkersMissingError` says how
+many came), and a worker lost during the run fails it (:func:`~.workers.lost`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import psutil
 
 from channels_harness.errors import LocustRunError, UsageError
 from channels_harness.experiments.load.locuststats import EntrySummary, by_type, load_entries
+from channels_harness.experiments.load.workers import RemoteWorkers, lost, missing
 from channels_harness.runtime import procgroup
 from channels_harness.runtime.cpu import CpuMeter
 from channels_harness.runtime.loopback import LOOPBACK, check_target
@@ -59,6 +65,8 @@ _WINDOW_MARGIN_S = 0.5
 _WORKER_EXIT_S = 10.0
 # How long importing your locustfile may take.
 _CHECK_S = 60.0
+# How long a master waits for its local workers (--workers) to join.
+_LOCAL_WORKERS_WAIT_S = 60.0
 
 
 def user_class(scenario: str, flavour: str) -> str:
@@ -133,11 +141,10 @@ def locust_command(
     processes: int,
     prefix: Path,
     options: tuple[str, ...] = (),
-    master_port: int | None = None,
-    workers: int = 0,
+    master: RemoteWorkers | None = None,
 ) -> list[str]:
     """The headless locust command line for one cell, writing under ``prefix``
-    (with ``workers``, a master bound to loopback ``master_port`` expecting them)."""
+    (with ``master``, a master bound to its address, waiting for its workers)."""
     command = [
         sys.executable,
         "-m",
@@ -165,17 +172,24 @@ def locust_command(
     ]
     if processes > 1:
         command += ["--processes", str(processes)]
-    if workers:
-        command += [
-            "--master",
-            "--master-bind-host",
-            LOOPBACK,
-            "--master-bind-port",
-            str(master_port),
-            "--expect-workers",
-            str(workers),
-        ]
+    if master is not None:
+        command += _master_options(master)
     return [*command, *options, *locustfile.user_classes]
+
+
+def _master_options(binding: RemoteWorkers) -> list[str]:
+    """A master bound to ``binding``'s address, waiting for its workers, bounded."""
+    return [
+        "--master",
+        "--master-bind-host",
+        binding.host,
+        "--master-bind-port",
+        str(binding.port),
+        "--expect-workers",
+        str(binding.expect),
+        "--expect-workers-max-wait",
+        str(binding.wait_whole_s),
+    ]
 
 
 def worker_command(*, locustfile: Locustfile, master_port: int) -> list[str]:
@@ -218,6 +232,8 @@ class LocustResult:
     worker_reports: list[dict[str, Any]] = field(default_factory=list)
     worker_commands: list[list[str]] = field(default_factory=list)
     worker_pids: list[int] = field(default_factory=list)
+    # The steady window in wall-clock seconds (what remote workers' samples are on).
+    window: tuple[float, float] | None = None
 
     @property
     def summaries(self) -> dict[str, EntrySummary]:
@@ -279,6 +295,7 @@ class _Window:
     leaders: list[int]
     watched: dict[str, int]
     meters: dict[int, CpuMeter] = field(default_factory=dict)
+    wall: list[float] = field(default_factory=list)
     watched_meters: dict[str, CpuMeter] = field(default_factory=dict)
     shares: dict[int, float] = field(default_factory=dict)
     watched_shares: dict[str, float] = field(default_factory=dict)
@@ -292,11 +309,19 @@ class _Window:
         }
         self.meters = {pid: CpuMeter(pid) for pid in self.owner}
         self.watched_meters = {name: CpuMeter(pid) for name, pid in self.watched.items()}
+        self.wall = [time.time()]
 
     def stop(self) -> None:
         self.shares = {pid: meter.stop() for pid, meter in self.meters.items()}
         self.watched_shares = {name: meter.stop() for name, meter in self.watched_meters.items()}
         self.watched_rss = {name: _rss(pid) for name, pid in self.watched.items()}
+        self.wall.append(time.time())
+
+    def span(self) -> tuple[float, float] | None:
+        """The window's wall-clock start and end, or None when it was not measured."""
+        if not self.shares or len(self.wall) != 2:
+            return None
+        return self.wall[0], self.wall[1]
 
     def busiest_and_total(self) -> tuple[float | None, float | None]:
         """The busiest single process's share of a core, and all locust processes'
@@ -334,6 +359,7 @@ def run_locust(
     hosts: tuple[str, ...] = (),
     allow_remote: bool = False,
     locustfile: Locustfile | None = None,
+    remote: RemoteWorkers | None = None,
 ) -> LocustResult:
     """Run one locust cell to completion and return its final statistics.
 
@@ -342,17 +368,22 @@ def run_locust(
 
     ``hosts`` (several servers) spreads the users round-robin over them
     (``--ws-hosts``); ``host`` is then the first. ``workers`` > 0 runs a
-    master and that many worker commands. ``watch`` names other processes
-    (e.g. the server) whose CPU is measured over the same steady window.
-    Raises :class:`~channels_harness.errors.TargetRefusedError` for a
-    non-loopback target without ``allow_remote``, :class:`LocustRunError`
-    when locust wrote no statistics; every group is stopped whatever happens.
+    master and that many worker commands; ``remote`` a master that waits for
+    workers on other hosts (load may go to its ``server_bind``). ``watch``
+    names other processes (e.g. the server) whose CPU is measured over the
+    same steady window. Raises :class:`~channels_harness.errors.TargetRefusedError` for a
+    non-loopback target without ``allow_remote``,
+    :class:`~channels_harness.errors.WorkersMissingError` when too few workers joined,
+    :class:`LocustRunError` when locust wrote no statistics or a worker was lost
+    during the run; every group is stopped whatever happens.
     """
     targets = hosts or (host,)
+    allowed = (remote.server_bind,) if remote is not None and remote.server_bind else ()
     for target in targets:
-        check_target(target, allow_remote=allow_remote)
+        check_target(target, allow_remote=allow_remote, allowed=allowed)
     _clear_outputs(prefix)
-    master_port = free_port() if workers else None
+    local = 0 if remote is not None else workers
+    binding = remote or _local_binding(local)
     locustfile = locustfile or bundled(scenario, flavour)
     command = locust_command(
         host=targets[0],
@@ -362,14 +393,13 @@ def run_locust(
         duration_s=duration_s,
         processes=processes,
         prefix=prefix,
-        options=_target_options(options, targets, allow_remote),
-        master_port=master_port,
-        workers=workers,
+        options=_target_options(options, targets, allow_remote, allowed),
+        master=binding,
     )
     worker_commands = [
-        worker_command(locustfile=locustfile, master_port=master_port)
-        for _ in range(workers)
-        if master_port is not None
+        worker_command(locustfile=locustfile, master_port=binding.port)
+        for _ in range(local)
+        if binding is not None
     ]
     window = _Window([], dict(watch or {}))
     master, worker_pids = _run_processes(
@@ -381,6 +411,7 @@ def run_locust(
         duration_s=duration_s,
         ramp_s=users / (spawn_rate or users),
         cwd=locustfile.cwd or PROJECT_DIR,
+        wait_s=binding.wait_s if binding is not None else 0.0,
     )
     return _result(
         prefix,
@@ -389,7 +420,15 @@ def run_locust(
         window=window,
         worker_commands=worker_commands,
         worker_pids=worker_pids,
+        binding=binding,
     )
+
+
+def _local_binding(workers: int) -> RemoteWorkers | None:
+    """A loopback master on a free port for ``workers`` local workers (None without)."""
+    if not workers:
+        return None
+    return RemoteWorkers(LOOPBACK, free_port(), workers, scaled(_LOCAL_WORKERS_WAIT_S))
 
 
 def _clear_outputs(prefix: Path) -> None:
@@ -400,14 +439,19 @@ def _clear_outputs(prefix: Path) -> None:
 
 
 def _target_options(
-    options: tuple[str, ...], targets: tuple[str, ...], allow_remote: bool
+    options: tuple[str, ...],
+    targets: tuple[str, ...],
+    allow_remote: bool,
+    allowed: tuple[str, ...] = (),
 ) -> tuple[str, ...]:
-    """``options`` plus the ``--ws-*`` options for several targets or a remote one."""
+    """``options`` plus the ``--ws-*`` options for several targets or remote ones."""
     extra = list(options)
     if len(targets) > 1:
         extra += ["--ws-hosts", ",".join(targets)]
     if allow_remote:
         extra.append("--ws-allow-remote-target")
+    if allowed:
+        extra += ["--ws-allow-target", ",".join(allowed)]
     return tuple(extra)
 
 
@@ -421,6 +465,7 @@ def _run_processes(
     duration_s: int,
     ramp_s: float,
     cwd: Path = PROJECT_DIR,
+    wait_s: float = 0.0,
 ) -> tuple[subprocess.Popen[Any], list[int]]:
     """Start the locust command (and its workers) pinned to ``cpus``, measure the
     steady ``window``, wait for the end; return the exited master and the worker
@@ -445,7 +490,7 @@ def _run_processes(
                     )
                 )
         window.leaders = [popen.pid for popen in started]
-        _follow(master, log_path, window, duration_s, ramp_s=ramp_s)
+        _follow(master, log_path, window, duration_s, ramp_s=ramp_s, wait_s=wait_s)
         if master.returncode is not None and master.returncode >= 0:
             for worker in started[1:]:
                 # They quit on the master's word, after sending their last statistics.
@@ -465,20 +510,32 @@ def _result(
     window: _Window,
     worker_commands: list[list[str]],
     worker_pids: list[int],
+    binding: RemoteWorkers | None = None,
 ) -> LocustResult:
     """What locust wrote under ``prefix`` (statistics, the harness's report, the
-    workers' reports) with the CPU ``window`` measured; :class:`LocustRunError`
-    with the log tail when it wrote no statistics."""
+    workers' reports) with the CPU ``window`` measured;
+    :class:`~channels_harness.errors.WorkersMissingError` when the master (bound as
+    ``binding`` says) gave up waiting for its workers,
+    :class:`LocustRunError` with the log tail when it wrote no statistics, or saying
+    which worker was lost during the run."""
     log_path = Path(f"{prefix}.log")
     result_file = Path(f"{prefix}.json")
     if not result_file.exists():
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+        log = log_path.read_text(errors="replace")
+        if binding is not None:
+            shortfall = missing(log, binding.expect, binding.address, binding.wait_whole_s)
+            if shortfall is not None:
+                raise shortfall
+        tail = "\n".join(log.splitlines()[-30:])
         raise LocustRunError(
             f"locust exited with code {master.returncode} without writing {result_file}\n"
             f"command: {' '.join(command)}\nlog tail:\n{tail}"
         )
     report_file = Path(f"{prefix}_harness.json")
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
+    reason = lost(report)
+    if reason is not None:
+        raise LocustRunError(reason)
     worker_reports = [
         json.loads(path.read_text())
         for path in sorted(prefix.parent.glob(f"{prefix.name}_harness.worker-*.json"))
@@ -499,6 +556,7 @@ def _result(
         worker_reports=worker_reports,
         worker_commands=worker_commands,
         worker_pids=worker_pids,
+        window=window.span(),
     )
 
 
@@ -508,10 +566,12 @@ def _follow(
     window: _Window,
     duration_s: int,
     ramp_s: float,
+    wait_s: float = 0.0,
 ) -> None:
-    """Wait for locust to exit, measuring CPU from when every user runs (logged, or
+    """Wait for locust to exit (at most ``wait_s`` for its workers, the run and its
+    start-up and shutdown), measuring CPU from when every user runs (logged, or
     ``ramp_s`` plus a second after the timer started) to just before the limit."""
-    deadline = time.monotonic() + duration_s + scaled(_STARTUP_AND_SHUTDOWN_S)
+    deadline = time.monotonic() + wait_s + duration_s + scaled(_STARTUP_AND_SHUTDOWN_S)
     timer_at: float | None = None
     started = stopped = False
     while popen.poll() is None:
@@ -519,7 +579,7 @@ def _follow(
         if now > deadline:
             raise LocustRunError(
                 f"locust did not finish within {duration_s}s plus "
-                f"{scaled(_STARTUP_AND_SHUTDOWN_S):.0f}s; killed it"
+                f"{wait_s + scaled(_STARTUP_AND_SHUTDOWN_S):.0f}s; killed it"
             )
         if not stopped:
             text = log_path.read_text(errors="replace")

@@ -16,6 +16,16 @@ redis-server started and stopped by :func:`~channels_harness.servers.redis.redis
 layer, the users spread round-robin over them, and ``workers`` runs locust as
 a master with that many worker processes.
 
+Other hosts (:class:`~.workers.RemoteWorkers`, ``load --master-bind ADDR
+--expect-workers N``): each cell's master binds that address and waits for N
+workers started there with ``channels-harness worker``; its ``server_bind``
+puts the servers on an address those workers reach (loopback stays the default).
+Each row carries every worker's own figures (``per_worker``) beside the merged
+ones; a worker lost during a cell fails the cell, and the run goes on. When the
+workers never came (no cell of the run had them yet), the run stops with
+:class:`~channels_harness.errors.WorkersMissingError` instead of waiting again in
+every cell.
+
 Your own app (a :class:`~channels_harness.experiments.target.Target` with
 ``--app``): each cell starts your app under the server and runs the ``app``
 scenario (``locustfiles/app.py``: your path, your messages, your handshake);
@@ -37,7 +47,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from channels_harness.errors import LocustRunError, RunError, ServerError
+from channels_harness.errors import LocustRunError, RunError, ServerError, WorkersMissingError
 from channels_harness.experiments.load.custom import CustomLoad, missing_steps, step_rows
 from channels_harness.experiments.load.locustproc import (
     APP_SCENARIO,
@@ -46,11 +56,13 @@ from channels_harness.experiments.load.locustproc import (
     run_locust,
     user_class,
 )
+from channels_harness.experiments.load.workers import RemoteWorkers, figures
 from channels_harness.generators.locust_types import HANDSHAKE, MESSAGE
 from channels_harness.report.model import Run
 from channels_harness.report.rows import LocustRow
 from channels_harness.runtime import pinning
 from channels_harness.runtime.cpu import generator_bound
+from channels_harness.runtime.loopback import LOOPBACK
 from channels_harness.servers.fleet import Fleet
 from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.redis import LAYERS, layer_env, redis_for
@@ -134,9 +146,11 @@ def build_row(
     server_processes: int = 1,
     workers: int = 0,
     request_type: str | None = None,
+    master_bind: str | None = None,
 ) -> LocustRow:
     """The ``locust`` section row of one measured cell (its figures those of
-    ``request_type``, default the scenario's primary type)."""
+    ``request_type``, default the scenario's primary type; with ``master_bind``,
+    workers on other hosts)."""
     summaries = result.summaries
     request_type = request_type or PRIMARY[scenario]
     primary = summaries.get(request_type)
@@ -180,7 +194,31 @@ def build_row(
         row.worker_requests = result.worker_requests
         row.master_requests = result.requests
         row.worker_commands = result.worker_commands
+    if result.report.get("workers"):
+        _add_workers(row, result, request_type, remote=master_bind is not None)
+        row.master_bind = master_bind
     return row
+
+
+def _add_workers(row: LocustRow, result: LocustResult, request_type: str, remote: bool) -> None:
+    """Each worker's figures on ``row``; for ``remote`` workers (not measured here)
+    their CPU also goes into the row's generator CPU and whether it was bound, and
+    the sum of what they reported to the master is ``worker_requests``."""
+    row.per_worker = figures(result.report, result.window, request_type)
+    if not remote:
+        return
+    row.worker_requests = sum(worker.requests for worker in row.per_worker)
+    shares = [worker.cpu for worker in row.per_worker]
+    known = [share for share in shares if share is not None]
+    if row.generator_cpu is None:
+        return  # the window was not measured: the row says so already
+    if len(known) < len(shares):
+        row.generator_bound = None
+        row.generator_bound_unknown = "a worker's CPU was not sampled over the steady window"
+        return
+    row.generator_cpu = round(max([row.generator_cpu, *known]), 3)
+    row.generator_cpu_total = round((row.generator_cpu_total or 0.0) + sum(known), 3)
+    row.generator_bound = generator_bound(row.generator_cpu)
 
 
 def _watch_name(index: int, count: int) -> str:
@@ -207,16 +245,19 @@ def run_cell(
     allow_remote: bool = False,
     target: Target | None = None,
     custom: CustomLoad | None = None,
+    remote: RemoteWorkers | None = None,
 ) -> list[LocustRow]:
     """Measure one cell (its ``repeat``-th time) on fresh servers (``server_processes``
     of them, on ``layer`` with the Redis at ``redis_url``) running the reference app or
     ``target``'s (at ``target``'s URL: no server started), with the bundled scenario or
-    ``custom``'s load; return its rows (one; ``custom``: one per request name), none
-    when it failed (then recorded with :meth:`Run.fail`, with the servers' log tails)."""
+    ``custom``'s load, its workers local or ``remote``; return its rows (one; ``custom``:
+    one per request name), none when it failed (then recorded with :meth:`Run.fail`,
+    with the servers' log tails; too few workers is also raised, once recorded)."""
+    workers = remote.expect if remote is not None else workers
     check_scale(layer, server_processes, workers)
     layout = layout or pinning.choose()
     baseline = server == RAW_ECHO.name
-    cell = dict(
+    cell: dict[str, Any] = dict(
         scenario=custom.name if custom else scenario,
         server=server,
         flavour=flavour,
@@ -241,31 +282,50 @@ def run_cell(
         options=_cell_options(options, baseline, target, custom),
         allow_remote=allow_remote,
         locustfile=custom.locustfile if custom else None,
+        remote=remote,
     )
-    servers = _servers(server, server_processes, layer_env(layer, redis_url), layout, target)
+    servers = _servers(
+        server, server_processes, layer_env(layer, redis_url), layout, target, remote
+    )
     checked = target if custom is None or custom.steps or given_path(target) else None
     try:
         result, rss_before = _measure(run, servers, locust, checked)
     except RunError as exc:
         run.fail(SECTION, cell, str(exc), servers.log_tail())
+        if isinstance(exc, WorkersMissingError):
+            raise
         return []
-    row = build_row(
-        result,
-        scenario=str(cell["scenario"]),
-        server=server,
-        flavour=flavour,
-        users=users,
-        processes=processes,
-        duration_s=duration_s,
-        layout=layout,
-        layer=layer,
-        server_processes=server_processes,
-        workers=workers,
-        request_type=MESSAGE if custom else None,
-    )
+    row = _cell_row(result, cell, processes, duration_s, layout, custom, remote)
     _add_cell_facts(row, repeat=repeat, output=prefix.relative_to(run.path))
     _add_idle_memory(row, result, rss_before)
     return _add_rows(run, cell, row, result, custom)
+
+
+def _cell_row(
+    result: LocustResult,
+    cell: dict[str, Any],
+    processes: int,
+    duration_s: int,
+    layout: pinning.Pinning,
+    custom: CustomLoad | None,
+    remote: RemoteWorkers | None,
+) -> LocustRow:
+    """:func:`build_row` for the ``cell`` run_cell measured."""
+    return build_row(
+        result,
+        scenario=str(cell["scenario"]),
+        server=cell["server"],
+        flavour=cell["flavour"],
+        users=cell["users"],
+        processes=processes,
+        duration_s=duration_s,
+        layout=layout,
+        layer=cell["layer"],
+        server_processes=cell["server_processes"],
+        workers=cell["workers"],
+        request_type=MESSAGE if custom else None,
+        master_bind=remote.host if remote is not None else None,
+    )
 
 
 def _add_rows(
@@ -322,16 +382,22 @@ def _servers(
     env: dict[str, str],
     layout: pinning.Pinning,
     target: Target | None,
+    remote: RemoteWorkers | None = None,
 ) -> Fleet | RemoteServer:
     """What one cell loads: ``processes`` of server ``name`` (with ``target``'s app, if
-    any) on the server cores, or the running server at ``target``'s URL."""
+    any) on the server cores, listening on ``remote``'s server address (default
+    loopback; the reference app told to answer there), or the running server at
+    ``target``'s URL."""
+    host = remote.server_bind if remote is not None and remote.server_bind else LOOPBACK
+    if host != LOOPBACK:
+        env = {**env, "DJANGO_ALLOWED_HOSTS": host}
     if target is not None and target.url is not None:
         return RemoteServer(target.url)
     options = target.server_options() if target is not None else {}
     if target is not None and target.app is not None and target.path is None:
         # Your locustfile's users choose their paths: ready at the first HTTP answer.
         options["readiness"] = Readiness(None, target.ready_path, target.traffic)
-    return Fleet(get_spec(name), processes, env, layout.server, server_options=options)
+    return Fleet(get_spec(name), processes, env, layout.server, host=host, server_options=options)
 
 
 def _cell_name(cell: dict[str, Any], processes: int) -> str:
@@ -499,18 +565,17 @@ def run_load(
     allow_remote: bool = False,
     target: Target | None = None,
     custom: CustomLoad | None = None,
+    remote: RemoteWorkers | None = None,
 ) -> list[LocustRow]:
     """Measure every (server, flavour) cell, plus the raw echo baseline when
     ``baseline`` and the scenario allows, ``repeats`` times (rounds over all
     cells, so drift on the machine hits every cell alike); return the rows.
     For your own ``target``: the ``app`` scenario per server (or once at its URL).
     With ``custom`` (a scenario file or your locustfile): one cell per server
-    (or once at the URL), rows per request name.
-
-    With a Redis ``layer`` one Redis serves the whole run: the one at
-    ``redis_url`` (which must answer), else a local redis-server started here.
-    """
-    check_scale(layer, server_processes, workers)
+    (or once at the URL), rows per request name. With a Redis ``layer`` one Redis
+    serves the whole run: the one at ``redis_url`` (which must answer), else a local
+    redis-server started here. ``remote`` workers: see the module doc."""
+    check_scale(layer, server_processes, remote.expect if remote is not None else workers)
     scenario, cells = _run_cells(servers, flavours, scenario, baseline, target, custom)
     layout = pinning.choose()
     if layout.pinned:
@@ -522,32 +587,40 @@ def run_load(
         run.note(f"locust {scenario}: fewer than 2 usable cores, server and locust share them")
     rounds = [(repeat, server, flavour) for repeat in range(repeats) for server, flavour in cells]
     rows: list[LocustRow] = []
+    # Before any cell had its remote workers, too few of them stops the run.
+    came = remote is None
     with redis_for(layer, redis_url) as url:
         if url is not None:
             run.note(f"locust {scenario}: channel layer {layer} on Redis {url}")
+        cell = functools.partial(
+            run_cell,
+            run,
+            scenario=scenario,
+            users=users,
+            duration_s=duration_s,
+            processes=processes,
+            spawn_rate=spawn_rate,
+            options=options,
+            layout=layout,
+            layer=layer,
+            redis_url=url,
+            server_processes=server_processes,
+            workers=workers,
+            allow_remote=allow_remote,
+            target=target,
+            custom=custom,
+            remote=remote,
+        )
         for done, (repeat, server, flavour) in enumerate(rounds):
             if progress is not None:
                 progress(f"locust {scenario} {server} {flavour} #{repeat + 1}", done, len(rounds))
-            rows += run_cell(
-                run,
-                server=server,
-                flavour=flavour,
-                scenario=scenario,
-                users=users,
-                duration_s=duration_s,
-                processes=processes,
-                spawn_rate=spawn_rate,
-                options=options,
-                layout=layout,
-                repeat=repeat,
-                layer=layer,
-                redis_url=url,
-                server_processes=server_processes,
-                workers=workers,
-                allow_remote=allow_remote,
-                target=target,
-                custom=custom,
-            )
+            try:
+                rows += cell(server=server, flavour=flavour, repeat=repeat)
+            except WorkersMissingError:
+                if not came:
+                    raise
+            else:
+                came = True
     if progress is not None:
         progress(f"locust {scenario} done", len(rounds), len(rounds))
     return rows
