@@ -145,8 +145,18 @@ def test_messages_round_trip_through_the_room(chat_server: ServerProcess) -> Non
 
 def test_a_reply_that_never_matches_is_a_reply_error(chat_server: ServerProcess) -> None:
     traffic = build_traffic(messages=[HI], origin=ORIGIN, expect="never there")
-    with pytest.raises(ReplyError, match="does not match --expect"):
-        first_round_trip(chat_server.ws_url("/ws/chat/solo/"), traffic)
+    with pytest.raises(ReplyError, match=r"none accepted: the last reply .* does not match"):
+        first_round_trip(chat_server.ws_url("/ws/chat/solo/"), traffic, wait=2)
+
+
+def test_a_greeting_before_the_reply_is_passed_over(chat_server: ServerProcess) -> None:
+    """The chat with history sends the room's history first: with --expect the round
+    trip waits for the reply that matches (the issue's first case)."""
+    traffic = build_traffic(messages=[HI], origin=ORIGIN, expect='"type": "message"')
+    first_round_trip(chat_server.ws_url("/ws/rooms/greeted/"), traffic)
+    with pytest.raises(ReplyError, match=r"no reply|none accepted"):
+        strict = build_traffic(messages=[HI], origin=ORIGIN, expect='"type": "nothing"')
+        first_round_trip(chat_server.ws_url("/ws/rooms/greeted2/"), strict, wait=2)
 
 
 def test_the_engine_sends_the_users_messages(chat_server: ServerProcess) -> None:

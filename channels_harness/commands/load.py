@@ -50,6 +50,7 @@ from channels_harness.commands._common import (
     names,
     progress_bar,
     refuse,
+    scenario_target_from_args,
     target_from_args,
     thresholds_from_args,
 )
@@ -344,12 +345,22 @@ def _custom(args: argparse.Namespace, target: Target) -> tuple[CustomLoad | None
     from channels_harness.experiments.load import custom
     from channels_harness.experiments.load.locustproc import check_locustfile
     from channels_harness.experiments.load.run import custom_options
-    from channels_harness.protocol.scenario import load
 
     given = custom_options(target)
     if args.scenario_file:
-        scenario = load(args.scenario_file)
-        merged = custom.scenario_target(target, scenario)
+        # The connection as bench opens it (path, handshake and login rules in one
+        # place), so both engines load the same thing; its first check is the
+        # scenario's connect steps and one round.
+        shaped = scenario_target_from_args(args)
+        scenario = shaped.scenario
+        assert scenario is not None
+        merged = target.replace(
+            path=shaped.path,
+            traffic=shaped.traffic,
+            login=shaped.login,
+            login_url=shaped.login_url,
+            scenario=scenario,
+        )
         load_ = custom.scenario_load(
             scenario, Path(args.scenario_file), merged.label if merged.own else None
         )

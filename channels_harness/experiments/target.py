@@ -19,6 +19,7 @@ steps and one round of the steps (:mod:`.first_contact`).
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,27 +176,42 @@ class Target:
 
 def first_round_trip(url: str, traffic: Traffic, wait: float = REPLY_WAIT_S) -> None:
     """Connect to ``url`` with ``traffic``'s handshake; with messages, send the first and
-    wait (``wait`` s, scaled) for a reply that ``expect`` accepts. Raises
+    wait (``wait`` s, scaled) for a reply that ``expect`` accepts (frames that do not
+    match are passed over, as the load passes them over). Raises
     TargetUnreachableError, HandshakeRefusedError or ReplyError."""
     with open_connection(url, traffic) as ws:
         if traffic.echo:
             return
         message = traffic.message(0, 0)
         ws.send(message)
-        try:
-            reply = ws.recv(timeout=scaled(wait))
-        except TimeoutError:
-            raise ReplyError(
-                f"no reply within {scaled(wait):.0f} s to {message[:60]!r} on {url}: a round trip "
-                "ends at the next message the server sends; does the consumer answer "
-                "(to the sender, or to a group it joined)?"
-            ) from None
-        except Exception as exc:  # the server closed the connection
-            raise ReplyError(
-                f"the server closed the connection instead of replying to {message[:60]!r} "
-                f"on {url} ({exc}); check --message against what the consumer expects"
-            ) from None
-        data = reply.encode() if isinstance(reply, str) else reply
-        problem = traffic.mismatch(data)
-        if problem is not None:
-            raise ReplyError(f"{problem} (first message on {url}); fix --expect or --message")
+        deadline = time.monotonic() + scaled(wait)
+        skipped: list[str] = []
+        while True:
+            try:
+                reply = ws.recv(timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise ReplyError(_no_reply(message, url, traffic, skipped, scaled(wait))) from None
+            except Exception as exc:  # the server closed the connection
+                raise ReplyError(
+                    f"the server closed the connection instead of replying to {message[:60]!r} "
+                    f"on {url} ({exc}); check --message against what the consumer expects"
+                ) from None
+            data = reply.encode() if isinstance(reply, str) else reply
+            problem = traffic.mismatch(data)
+            if problem is None:
+                return
+            skipped.append(problem)
+
+
+def _no_reply(message: str, url: str, traffic: Traffic, skipped: list[str], wait: float) -> str:
+    """Why the first round trip failed: no frame at all, or none ``expect`` accepts."""
+    if not skipped:
+        return (
+            f"no reply within {wait:.0f} s to {message[:60]!r} on {url}: a round trip "
+            "ends at the next message the server sends; does the consumer answer "
+            "(to the sender, or to a group it joined)?"
+        )
+    return (
+        f"{len(skipped)} frame(s) within {wait:.0f} s after {message[:60]!r} on {url}, none "
+        f"accepted: the last {skipped[-1]} (first message); fix --expect or --message"
+    )

@@ -6,11 +6,14 @@
   code of :mod:`~channels_harness.protocol.traffic` serve scenario files too.
 - :func:`messages_scenario`: the ``--message``/``--expect`` traffic as a
   scenario of one step per message, all named ``message``. A reply is the next
-  frame the server sends (no ``--expect``), or, with ``--expect``, the next frame,
-  which must match it (a strict step: anything else is an error), as
-  before. :class:`MessageConversation` numbers its steps as the options
-  always did: ``{n}`` is the message's number on its connection (with several
-  messages, a scenario file's ``{n}`` counts rounds instead).
+  frame the server sends (no ``--expect``), or, with ``--expect``, the next frame
+  that matches it: frames before it (a greeting, other members' messages) are
+  counted as other, by kind, never taken as the reply, and a reply that never
+  comes is an error at the step's timeout: the scenario files' rule, in the
+  engine and in locust's ``AppUser`` alike. :class:`MessageConversation`
+  numbers its steps as the options always did: ``{n}`` is the message's number
+  on its connection (with several messages, a scenario file's ``{n}`` counts
+  rounds instead).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ def messages_scenario(traffic: Traffic) -> Scenario:
     for text in traffic.messages:
         step: dict[str, Any] = {"name": MESSAGE_STEP, "send": text}
         if traffic.expect is not None:
-            step.update(regex=traffic.expect, strict=True)
+            step["regex"] = traffic.expect
         steps.append(step)
     return parse({"name": MESSAGES_SCENARIO, "step": steps}, "--message")
 

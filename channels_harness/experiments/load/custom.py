@@ -34,10 +34,9 @@ from channels_harness.generators.locust_types import (
 from channels_harness.protocol.scenario import Scenario
 from channels_harness.report.rows import LocustRow
 from channels_harness.runtime.paths import LOCUSTFILES_DIR
-from channels_harness.servers.remote import RemoteServer
 
 if TYPE_CHECKING:
-    from channels_harness.experiments.target import Target
+    pass
 
 # Where each request type's rows come in a cell: the measured steps (in the scenario's
 # order), types of your own, then the connection's.
@@ -81,31 +80,6 @@ def scenario_load(scenario: Scenario, path: Path, flavour: str | None = None) ->
         connect_steps=tuple(dict.fromkeys(step.name for step in scenario.connect)),
         push_steps=frozenset(s.name for s in scenario.steps if s.latency_from is not None),
     )
-
-
-def scenario_target(target: Target, scenario: Scenario) -> Target:
-    """``target`` with what the scenario file says of the connection where the command
-    line says nothing (the path, the handshake, the login), for the servers' readiness
-    and the first round trip; the load itself reads the file."""
-    traffic = target.traffic
-    given = {name.lower() for name, _ in traffic.headers}
-    extra = [
-        *scenario.headers,
-        *([("Origin", scenario.origin)] if scenario.origin else []),
-        *([("Cookie", scenario.cookie)] if scenario.cookie else []),
-    ]
-    headers = (*traffic.headers, *((n, v) for n, v in extra if n.lower() not in given))
-    subprotocol = traffic.subprotocol or next(iter(scenario.subprotocols), None)
-    changes: dict[str, Any] = {
-        "traffic": dataclasses.replace(traffic, headers=headers, subprotocol=subprotocol),
-        "login": target.login or scenario.login,
-        "login_url": target.login_url or scenario.login_url or ("/" if scenario.login else None),
-    }
-    if target.url is not None and RemoteServer(target.url).path in ("", "/"):
-        changes["url"] = target.url.rstrip("/") + scenario.path
-    elif target.url is None and target.path is None and target.own:
-        changes["path"] = scenario.path
-    return target.replace(**changes)
 
 
 def locustfile_load(locustfile: Locustfile) -> CustomLoad:
