@@ -263,7 +263,11 @@ def test_two_load_hosts_reach_the_server_and_a_lost_one_fails_only_its_cell(
     # Thresholds, the report and compare take the run like any load run.
     (verdict,) = data["thresholds"]
     assert verdict["threshold"] == "errors<1" and verdict["passed"] and verdict["cells"] > 0
-    assert "conn 1000001" in markdown.render(data, plots=set())
+    text = markdown.render(data, plots=set())
+    assert "conn 1000001" in text
+    # The report shows each worker's own figures beside the merged cell.
+    workers_table = text[text.index("## Locust workers") :]
+    assert all(host in workers_table for host in LOAD_HOSTS), workers_table[:2000]
     cells = {change.cell for change in compare(data, data).changes if change.kind == "locust"}
     assert any("conn 0" in cell for cell in cells), cells
 

@@ -6,8 +6,9 @@ Markdown report, the console tables and the CSV export alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from channels_harness.report import intervals
 from channels_harness.report.columns import Column, Section
@@ -33,12 +34,14 @@ from channels_harness.report.rows import (
     MemoryRow,
     ProfileFindingRow,
     ProfileRow,
+    Row,
     ScalingRow,
     SoakSummaryRow,
     ThresholdRow,
     ThroughputRow,
     VersionChangeRow,
     VersionRow,
+    unstacked,
 )
 from channels_harness.report.stacks import against_first
 from channels_harness.report.summary import Deviation, FeatureLine
@@ -563,6 +566,72 @@ LOCUST_APP = Section(
     where=own_app,
 )
 
+
+@dataclass(kw_only=True)
+class LocustWorkerRow(Row):
+    """One locust worker of a distributed cell (derived from the cell's ``per_worker``)."""
+
+    SECTION: ClassVar[str] = "locust_workers"
+    cell: str
+    worker: str
+    address: str
+    users: int | None = None
+    requests: int = 0
+    failures: int = 0
+    msgs_per_s: float | None = None
+    cpu: float | None = None
+    generator_bound: bool | None = None
+    lost: str = ""
+
+
+def _locust_workers(data: Mapping[str, Any]) -> list[LocustWorkerRow]:
+    """Each worker's figures once per cell (the rows of one cell share them)."""
+    found: list[LocustWorkerRow] = []
+    seen: set[str] = set()
+    for row in unstacked(data, LocustRow):
+        cell = f"{row.scenario} {row.server} {row.flavour} #{row.repeat + 1}"
+        if cell in seen or not row.per_worker:
+            continue
+        seen.add(cell)
+        found += [
+            LocustWorkerRow(
+                cell=cell,
+                worker=str(worker.index),
+                address=worker.address or worker.host,
+                users=worker.users,
+                requests=worker.requests,
+                failures=worker.failures,
+                msgs_per_s=worker.msgs_per_s,
+                cpu=worker.cpu,
+                generator_bound=worker.generator_bound,
+                lost=worker.lost or "",
+            )
+            for worker in row.per_worker
+        ]
+    return found
+
+
+LOCUST_WORKERS = Section(
+    LocustWorkerRow,
+    "Locust workers",
+    (
+        Column("cell", "cell"),
+        Column("worker", "worker"),
+        Column("address", "address"),
+        Column("users", "users"),
+        Column("requests", "requests"),
+        Column("failures", "failures"),
+        Column("msgs/s", "msgs_per_s"),
+        Column("CPU", "cpu"),
+        GEN_BOUND,
+        Column("lost", "lost"),
+    ),
+    intro="A distributed run's workers, each as its master saw it: CPU is the worker "
+    "process's share of one core over the cell's steady window; the cell's own row "
+    "holds the merged figures.",
+    derive=_locust_workers,
+)
+
 FANOUT = Section(
     FanoutRow,
     "Fan-out through the channel layer",
@@ -888,6 +957,7 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     COMPRESSION,
     LOCUST,
     LOCUST_APP,
+    LOCUST_WORKERS,
     FANOUT,
     SCALING,
     SOAK,
