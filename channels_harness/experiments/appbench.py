@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from channels_harness.errors import RunError
+from channels_harness.experiments.bench import window
 from channels_harness.experiments.bench.figures import Figures
 from channels_harness.experiments.bench.latency import latency_row
 from channels_harness.experiments.target import Server, Target
@@ -56,6 +57,8 @@ class AppBenchPlan:
     connections: int = 50
     runs: int = 3
     duration_s: float = 2.0
+    # The closed loop's windows grow up to this for slow replies (bench.window).
+    max_duration_s: float = 20.0
     warmup_s: float = 0.5
     latency_duration_s: float = 2.0
     handshake_concurrency: int = 10
@@ -64,13 +67,19 @@ class AppBenchPlan:
 
     @property
     def steps(self) -> int:
-        """Progress steps per server: the throughput runs, latency, handshakes."""
-        return self.runs + 2
+        """Progress steps per server: the sizing window, the throughput runs, latency,
+        handshakes."""
+        return 1 + self.runs + 2
 
 
 # The smallest settings: about 10 s per server.
 QUICK = AppBenchPlan(
-    runs=2, duration_s=1.0, warmup_s=0.3, latency_duration_s=1.0, handshake_duration_s=1.0
+    runs=2,
+    duration_s=1.0,
+    max_duration_s=8.0,
+    warmup_s=0.3,
+    latency_duration_s=1.0,
+    handshake_duration_s=1.0,
 )
 
 
@@ -168,6 +177,25 @@ def _measure(bench: _Bench, server: Server, name: str, traffic: Traffic) -> None
 
 def _throughput(bench: _Bench, server: Server, name: str, traffic: Traffic) -> float:
     plan = bench.plan
+    bench.step(f"{name} {bench.target.label} sizing the closed loop's window")
+    sizing = bench.load(
+        server,
+        name,
+        "throughput",
+        traffic,
+        connections=plan.connections,
+        duration_s=plan.duration_s,
+        warmup_s=plan.warmup_s,
+    )
+    sized = window.fitted(
+        plan.duration_s,
+        plan.max_duration_s,
+        plan.duration_s,
+        sizing.measured,
+        1,
+        plan.connections,
+    )
+    bench.run.note(f"{name} closed loop: {sized.describe()}.")
     results = []
     for index in range(plan.runs):
         bench.step(f"{name} {bench.target.label} closed loop run {index + 1}/{plan.runs}")
@@ -178,7 +206,7 @@ def _throughput(bench: _Bench, server: Server, name: str, traffic: Traffic) -> f
                 "throughput",
                 traffic,
                 connections=plan.connections,
-                duration_s=plan.duration_s,
+                duration_s=sized.seconds,
                 warmup_s=plan.warmup_s,
             )
         )

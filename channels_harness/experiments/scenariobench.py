@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from channels_harness.errors import RunError
+from channels_harness.experiments.bench import window
 from channels_harness.experiments.bench.figures import Figures, settled
 from channels_harness.experiments.bench.interleave import repeat_until_settled
 from channels_harness.experiments.bench.plan import BenchPlan, Rounds
 from channels_harness.experiments.bench.session import BenchSession, CellFailed
+from channels_harness.experiments.bench.window import Window
 from channels_harness.experiments.target import Server, Target
 from channels_harness.generators.engine import GENERATOR_NAME, LoadConfig, LoadResult, run_load
 from channels_harness.protocol.scenario import Scenario
@@ -60,6 +62,8 @@ class ScenarioBenchPlan:
     connections: int = 50
     rounds: Rounds = field(default_factory=lambda: Rounds(5, 10))
     duration_s: float = 2.0
+    # The closed loop's windows grow up to this for slow rounds (bench.window).
+    max_duration_s: float = 20.0
     warmup_s: float = 0.5
     latency_duration_s: float = 2.0
     handshake_concurrency: int = 10
@@ -75,6 +79,7 @@ class ScenarioBenchPlan:
             "runs": self.rounds.minimum,
             "max_runs": self.rounds.maximum,
             "duration_s": self.duration_s,
+            "max_duration_s": self.max_duration_s,
             "warmup_s": self.warmup_s,
             "latency_duration_s": self.latency_duration_s,
             "latency_share": LATENCY_SHARE,
@@ -85,14 +90,16 @@ class ScenarioBenchPlan:
         }
 
     def steps(self, members: int) -> int:
-        """Progress steps for ``members`` servers: every run at most, latency, handshakes."""
-        return members * (self.rounds.maximum + 1 + self.handshake_rounds.maximum)
+        """Progress steps for ``members`` servers: the sizing window, every run at most,
+        latency, handshakes."""
+        return members * (1 + self.rounds.maximum + 1 + self.handshake_rounds.maximum)
 
 
 # The smallest settings that still give an interval: about a minute for two servers.
 QUICK = ScenarioBenchPlan(
     rounds=Rounds(5, 6),
     duration_s=1.0,
+    max_duration_s=8.0,
     warmup_s=0.3,
     latency_duration_s=1.0,
     handshake_duration_s=1.0,
@@ -205,6 +212,11 @@ def _throughput(bench: _Bench) -> None:
     plan = bench.plan
     steps = bench.scenario.step_names
 
+    sized = _size_window(bench)
+    if sized is None:
+        return
+    window, members = sized
+
     def describe(member: _Member, index: int) -> str:
         return f"{member.name} {bench.scenario.name} closed loop {plan.rounds.describe(index)}"
 
@@ -213,7 +225,7 @@ def _throughput(bench: _Bench) -> None:
             member,
             "throughput",
             connections=plan.connections,
-            duration_s=plan.duration_s,
+            duration_s=window.seconds,
             warmup_s=plan.warmup_s,
         )
 
@@ -221,12 +233,48 @@ def _throughput(bench: _Bench) -> None:
         target_pct = bench.session.plan.target_ci_pct
         return all(settled([r.for_step(step) for r in runs], target_pct) for step in steps)
 
-    done = repeat_until_settled(
-        bench.session, bench.members, plan.rounds, describe, measure, steady
-    )
+    done = repeat_until_settled(bench.session, members, plan.rounds, describe, measure, steady)
     for member, results in done.measured():
         member.peak = stats.median([r.rate for r in results])
         bench.run.extend([_throughput_row(bench, member, results, step) for step in steps])
+
+
+def _size_window(bench: _Bench) -> tuple[Window, list[_Member]] | None:
+    """One uncounted closed-loop window per server; the measured windows are then
+    long enough for the slowest server's rounds (:mod:`~.bench.window`). Returns
+    the window and the servers whose sizing load ran (None when none did: their
+    failures are recorded)."""
+    plan = bench.plan
+    windows = []
+    members = []
+    for member in bench.members:
+        with bench.session.step(f"{member.name} {bench.scenario.name} sizing the window"):
+            try:
+                result = bench.load(
+                    member,
+                    "throughput",
+                    connections=plan.connections,
+                    duration_s=plan.duration_s,
+                    warmup_s=plan.warmup_s,
+                )
+            except CellFailed:
+                continue
+        members.append(member)
+        windows.append(
+            window.fitted(
+                plan.duration_s,
+                plan.max_duration_s,
+                plan.duration_s,
+                result.measured,
+                len(bench.scenario.steps),
+                plan.connections,
+            )
+        )
+    if not windows:
+        return None
+    chosen = max(windows, key=lambda w: w.seconds)
+    bench.run.note(f"Scenario closed loop: {chosen.describe()}.")
+    return chosen, members
 
 
 def _throughput_row(
