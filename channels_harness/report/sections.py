@@ -937,10 +937,10 @@ THRESHOLDS = Section(
 
 
 # The measurement sections of report.md, after the summary and conformance.
-def _cost_order(row: CostRow) -> tuple[str, str, int]:
+def _cost_order(row: CostRow) -> tuple[str, str, int, str]:
     flavours = ("sync", "async", "generic-sync", "generic-async")
     rank = flavours.index(row.flavour) if row.flavour in flavours else len(flavours)
-    return (row.server, row.scenario, rank)
+    return (row.server, row.scenario, rank, _cost_stack(row))
 
 
 def _top_syscalls(row: CostRow) -> str:
@@ -961,10 +961,20 @@ COST_INTRO = (
     "explain (near 0: linear)."
 )
 
+
+def _cost_stack(row: CostRow) -> str:
+    """``channels 4.1.0, django 5.2`` for a row a versions run counted in one stack."""
+    stack = row.stack or {}
+    return ", ".join(
+        f"{k} {stack[k]}" for k in ("channels", "django", "daphne", "uvicorn") if k in stack
+    )
+
+
 COST = Section(
     CostRow,
     "Cost per message (valgrind, deterministic)",
     (
+        Column("stack", "", _cost_stack),
         SERVER,
         FLAVOUR,
         Column("instructions/msg", "instructions_per_msg"),
@@ -977,6 +987,7 @@ COST = Section(
     ),
     intro=COST_INTRO,
     order=_cost_order,
+    stacked=True,
 )
 
 COST_RATIOS = Section(
