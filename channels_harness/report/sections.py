@@ -970,12 +970,17 @@ def _cost_stack(row: CostRow) -> str:
     )
 
 
+def _cost_server(row: CostRow) -> str:
+    """The server, and the stack a versions run counted it in: ``uvicorn (channels 4.1.0)``."""
+    stack = _cost_stack(row)
+    return f"{row.server} ({stack})" if stack else row.server
+
+
 COST = Section(
     CostRow,
     "Cost per message (valgrind, deterministic)",
     (
-        Column("stack", "", _cost_stack),
-        SERVER,
+        Column("server", "server", _cost_server),
         FLAVOUR,
         Column("instructions/msg", "instructions_per_msg"),
         Column("syscalls/msg", "syscalls_per_msg"),
