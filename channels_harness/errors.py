@@ -12,6 +12,7 @@ anything else is a bug and keeps its traceback.
     │   └── AppError              --app cannot be imported, or is not an ASGI application
     ├── TargetRefusedError        load aimed outside loopback without --allow-remote-target
     ├── MasterUnreachableError    `worker --master` found no locust master there in time
+    ├── ValgrindMissingError      `bench --cost` without valgrind on the PATH
     ├── TargetError               the app or server under load does not answer as the options say
     │   ├── TargetUnreachableError  nothing accepts connections at --url
     │   ├── HandshakeRefusedError   the app answered the WebSocket handshake with an HTTP error
@@ -26,8 +27,9 @@ anything else is a bug and keeps its traceback.
         ├── GeneratorError        a load generator process failed or overran its time
         │   └── LocustRunError    locust failed, or its statistics are missing
         │       └── WorkersMissingError  fewer locust workers joined than expected
-        └── ProfilerError         py-spy could not sample a server (not installed, no
-                                  ptrace permission, overran its time)
+        ├── ProfilerError         py-spy could not sample a server (not installed, no
+        │                         ptrace permission, overran its time)
+        └── CostError             a cost phase under valgrind got no reply or no dump
 """
 
 from __future__ import annotations
@@ -114,6 +116,14 @@ class LocustRunError(GeneratorError):
 
 class ProfilerError(RunError):
     """py-spy could not sample a server; the message says why (and how to allow ptrace)."""
+
+
+class ValgrindMissingError(HarnessError):
+    """``bench --cost`` needs valgrind (callgrind and callgrind_control) on the PATH."""
+
+
+class CostError(RunError):
+    """A cost phase under valgrind failed (no reply, no dump); the message says which."""
 
 
 class WorkersMissingError(LocustRunError):

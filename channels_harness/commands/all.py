@@ -1,6 +1,6 @@
 """Run everything and publish one run under results/: the conformance suite,
-the locust load comparison, the benchmark matrix and the hostile clients, with
-progress as it goes.
+the locust load comparison, the benchmark matrix, the cost per message counted
+under valgrind and the hostile clients, with progress as it goes.
 
 ``--quick`` is the short run for CI and first-time users; the default is the
 full run. Ctrl-C (or a crash) keeps every finished cell, marks the run
@@ -35,8 +35,8 @@ NAME = "all"
 HELP = "run conformance, load, benchmarks and attacks; publish a report under results/"
 
 # Every stage, in the order a run takes them; a quick run leaves out the slow ones.
-STAGES = ("conformance", "load", "bench", "profile", "capacity", "attacks")
-QUICK_STAGES = ("conformance", "load", "bench", "attacks")
+STAGES = ("conformance", "load", "bench", "cost", "profile", "capacity", "attacks")
+QUICK_STAGES = ("conformance", "load", "bench", "cost", "attacks")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -261,6 +261,21 @@ def _bench(run_: Run, plan: AllPlan, progress: Step) -> bool:
     return True
 
 
+def _cost(run_: Run, plan: AllPlan, progress: Step) -> bool:
+    import dataclasses
+
+    from channels_harness.experiments.cost.run import DEFAULT, QUICK, run_cost
+    from channels_harness.experiments.target import Target
+
+    # Quick: sync and async on the focus servers, 100 and 200 counted messages (about a
+    # minute); the full run: every flavour, 300 and 600.
+    preset = QUICK if plan.quick else DEFAULT
+    flavours = tuple(f for f in preset.flavours if f in plan.flavours) or preset.flavours
+    cost = dataclasses.replace(preset, servers=tuple(plan.servers), flavours=flavours)
+    rows = run_cost(run_, Target(), cost, progress)
+    return not any(row.error for row in rows)
+
+
 def _profile(run_: Run, plan: AllPlan, progress: Step) -> bool:
     from channels_harness.experiments.profile import measure_profiles
 
@@ -302,6 +317,7 @@ _STAGE_RUNNERS: dict[str, Callable[[Run, AllPlan, Step], bool]] = {
     "conformance": _conformance,
     "load": _load,
     "bench": _bench,
+    "cost": _cost,
     "profile": _profile,
     "capacity": _capacity,
     "attacks": _attacks,

@@ -20,6 +20,12 @@ with p50/p99, open-loop latency at half that peak, and handshakes/s
 the reference app, ``--app`` or ``--url``) it runs a scenario file instead,
 one row per step (:mod:`channels_harness.experiments.scenariobench`).
 
+``--cost`` measures only what a message costs each server, counted under
+valgrind: user-space instructions and syscalls per message over a measured
+phase, per server x flavour (or for ``--app``/``--scenario-file``), steady to
+a fraction of a percent on a busy machine, where wall clock is not
+(:mod:`channels_harness.experiments.cost`).
+
 ``--threshold EXPR`` (repeatable) checks the run's cells against bounds such as
 ``p99<50ms``; a missed one exits 1 (:mod:`channels_harness.report.thresholds`).
 """
@@ -108,6 +114,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="then profile each server's bare ASGI, async and sync echo with py-spy, in runs "
         "of their own (about 15 s per server and flavour)",
     )
+    cost = parser.add_argument_group(
+        "deterministic cost (valgrind)",
+        "--cost counts instead of timing: user-space instructions and syscalls per message "
+        "under valgrind's callgrind, no wall-clock cells",
+    )
+    cost.add_argument(
+        "--cost",
+        action="store_true",
+        help="measure only the cost per message under valgrind (default servers: "
+        "daphne, uvicorn, hypercorn, granian; with --quick: daphne and uvicorn, sync and async)",
+    )
+    cost.add_argument(
+        "--cost-messages",
+        type=int,
+        default=None,
+        metavar="N",
+        help="messages in the first counted phase; the second has 2N (default 300, quick 100)",
+    )
+    cost.add_argument(
+        "--cost-warmup",
+        type=int,
+        default=None,
+        metavar="N",
+        help="messages sent before counting (default 50, quick 30)",
+    )
     add_results_argument(parser)
     add_app_arguments(parser)
     add_scenario_argument(parser)
@@ -124,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
     ):
         return refuse(console, "--runs, --max-runs and --processes must be at least 1")
     thresholds = thresholds_from_args(args)
+    if args.cost:
+        return _bench_cost(console, args, thresholds)
+    if args.cost_messages is not None or args.cost_warmup is not None:
+        return refuse(console, "--cost-messages and --cost-warmup go with --cost")
     if args.scenario_file is not None:
         return _bench_scenario(console, args, thresholds)
     target = target_from_args(args)
@@ -259,3 +294,48 @@ def _bench_scenario(console: Console, args: argparse.Namespace, thresholds: list
     print_summary(console, run_.data)
     missed = check_thresholds(console, run_, thresholds, args.junit)
     return conclude(console, run_, list_failures=False, failed=missed)
+
+
+def _bench_cost(console: Console, args: argparse.Namespace, thresholds: list[Threshold]) -> int:
+    """``bench --cost``: instructions and syscalls per message under valgrind, per
+    server x flavour (or for your app or scenario)."""
+    import dataclasses
+
+    from channels_harness.experiments.cost.run import DEFAULT, QUICK, run_cost
+    from channels_harness.experiments.cost.valgrind import find_tools
+    from channels_harness.report.console import print_summary
+    from channels_harness.servers.reference import FLAVOURS
+
+    if thresholds or args.tls or args.profile or args.matrix or args.runs or args.max_runs:
+        raise UsageError(
+            "--cost counts, it does not time: leave out --threshold, --tls, --profile, "
+            "--matrix, --runs and --max-runs"
+        )
+    if any(v is not None and v < 1 for v in (args.cost_messages, args.cost_warmup)):
+        return refuse(console, "--cost-messages and --cost-warmup must be at least 1")
+    find_tools()
+    target = scenario_target_from_args(args) if args.scenario_file else target_from_args(args)
+    flavours = names(args.flavours)
+    if flavours and target.own:
+        return refuse(console, "--flavours are the reference app's; leave them out with --app")
+    unknown = set(flavours or ()) - set(FLAVOURS)
+    if unknown:
+        return refuse(console, f"unknown flavour(s) {sorted(unknown)}; choose from {FLAVOURS}")
+    plan = QUICK if args.quick else DEFAULT
+    servers = known_servers(args.servers)
+    plan = dataclasses.replace(
+        plan,
+        servers=tuple(servers) if servers else plan.servers,
+        flavours=tuple(flavours) if flavours else plan.flavours,
+        messages=args.cost_messages or plan.messages,
+        warmup=args.cost_warmup or plan.warmup,
+    )
+    options = {"quick": args.quick, "cost": plan.describe(), **target.describe()}
+
+    def measure(run: Run) -> None:
+        with progress_bar(console, "cost") as progress:
+            run_cost(run, target, plan, progress)
+
+    run_, _ = record(console, args, "bench", options, measure)
+    print_summary(console, run_.data)
+    return conclude(console, run_)

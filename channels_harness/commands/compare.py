@@ -8,7 +8,9 @@ threshold is crossed: a throughput or handshake cell fell by more than
 and in both cases the two runs' intervals (95% CI, else the range of their
 runs) do not overlap; or a conformance grade got worse (unless
 ``--allow-conformance-change``); or a cell of OLD is missing from NEW (unless
-``--allow-missing``); or NEW recorded failed cells or did not finish. A cell
+``--allow-missing``); or a cost cell's instructions per message (``bench
+--cost``) rose by more than ``--max-cost-rise`` percent (default 2), whatever
+the wall clock did; or NEW recorded failed cells or did not finish. A cell
 whose intervals are too wide to see a change of the threshold's size is
 undecided, listed apart (exit 1 only with ``--fail-undecided``). Exit 2 for
 unusable input.
@@ -43,6 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fail when a p99 latency rose by more than PCT percent beyond the runs' spread",
     )
     parser.add_argument(
+        "--max-cost-rise",
+        type=float,
+        default=2.0,
+        metavar="PCT",
+        help="fail when a cost cell's instructions per message (counted under valgrind by "
+        "bench --cost) rose by more than PCT percent (default 2; the count repeats within "
+        "1%%, wall-clock noise does not enter it)",
+    )
+    parser.add_argument(
         "--allow-conformance-change",
         action="store_true",
         help="do not fail when a conformance grade got worse (still listed)",
@@ -74,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from channels_harness.report.compare import Thresholds, compare
     from channels_harness.report.model import load_valid, write_atomic, write_atomic_bytes
 
-    for name in ("max_drop", "max_p99_rise"):
+    for name in ("max_drop", "max_p99_rise", "max_cost_rise"):
         value = getattr(args, name)
         if value is not None and value < 0:
             raise UsageError(
@@ -84,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
     limits = Thresholds(
         max_drop_pct=args.max_drop,
         max_p99_rise_pct=args.max_p99_rise,
+        max_cost_rise_pct=args.max_cost_rise,
         allow_conformance_change=args.allow_conformance_change,
         allow_missing=args.allow_missing,
         fail_undecided=args.fail_undecided,

@@ -64,7 +64,7 @@ def first_conversation(url: str, scenario: Scenario, traffic: Traffic) -> None:
             pending = talk.begin(step, n, time.monotonic())
             if pending.text is not None:
                 ws.send(pending.text.encode() if step.binary else pending.text)
-            failed = _await(ws, talk, pending, where)
+            failed = await_step(ws, talk, pending, where)
             if failed is not None:
                 raise ReplyError(
                     f"{where}: {failed.reason}; fix the scenario file's step or what the app "
@@ -72,8 +72,11 @@ def first_conversation(url: str, scenario: Scenario, traffic: Traffic) -> None:
                 )
 
 
-def _await(ws: ClientConnection, talk: Conversation, pending: Pending, where: str) -> Failed | None:
-    """Receive frames until ``pending`` ends; the Failed event if it ended badly."""
+def await_step(
+    ws: ClientConnection, talk: Conversation, pending: Pending, where: str
+) -> Failed | None:
+    """Receive frames until ``pending`` ends; the Failed event if it ended badly
+    (ReplyError naming ``where`` if the server closes the connection)."""
     while pending in talk.pending:
         try:
             message = ws.recv(timeout=max(pending.deadline - time.monotonic(), 0.0))

@@ -137,9 +137,10 @@ class Target:
             return server.ws_url(self.path)
         return server.ws_url(self.path or "/")
 
-    def prepare(self, server: Server) -> Traffic:
-        """Log in when asked, then make one round trip; return the traffic to load with
-        (the session cookie added). Raises TargetError with the problem and the fix."""
+    def prepare(self, server: Server, *, round_trip: bool = True) -> Traffic:
+        """Log in when asked, then (unless ``round_trip`` is off) make one round trip;
+        return the traffic to load with (the session cookie added). Raises TargetError
+        with the problem and the fix."""
         traffic = self.traffic
         if self.login is not None and self.login_url is not None:
             cookie = login_cookie(
@@ -147,6 +148,8 @@ class Target:
             )
             traffic = with_cookie(traffic, cookie)
         url = self.ws_url(server).replace("{conn}", "0")
+        if not round_trip:
+            return traffic
         if self.scenario is not None:
             first_conversation(url, self.scenario, traffic)
         else:

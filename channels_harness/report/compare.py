@@ -25,6 +25,13 @@ figure of a single run is always undecided. Roughly: undecided when the two
 half-widths add up to the threshold or more. An undecided cell is listed apart,
 never passed in silence.
 
+A cost cell (instructions per message counted under valgrind, see
+:mod:`channels_harness.experiments.cost`) regresses when its instructions rose by
+more than ``max_cost_rise`` percent: the count repeats to a fraction of a
+percent, so no interval is needed and wall-clock noise cannot hide or fake a
+change. Its syscalls per message are compared and listed, never gated (they
+move a few percent with thread timing).
+
 The comparison also fails (:attr:`Comparison.problems`) on a cell found in the
 old run only (unless missing cells are allowed), on a new run that recorded
 failed cells, and on a new run whose status is not complete.
@@ -39,6 +46,7 @@ from typing import Any
 from channels_harness.report import intervals
 from channels_harness.report.rows import (
     ConformanceRow,
+    CostRow,
     FailureRow,
     HandshakeRow,
     LatencyRow,
@@ -63,6 +71,7 @@ class Thresholds:
 
     max_drop_pct: float | None = None
     max_p99_rise_pct: float | None = None
+    max_cost_rise_pct: float | None = None
     allow_conformance_change: bool = False
     allow_missing: bool = False
     fail_undecided: bool = False
@@ -243,12 +252,24 @@ def _locust(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
         yield cell, "msgs/s", Figure.of(rates[len(rates) // 2], rates), True
 
 
+def _cost(data: Data) -> Iterator[tuple[str, str, Figure, bool]]:
+    for r in rows_of(data, CostRow):
+        if r.instructions_per_msg is None:
+            continue  # not counted: the cell is missing (and failed) in this run
+        cell = f"{_stack(r)}{r.server} {r.flavour}"
+        cell += f" {r.scenario}" if r.scenario not in ("echo", "app") else ""
+        yield cell, "instructions/msg", Figure.of(r.instructions_per_msg), False
+        if r.syscalls_per_msg is not None:
+            yield cell, "syscalls/msg", Figure.of(r.syscalls_per_msg), False
+
+
 MEASURED: dict[str, Callable[[Data], Iterator[tuple[str, str, Figure, bool]]]] = {
     "throughput": _throughput,
     "handshake": _handshake,
     "latency": _latency,
     "memory": _memory,
     "locust": _locust,
+    "cost": _cost,
 }
 
 
@@ -288,12 +309,23 @@ def _gate(change: Change, limit: float | None, drop: bool) -> None:
     change.undecided = undecidable(old, new, limit, drop)
 
 
+def _gate_count(change: Change, limit: float | None) -> None:
+    """Mark a counted instructions cell a regression when it rose by more than
+    ``limit`` percent (a count has no noise to judge against)."""
+    if limit is None or change.change_pct is None or change.metric != "instructions/msg":
+        return
+    if change.change_pct > limit:
+        change.regression = f"rose {change.change_pct:.2f}% (more than {limit:g}%), counted"
+
+
 def _judge(
     kind: str, metric: str, old: Figure, new: Figure, higher_better: bool, limits: Thresholds
 ) -> Change:
     change_pct = (new.value - old.value) / old.value * 100.0 if old.value else None
     change = Change(kind, "", metric, old, new, change_pct)
-    if higher_better and kind in ("throughput", "handshake", "locust"):
+    if kind == "cost":
+        _gate_count(change, limits.max_cost_rise_pct)
+    elif higher_better and kind in ("throughput", "handshake", "locust"):
         _gate(change, limits.max_drop_pct, drop=True)
     elif metric == "p99 ms":
         _gate(change, limits.max_p99_rise_pct, drop=False)

@@ -48,6 +48,8 @@ BENCH_SECTIONS = (
     sections.COMPRESSION,
     sections.PROFILE,
     sections.PROFILE_FINDINGS,
+    sections.COST,
+    sections.COST_RATIOS,
 )
 
 

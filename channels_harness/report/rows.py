@@ -796,6 +796,45 @@ class ThresholdRow(Row):
     reason: str = ""
 
 
+@dataclass(kw_only=True)
+class CostRow(Row):
+    """What a message costs one server, counted under valgrind: deterministic, so it
+    decides regressions where wall clock cannot.
+
+    ``instructions_per_msg``: the user-space instructions the server's processes
+    executed per message (guest instructions under callgrind; no kernel code);
+    ``syscalls_per_msg``: the syscalls they made per message, but the vDSO ones
+    (``vdso_calls_per_msg``: clock reads, which natively enter no kernel), and the
+    commonest ones by name (``syscalls_by_name``, per message). Both are the
+    difference of two phases on one connection after ``warmup`` messages,
+    ``messages`` then twice as many (``phase_instructions`` and ``phase_syscalls``
+    hold each phase's total), divided by ``messages``: what a phase costs whatever
+    its length cancels out. ``fixed_share``: the share of the first phase that
+    per-message cost does not explain (near 0: the cost is linear in messages).
+    For ``--app`` and scenario files ``flavour`` holds the path and ``unit`` is a
+    ``step``. ``error`` says why a server or flavour could not be counted (its
+    figures are None then)."""
+
+    SECTION: ClassVar[str] = "cost"
+    server: str
+    flavour: str
+    scenario: str = "echo"
+    unit: str = "message"
+    instructions_per_msg: float | None = None
+    syscalls_per_msg: float | None = None
+    vdso_calls_per_msg: float | None = None
+    syscalls_by_name: dict[str, float] = field(default_factory=dict)
+    messages: int = 0
+    warmup: int = 0
+    phase_instructions: list[int] = field(default_factory=list)
+    phase_syscalls: list[int] = field(default_factory=list)
+    fixed_share: float | None = None
+    processes: int = 0
+    method: str = ""
+    error: str = ""
+    stack: dict[str, str] | None = None
+
+
 ROW_TYPES: tuple[type[Row], ...] = (
     ConformanceRow,
     ThroughputRow,
@@ -823,6 +862,7 @@ ROW_TYPES: tuple[type[Row], ...] = (
     BurstRow,
     AtLimitRow,
     ThresholdRow,
+    CostRow,
 )
 
 # The row sections of data.json, in the order the document lists them.

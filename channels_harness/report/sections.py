@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from channels_harness.report import intervals
 from channels_harness.report.columns import Column, Section
+from channels_harness.report.cost_ratios import CostRatioRow, cost_ratios
 from channels_harness.report.grades import DEVIATING_GRADES
 from channels_harness.report.loadcells import LoadCell, step_label
 from channels_harness.report.rows import (
@@ -25,6 +26,7 @@ from channels_harness.report.rows import (
     CapacityPointRow,
     CompressionRow,
     ConformanceRow,
+    CostRow,
     FanoutRow,
     HandshakeRow,
     HeadroomRow,
@@ -932,7 +934,89 @@ THRESHOLDS = Section(
     "cell), and every cell must hold it. A threshold no cell measures is missed, never passed. "
     "A missed threshold makes the command exit 1.",
 )
+
+
 # The measurement sections of report.md, after the summary and conformance.
+def _cost_order(row: CostRow) -> tuple[str, str, int, str]:
+    flavours = ("sync", "async", "generic-sync", "generic-async")
+    rank = flavours.index(row.flavour) if row.flavour in flavours else len(flavours)
+    return (row.server, row.scenario, rank, _cost_stack(row))
+
+
+def _top_syscalls(row: CostRow) -> str:
+    return ", ".join(f"{name} {value:g}" for name, value in list(row.syscalls_by_name.items())[:5])
+
+
+COST_INTRO = (
+    "Counted, not timed: the server ran under valgrind's callgrind (PYTHONHASHSEED=0, "
+    "one connection, each message sent after the previous reply, no sleeps); after a "
+    "warm-up, two phases of N and 2N messages were counted and their difference divided "
+    "by N. **instructions/msg**: user-space instructions of all the server's processes "
+    "(Python, C extensions, libc; no kernel time, no waiting, no cache or branch misses). "
+    "**syscalls/msg**: the calls that enter the kernel (the thread hops of SyncConsumer "
+    "show here as futex and wake-up calls); vDSO clock reads are counted apart. Both "
+    "repeat to a fraction of a percent on a busy machine, so they decide regressions "
+    "wall clock cannot; they say nothing about concurrency, latency or what the kernel "
+    "and network cost. fixed share: the part of the N phase per-message cost does not "
+    "explain (near 0: linear)."
+)
+
+
+def _cost_stack(row: CostRow) -> str:
+    """``channels 4.1.0, django 5.2`` for a row a versions run counted in one stack."""
+    stack = row.stack or {}
+    return ", ".join(
+        f"{k} {stack[k]}" for k in ("channels", "django", "daphne", "uvicorn") if k in stack
+    )
+
+
+def _cost_server(row: CostRow) -> str:
+    """The server, and the stack a versions run counted it in: ``uvicorn (channels 4.1.0)``."""
+    stack = _cost_stack(row)
+    return f"{row.server} ({stack})" if stack else row.server
+
+
+COST = Section(
+    CostRow,
+    "Cost per message (valgrind, deterministic)",
+    (
+        Column("server", "server", _cost_server),
+        FLAVOUR,
+        Column("instructions/msg", "instructions_per_msg"),
+        Column("syscalls/msg", "syscalls_per_msg"),
+        Column("vDSO/msg", "vdso_calls_per_msg"),
+        Column("commonest syscalls/msg", "", _top_syscalls),
+        Column("N", "messages"),
+        Column("fixed share", "fixed_share"),
+        Column("error", "error"),
+    ),
+    intro=COST_INTRO,
+    order=_cost_order,
+    stacked=True,
+)
+
+COST_RATIOS = Section(
+    CostRatioRow,
+    "Cost ratios: counted against timed",
+    (
+        Column("pair", "pair"),
+        Column("top", "top"),
+        Column("bottom", "bottom"),
+        Column("instructions", "instructions"),
+        Column("syscalls", "syscalls"),
+        Column("wall clock (time/msg)", "wall_clock"),
+        Column("server CPU/msg", "server_cpu"),
+    ),
+    intro=(
+        "Each ratio is top / bottom: above 1, a message costs top more. instructions and "
+        "syscalls come from the counted rows (one connection, one message at a time); wall "
+        "clock is the time per message from the bench headline cell (many connections: "
+        "it adds waiting, contention, the kernel and the machine's noise) and server CPU "
+        "its CPU time per message, when this run timed the same pair."
+    ),
+    derive=cost_ratios,
+)
+
 REPORT_SECTIONS: tuple[Section[Any], ...] = (
     THRESHOLDS,
     VERSIONS,
@@ -969,6 +1053,8 @@ REPORT_SECTIONS: tuple[Section[Any], ...] = (
     ATTACKS,
     HEADROOM,
     HEADROOM_CI,
+    COST,
+    COST_RATIOS,
 )
 
 # Conformance: a server's deviations (one row per case), and the recorded values.

@@ -91,7 +91,8 @@ class ServerProcess:
 
     Use as a context manager (or call :meth:`start` and :meth:`stop`); the
     group is terminated and reaped on every exit path, including exceptions and
-    Ctrl-C. ``cpus`` pins the server (and its children) to those cores. With
+    Ctrl-C. ``cpus`` pins the server (and its children) to those cores;
+    ``wrapper`` runs it under another command (a profiler, valgrind). With
     ``tls`` it serves wss:// (and https://) with the certificates of
     :func:`channels_harness.runtime.tls.certificates`.
 
@@ -117,6 +118,9 @@ class ServerProcess:
     settings: str | None = None
     readiness: Readiness | None = None
     tls: bool = False
+    # A command the server runs under (``valgrind --tool=callgrind ...``): its
+    # arguments go before the server's own command line.
+    wrapper: Sequence[str] = ()
 
     popen: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     startup_s: float | None = field(default=None, init=False)
@@ -187,6 +191,7 @@ class ServerProcess:
         command = self.spec.command(
             self.app, self.host, port, self.extra_args, tls.certificates() if self.tls else None
         )
+        command = [*self.wrapper, *command]
         env = self.environment()
         self._command = command
         started = time.monotonic()

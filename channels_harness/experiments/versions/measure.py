@@ -1,8 +1,9 @@
 """Measure one stack with the harness inside its own environment.
 
-Each measurement is that environment's ``channels-harness conformance`` or
-``channels-harness bench``, run as a child process (its own process group,
-bounded in time, reaped on every exit path) into a scratch results folder.
+Each measurement is that environment's ``channels-harness conformance``,
+``channels-harness bench`` or ``channels-harness bench --cost``, run as a
+child process (its own process group, bounded in time, reaped on every exit
+path) into a scratch results folder.
 Its data.json rows are read back and every row is tagged with the stack's
 versions; a child that leaves no rows becomes one failure row with its
 output's tail.
@@ -26,7 +27,9 @@ from channels_harness.runtime.procgroup import spawn, stop_group
 from channels_harness.runtime.timeouts import scaled
 
 # Bounds that only stop a hang: the suite takes 1-2 minutes, the quick bench 2-4.
-TIMEOUTS_S = {"conformance": 1200.0, "bench": 1800.0}
+TIMEOUTS_S = {"conformance": 1200.0, "bench": 1800.0, "cost": 900.0}
+# The subcommand each measurement runs (cost is `bench --cost`).
+SUBCOMMANDS = {"conformance": "conformance", "bench": "bench", "cost": "bench"}
 TIMEOUT_EXIT = 124
 LOG_TAIL_LINES = 40
 
@@ -72,11 +75,17 @@ def _child(argv: Sequence[str], log_path: Path, timeout: float) -> int:
 
 
 def measure(env: Env, command: str, args_for: Callable[[Path], list[str]]) -> Measured:
-    """Run ``command`` (``conformance`` or ``bench``) with ``args_for(results_folder)`` in
+    """Run ``command`` (``conformance``, ``bench`` or ``cost``) with ``args_for(results_folder)`` in
     ``env`` and read its rows back (see the module doc)."""
     with tempfile.TemporaryDirectory(prefix=f"channels-harness-{command}-") as scratch:
         results = Path(scratch) / "results"
-        argv = [str(env.python), "-m", "channels_harness", command, *args_for(results)]
+        argv = [
+            str(env.python),
+            "-m",
+            "channels_harness",
+            SUBCOMMANDS[command],
+            *args_for(results),
+        ]
         started = time.monotonic()
         code = _child(argv, Path(scratch) / "output.log", scaled(TIMEOUTS_S[command]))
         measured = Measured(command=command, code=code, seconds=time.monotonic() - started)

@@ -19,7 +19,9 @@ class VersionsPlan:
     In each stack: the conformance suite on ``servers`` x ``flavours`` (every flavour
     when None), then the bench's quick matrix (Sync vs Async and the other flavours at
     the headline cell, plus its handshake, latency and layer cells), with ``runs``
-    runs per cell (3, or 1 with ``quick``).
+    runs per cell (3, or 1 with ``quick``), then the cost per message counted under
+    valgrind (``bench --cost --quick``: deterministic, so a stack's change shows
+    whatever the machine's noise).
     """
 
     stacks: tuple[Stack, ...]
@@ -48,6 +50,14 @@ class VersionsPlan:
     def bench_args(self, results: Path) -> list[str]:
         """The ``channels-harness bench`` arguments for one stack."""
         args = ["--quick", "--servers", ",".join(self.servers), "--runs", str(self.bench_runs)]
+        if self.flavours:
+            args += ["--flavours", ",".join(self.flavours)]
+        return [*args, "--results", str(results)]
+
+    def cost_args(self, results: Path) -> list[str]:
+        """The ``channels-harness bench --cost`` arguments for one stack: the quick
+        cost plan (sync and async, 100 and 200 counted messages) on the servers."""
+        args = ["--cost", "--quick", "--servers", ",".join(self.servers)]
         if self.flavours:
             args += ["--flavours", ",".join(self.flavours)]
         return [*args, "--results", str(results)]

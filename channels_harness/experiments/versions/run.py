@@ -3,8 +3,8 @@
 :func:`prepare` builds (or finds cached) every environment first, so a release
 that does not install stops the run before a results folder exists.
 :func:`run_versions` then measures each stack in turn (conformance, then the
-bench), adds the rows tagged with their stack, and ends with the comparison
-rows of each stack against the first.
+bench, then the cost per message under valgrind), adds the rows tagged with
+their stack, and ends with the comparison rows of each stack against the first.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from channels_harness.experiments.versions.plan import VersionsPlan
 from channels_harness.report.model import Run
 
 Progress = Callable[[str, int, int], None]
-MEASUREMENTS = ("conformance", "bench")
+MEASUREMENTS = ("conformance", "bench", "cost")
 CONFORMANCE_EXIT_1 = (
     " (some case does not behave as conformance/deviations.toml records for the pinned versions)"
 )
@@ -32,7 +32,11 @@ def prepare(plan: VersionsPlan, say: Callable[[str], None] | None = None) -> lis
 
 
 def _args_for(plan: VersionsPlan, command: str) -> Callable[[Path], list[str]]:
-    return plan.conformance_args if command == "conformance" else plan.bench_args
+    return {
+        "conformance": plan.conformance_args,
+        "bench": plan.bench_args,
+        "cost": plan.cost_args,
+    }[command]
 
 
 def measure_stack(run: Run, plan: VersionsPlan, env: Env) -> Callable[[str], str]:
