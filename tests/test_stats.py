@@ -4,6 +4,7 @@ confidence: the intervals of medians and ratios from order statistics."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -210,3 +211,17 @@ def test_an_unpaired_ratio_is_a_95_percent_ci_from_seven_runs_a_side() -> None:
     assert (found.low, found.high) == (2000.0 / 1030.0, 2060.0 / 1000.0)
     six = confidence.ratio_interval(top[:6], bottom[:6], paired=False)
     assert six is not None and not six.is_ci
+
+
+def test_a_versions_run_measures_enough_runs_for_a_stack_ratio_ci_by_default(
+    tmp_path: Path,
+) -> None:
+    from channels_harness.experiments.versions.plan import VersionsPlan
+
+    plan = VersionsPlan(stacks=(), cache=tmp_path)
+    runs = [float(1000 + i) for i in range(plan.bench_runs)]
+    found = confidence.ratio_interval(runs, runs, paired=False)
+    assert found is not None and found.is_ci
+    fewer = confidence.ratio_interval(runs[:-1], runs[:-1], paired=False)
+    assert fewer is not None and not fewer.is_ci
+    assert VersionsPlan(stacks=(), cache=tmp_path, quick=True).bench_runs == 1

@@ -11,6 +11,11 @@ from channels_harness.experiments.versions.matrix import Stack
 DEFAULT_SERVERS = ("daphne", "uvicorn")
 
 
+# Stacks are measured apart, so a ratio of two stacks is unpaired: its 95% CI divides
+# the two medians' 97.5% intervals, which takes 7 runs a side (runtime.confidence).
+UNPAIRED_CI_RUNS = 7
+
+
 @dataclass(frozen=True)
 class VersionsPlan:
     """The stacks (the first is the one the others are compared with), the servers and
@@ -19,7 +24,8 @@ class VersionsPlan:
     In each stack: the conformance suite on ``servers`` x ``flavours`` (every flavour
     when None), then the bench's quick matrix (Sync vs Async and the other flavours at
     the headline cell, plus its handshake, latency and layer cells), with ``runs``
-    runs per cell (3, or 1 with ``quick``), then the cost per message counted under
+    runs per cell (7, the fewest that give the ratio of two stacks' medians a 95%
+    CI, measured apart as they are; 1 with ``quick``), then the cost per message counted under
     valgrind (``bench --cost --quick``: deterministic, so a stack's change shows
     whatever the machine's noise).
     """
@@ -38,7 +44,7 @@ class VersionsPlan:
     def bench_runs(self) -> int:
         if self.runs is not None:
             return self.runs
-        return 1 if self.quick else 3
+        return 1 if self.quick else UNPAIRED_CI_RUNS
 
     def conformance_args(self, results: Path) -> list[str]:
         """The ``channels-harness conformance`` arguments for one stack."""
