@@ -1,8 +1,8 @@
-"""The main job end to end: two real quick runs into one results folder (a quick
-bench of uvicorn's sync and async flavours, two rounds a cell, then `channels-harness
-all --quick`'s load stage), the report opened in real headless Chromium,
-re-rendered from data.json alone, compared with a later run of the same figures,
-and a run of `all --quick` interrupted with Ctrl-C during its bench stage.
+"""The main job end to end: two real quick runs of `channels-harness all` into one
+results folder (its bench stage on uvicorn's sync and async flavours, then its
+load stage), the report opened in real headless Chromium, re-rendered from
+data.json alone, compared with a later run of the same figures, and a run
+interrupted with Ctrl-C during its bench stage. In the slow tier (2 minutes).
 
 The two real runs are made once per module and every test reads them (under
 xdist the root conftest.py keeps a module of tests/ on one worker, so they are
@@ -42,18 +42,6 @@ SMALL_RUN = [
     "--flavours",
     "sync,async",
 ]
-# The quick bench of the same cells, two rounds a cell (`all` has no --runs): the
-# same report, plots and index, in well under half the time.
-BENCH_RUN = [
-    "bench",
-    "--quick",
-    "--runs",
-    "2",
-    "--servers",
-    "uvicorn",
-    "--flavours",
-    "sync,async",
-]
 # The load stage alone: locust cells, their tarball, the size budget.
 LOAD_RUN = [
     "all",
@@ -66,6 +54,8 @@ LOAD_RUN = [
     "async",
 ]
 ENV = {**os.environ, "COLUMNS": "200"}
+
+pytestmark = pytest.mark.slow
 
 PLOT_SIZES = (
     "JSON.stringify([...document.querySelectorAll('figure.plot svg')]"
@@ -85,11 +75,11 @@ def only_run(results: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two real quick runs in one results folder: the bench (older), then the load
-    stage of `all` (newer)."""
+    """Two real quick runs in one results folder: the bench stage (older), then the
+    load stage (newer)."""
     results = tmp_path_factory.mktemp("results")
     folders = []
-    for argv in (BENCH_RUN, LOAD_RUN):
+    for argv in (SMALL_RUN, LOAD_RUN):
         done = harness(*argv, "--results", str(results))
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         folders.append(max(p for p in results.iterdir() if p.is_dir()))
