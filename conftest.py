@@ -9,6 +9,8 @@ Their options are prefixed (``--channels-servers``, ``--channels-flavours``,
 ``--flavours`` and ``--tls`` keep working as aliases of the same settings.
 """
 
+from typing import Any
+
 import pytest
 
 pytest_plugins = ["channels_harness.testing.suites"]
@@ -21,3 +23,71 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--tls", dest="channels_tls", action="store_true", help="same as --channels-tls"
     )
+
+
+# -- how `pytest -n 2` shares the suites between its workers ------------------------
+#
+# pytest-xdist's default (``--dist load``) hands out single tests, so a module's
+# costly module-scoped fixture (a real quick run, a built wheel, a migrated example
+# project) is made again on every worker that gets one of its tests; and
+# ``--dist loadgroup`` no longer groups anything on pytest 9.2 (pytest-xdist issue
+# 1386). So with ``--dist load`` the scheduler below keeps each module of tests/
+# on one worker, hands out the conformance cases one by one, and the collection
+# order puts the longest modules first (measured on the 2-core machine, README
+# "Tests"), then the conformance cases, then the other modules of tests/, the
+# ``late`` conformance cases (the keepalive findings) last.
+
+# The longest modules of tests/, longest first: only an order hint (a module not
+# named here just runs after the conformance cases).
+LONGEST_FIRST = (
+    "tests/test_versions.py",
+    "tests/test_report_run.py",
+    "tests/test_connection_limits.py",
+    "tests/test_own_stack_wheel.py",
+    "tests/test_scenario_bench.py",
+    "tests/test_locust.py",
+    "tests/test_faults.py",
+    "tests/test_attacks.py",
+    "tests/test_own_app.py",
+    "tests/test_benchrun.py",
+    "tests/test_conformance_harness.py",
+    "tests/test_security.py",
+    "tests/test_locust_api.py",
+    "tests/test_locust_workers.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    if path in LONGEST_FIRST:
+        return LONGEST_FIRST.index(path)
+    if path.startswith("conformance/"):
+        case = item.get_closest_marker("conformance_case")
+        late = case is not None and case.kwargs.get("late", False)
+        return len(LONGEST_FIRST) + (2 if late else 0)
+    return len(LONGEST_FIRST) + 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker, the order above (a stable sort: within a module, the order
+    stays the module's; every worker sorts alike, as xdist requires)."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=_rank)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist load`` (what ``-n`` gives): whole modules of tests/, single
+    conformance cases, in collection order (see above)."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesOfTests(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.startswith("tests/") else nodeid
+
+    config.option.loadscopereorder = False  # keep the collection's order
+    return ModulesOfTests(config, log)

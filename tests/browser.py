@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -24,6 +22,7 @@ from typing import Any
 
 from websockets.sync.client import connect
 
+from channels_harness.runtime import procgroup
 from channels_harness.runtime.timeouts import scaled
 
 FLAGS = [
@@ -59,12 +58,11 @@ def _chromium() -> Iterator[str]:
     if binary is None:
         raise FileNotFoundError("chromium is not installed (Debian package: chromium)")
     profile = tempfile.mkdtemp(prefix="harness-chromium-")
-    proc = subprocess.Popen(
+    proc = procgroup.spawn(
         [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=True,
     )
     try:
         assert proc.stderr is not None
@@ -79,11 +77,7 @@ def _chromium() -> Iterator[str]:
                 break
         raise RuntimeError("chromium did not start its DevTools endpoint")
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        procgroup.stop_group(proc, grace=2.0)
         shutil.rmtree(profile, ignore_errors=True)
 
 

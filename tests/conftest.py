@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _spawn
 import pytest
 
 from channels_harness.cli import build_parser
@@ -93,10 +94,8 @@ def cli() -> Cli:
     def run(
         *args: str, timeout: float = 60, columns: int = 200
     ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
+        return _spawn.run(
             [*HARNESS, *args],
-            capture_output=True,
-            text=True,
             timeout=scaled(timeout),
             env={**os.environ, "COLUMNS": str(columns)},
         )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _spawn
 import yaml
 
 from channels_harness.runtime.paths import PROJECT_DIR, RESULTS_DIR
@@ -46,13 +47,8 @@ def run_step(name: str, tmp_path: Path, baseline: Path) -> subprocess.CompletedP
         "COST_RESULTS": str(tmp_path / "cost-results"),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
     }
-    return subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", step(name)["run"]],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return _spawn.run(
+        ["bash", "-eo", "pipefail", "-c", step(name)["run"]], cwd=tmp_path, env=env, timeout=120
     )
 
 

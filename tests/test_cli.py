@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
+import _spawn
 import psutil
 import pytest
 from websockets.sync.client import connect
@@ -26,7 +27,7 @@ Cli = Callable[..., subprocess.CompletedProcess[str]]
 @contextlib.contextmanager
 def serve(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """Run ``channels-harness serve`` and yield it with the base ws URL it printed."""
-    with subprocess.Popen(
+    with _spawn.started(
         [*HARNESS, "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -4,10 +4,11 @@ real run of a few cases on daphne (which advertises spec 2.0 and declines deflat
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import _spawn
 
 from channels_harness.experiments.conformance import featuretable
 from channels_harness.experiments.conformance.grades import Grade
@@ -78,7 +79,7 @@ def test_a_run_carries_features_and_what_n_a_cases_would_be(tmp_path: Path) -> N
     out = tmp_path / "matrix"
     command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q", "-p", "no:xdist"]
     command += ["--conformance-out", str(out), "--servers", "daphne", "-k", CASES]
-    done = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, timeout=240)
+    done = _spawn.run(command, cwd=PROJECT_DIR, text=False, timeout=240)
     assert done.returncode == 0, done.stdout.decode()[-2000:]
     document = json.loads((out / "matrix.json").read_text())
     grades = {(r["case"], r["flavour"]): (r["grade"], r["would_be"]) for r in document["rows"]}

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _spawn
 import pytest
 
+from channels_harness.experiments.conformance import keepalive
 from channels_harness.experiments.conformance.deviations import DeviationFileError, Deviations
 from channels_harness.experiments.conformance.grades import Grade
 from channels_harness.experiments.conformance.runner import TIMEOUT_EXIT, run_suite
@@ -28,6 +30,8 @@ from channels_harness.servers.registry import SERVERS, get_spec
 
 # An entry's fields other than the case, the servers and the observation.
 PROSE = 'clause = "c"\nobserved = "o"\nwhy = "w"\n'
+# The keepalive watch's length (s) for suites run to check the runner: a short one.
+SHORT_WATCH = "3"
 
 
 class TestVerdict:
@@ -204,7 +208,7 @@ def run_cases_output(out: Path, *args: str) -> tuple[int, list[dict], str]:
     """:func:`run_cases`, and pytest's output too."""
     command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q", "-p", "no:xdist"]
     command += ["--conformance-out", str(out), *args]
-    done = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    done = _spawn.run(command, cwd=PROJECT_DIR, timeout=120)
     rows = json.loads((out / "matrix.json").read_text())["rows"]
     return done.returncode, rows, done.stdout + done.stderr
 
@@ -258,7 +262,7 @@ def test_a_known_deviation_fails_when_the_case_observes_something_else(tmp_path:
 def test_a_deviations_file_that_is_not_there_is_a_usage_error(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "pytest", str(CONFORMANCE_DIR), "-q", "-p", "no:xdist"]
     command += ["--conformance-deviations", str(tmp_path / "absent.toml"), "--collect-only"]
-    done = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120)
+    done = _spawn.run(command, cwd=PROJECT_DIR, timeout=120)
     assert done.returncode == 4, done.stdout + done.stderr
     assert "absent.toml: no such file" in done.stderr
 
@@ -276,7 +280,8 @@ def test_rows_carry_case_clause_and_flavour(tmp_path: Path) -> None:
     assert (tmp_path / "matrix.md").read_text().startswith("# Conformance matrix")
 
 
-def test_run_suite_adds_rows_to_the_run(tmp_path: Path) -> None:
+def test_run_suite_adds_rows_to_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(keepalive.WATCH_VARIABLE, SHORT_WATCH)  # the plumbing, not the pings
     run = Run.create(tmp_path, kind="conformance")
     code = run_suite(run, servers=["uvicorn"], flavours=["async"], workers=2)
     assert code == 0

@@ -32,6 +32,7 @@ import psutil
 import pytest
 
 from channels_harness.report.schema import validate
+from channels_harness.runtime import procgroup
 from channels_harness.runtime.timeouts import scaled
 from channels_harness.testing.suites import require_or_skip
 
@@ -47,12 +48,11 @@ class Harness:
         self.results = results
         self.mark = uuid.uuid4().hex
         self.log = open(results.parent / f"{results.name}.log", "wb")  # noqa: SIM115
-        self.popen = subprocess.Popen(
+        # Its own process group with a parent-death signal (tests/_spawn.py's way).
+        self.popen = procgroup.spawn(
             [*HARNESS, *args],
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
             env={**os.environ, "COLUMNS": "200", MARK: self.mark},
         )
         self.seen: dict[int, psutil.Process] = {}
@@ -150,10 +150,7 @@ class Harness:
         return lines
 
     def kill_all(self) -> None:
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait()
+        procgroup.stop_group(self.popen, grace=1.0)
         for proc in [*self.seen.values(), *self.marked()]:
             with contextlib.suppress(psutil.Error):
                 proc.kill()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import _spawn
 import psutil
 import pytest
 
@@ -43,11 +44,9 @@ ALL_USER_CLASSES = [
 
 
 def test_locust_list_shows_every_scenario_user_class() -> None:
-    listed = subprocess.run(
+    listed = _spawn.run(
         [sys.executable, "-m", "locust", "-f", "locustfiles/", "--list"],
         cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
         timeout=scaled(60),
         check=True,
     )
@@ -162,12 +161,8 @@ def test_the_client_sets_tcp_nodelay_on_its_socket() -> None:
         "assert client.close()\n"
     )
     with ServerProcess(get_spec("raw-echo")) as raw:
-        out = subprocess.run(
-            [sys.executable, "-c", script, raw.ws_url("/")],
-            capture_output=True,
-            text=True,
-            timeout=scaled(30),
-            check=True,
+        out = _spawn.run(
+            [sys.executable, "-c", script, raw.ws_url("/")], timeout=scaled(30), check=True
         )
     assert out.stdout.strip() == "1", out.stderr
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import _spawn
 import pytest
 
 from channels_harness.errors import UsageError
@@ -340,13 +341,7 @@ print("scenario", locust_setup.scenario_of(Environment(parsed_options=options)).
 
 
 def test_importing_the_api_never_exits_and_a_remote_target_stops_at_test_start() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=scaled(60),
-        cwd=PROJECT_DIR,
-    )
+    done = _spawn.run([sys.executable, "-c", SCRIPT], timeout=scaled(60), cwd=PROJECT_DIR)
     assert done.returncode == 0, done.stderr
     assert "alive after init" in done.stdout
     assert "exit code 2 requests 0" in done.stdout, done.stdout + done.stderr

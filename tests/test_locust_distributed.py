@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import CompletedProcess
 
+import _spawn
 import pytest
 
 from channels_harness.errors import LocustRunError, TargetRefusedError
@@ -214,7 +215,7 @@ def no_remote_env() -> Iterator[dict[str, str]]:
 def test_plain_locust_stops_at_start_on_a_remote_target(
     target: tuple[str, ...], no_remote_env: dict[str, str]
 ) -> None:
-    done = subprocess.run(
+    done = _spawn.run(
         [
             sys.executable,
             "-m",
@@ -231,8 +232,6 @@ def test_plain_locust_stops_at_start_on_a_remote_target(
             "EchoAsyncUser",
         ],
         cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
         timeout=scaled(60),
         env=no_remote_env,
     )

@@ -3,9 +3,10 @@ processes' load told apart from ours, real processes' CPU counted."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
+
+import _spawn
 
 from channels_harness.runtime import noise
 from channels_harness.runtime.cpu import ProcessesCpu
@@ -76,15 +77,12 @@ def test_a_real_window_reads_every_core_and_runs_forward() -> None:
 
 
 def test_processes_cpu_counts_a_busy_process_and_not_a_sleeping_one() -> None:
-    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
+    with (
+        _spawn.started([sys.executable, "-c", "while True: pass"]) as busy,
+        _spawn.started([sys.executable, "-c", "import time; time.sleep(30)"]) as idle,
+    ):
         time.sleep(0.3)  # both started
         busy_cpu, idle_cpu = ProcessesCpu([busy.pid]), ProcessesCpu([idle.pid])
         time.sleep(1.0)
         assert busy_cpu.seconds() > 0.1  # even on a crowded machine it gets a share
         assert idle_cpu.seconds() < 0.05
-    finally:
-        for child in (busy, idle):
-            child.kill()
-            child.wait()

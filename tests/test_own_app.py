@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import _spawn
 import psutil
 import pytest
 from websockets.sync.client import connect
@@ -354,21 +355,17 @@ def test_locust_offers_the_class_picker_from_the_project_root() -> None:
         "--web-port",
         str(port),
     ]
-    with subprocess.Popen(
+    with _spawn.started(
         command, cwd=CHECKOUT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as proc:
-        try:
-            page = ""
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not page:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
-                        page = reply.read().decode()
-                except OSError:
-                    time.sleep(0.3)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    ):
+        page = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                    page = reply.read().decode()
+            except OSError:
+                time.sleep(0.3)
     assert '"show_userclass_picker": true' in page
     assert '"AppUser"' in page and '"EchoAsyncUser"' in page
 
@@ -428,7 +425,7 @@ def test_serve_serves_the_app_and_says_what_a_client_needs(
 ) -> None:
     command = [sys.executable, "-m", "channels_harness.cli", "serve", "--server", "uvicorn"]
     command += ["--app", APP, "--app-dir", str(chat), *options]
-    with subprocess.Popen(
+    with _spawn.started(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import _spawn
+
 from channels_harness.runtime.timeouts import scaled
 
 CONFTEST = """
@@ -46,11 +48,9 @@ def test_asks_for_the_harness_suites_fixture(server):
 
 
 def pytest_in(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    return _spawn.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
         cwd=project,
-        capture_output=True,
-        text=True,
         timeout=scaled(120),
     )
 

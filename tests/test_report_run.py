@@ -1,6 +1,12 @@
-"""The main job end to end: real quick runs of `channels-harness all`, their
-report opened in real headless Chromium, re-rendered from data.json alone,
-compared with each other, and a run interrupted with Ctrl-C."""
+"""The main job end to end: two real quick runs of `channels-harness all` into one
+results folder (its bench stage on uvicorn's sync and async flavours, then its
+load stage), the report opened in real headless Chromium, re-rendered from
+data.json alone, compared with a later run of the same figures, and a run
+interrupted with Ctrl-C during its bench stage. In the slow tier (2 minutes).
+
+The two real runs are made once per module and every test reads them (under
+xdist the root conftest.py keeps a module of tests/ on one worker, so they are
+made once per session)."""
 
 from __future__ import annotations
 
@@ -12,8 +18,10 @@ import subprocess
 import sys
 import tarfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import _spawn
 import psutil
 import pytest
 from browser import check_page, chromium_path
@@ -34,7 +42,21 @@ SMALL_RUN = [
     "--flavours",
     "sync,async",
 ]
+# The load stage alone: locust cells, their tarball, the size budget.
+LOAD_RUN = [
+    "all",
+    "--quick",
+    "--stages",
+    "load",
+    "--servers",
+    "uvicorn",
+    "--flavours",
+    "async",
+]
 ENV = {**os.environ, "COLUMNS": "200"}
+
+pytestmark = pytest.mark.slow
+
 PLOT_SIZES = (
     "JSON.stringify([...document.querySelectorAll('figure.plot svg')]"
     ".map(e => { const r = e.getBoundingClientRect(); return [r.width, r.height]; }))"
@@ -42,9 +64,7 @@ PLOT_SIZES = (
 
 
 def harness(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*HARNESS, *args], capture_output=True, text=True, env=ENV, timeout=scaled(timeout)
-    )
+    return _spawn.run([*HARNESS, *args], env=ENV, timeout=scaled(timeout))
 
 
 def only_run(results: Path) -> Path:
@@ -55,14 +75,28 @@ def only_run(results: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two real quick runs in one results folder (older, newer)."""
+    """Two real quick runs in one results folder: the bench stage (older), then the
+    load stage (newer)."""
     results = tmp_path_factory.mktemp("results")
     folders = []
-    for _ in range(2):
-        done = harness(*SMALL_RUN, "--results-dir", str(results))
+    for argv in (SMALL_RUN, LOAD_RUN):
+        done = harness(*argv, "--results", str(results))
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         folders.append(max(p for p in results.iterdir() if p.is_dir()))
     return folders[0], folders[1]
+
+
+def later_copy(run: Path, into: Path) -> Path:
+    """``run``'s data.json under a run id one minute later, in ``into``: a later run
+    of the same cells (with the same figures)."""
+    data = json.loads((run / "data.json").read_text())
+    stamp, host = data["run_id"].split("-", 1)
+    later = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ") + timedelta(minutes=1)
+    data["run_id"] = f"{later:%Y%m%dT%H%M%SZ}-{host}"
+    folder = into / data["run_id"]
+    folder.mkdir(parents=True)
+    (folder / "data.json").write_text(json.dumps(data))
+    return folder
 
 
 def test_a_quick_run_publishes_a_valid_complete_run(two_runs: tuple[Path, Path]) -> None:
@@ -108,8 +142,12 @@ def test_report_re_renders_a_run_from_its_data_alone(two_runs: tuple[Path, Path]
     assert (run / "report.html").exists() and (run / "plots" / "throughput.svg").exists()
 
 
-def test_report_compare_shows_each_figure_against_the_spread(two_runs: tuple[Path, Path]) -> None:
-    older, newer = two_runs
+def test_report_compare_shows_each_figure_against_the_spread(
+    two_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    older = two_runs[0]
+    newer = later_copy(older, tmp_path)
+    assert harness("report", str(newer)).returncode == 0
     done = harness("report", str(newer), "--compare", str(older))
     assert done.returncode == 0, done.stderr
     text = (newer / f"compare-{older.name}.md").read_text()
@@ -118,21 +156,10 @@ def test_report_compare_shows_each_figure_against_the_spread(two_runs: tuple[Pat
     assert "do not overlap" in text
 
 
-def test_a_published_run_with_locust_cells_stays_within_its_size_budget(tmp_path: Path) -> None:
-    done = harness(
-        "all",
-        "--quick",
-        "--stages",
-        "load",
-        "--servers",
-        "uvicorn",
-        "--flavours",
-        "async",
-        "--results-dir",
-        str(tmp_path),
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    run = only_run(tmp_path)
+def test_a_published_run_with_locust_cells_stays_within_its_size_budget(
+    two_runs: tuple[Path, Path],
+) -> None:
+    run = two_runs[1]
     assert json.loads((run / "data.json").read_text())["locust"]
     assert [p.name for p in run.rglob("*.html")] == ["report.html"]
     assert folder_size(run) <= BUDGET_BYTES
@@ -143,13 +170,14 @@ def test_a_published_run_with_locust_cells_stays_within_its_size_budget(tmp_path
 
 
 def test_ctrl_c_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [*HARNESS, *SMALL_RUN, "--results-dir", str(tmp_path)],
+    # One flavour: its first cell's rows come after 6 rounds instead of 12.
+    one_flavour = [*SMALL_RUN[:-1], "async"]
+    with _spawn.started(
+        [*HARNESS, *one_flavour, "--results-dir", str(tmp_path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=ENV,
-    )
-    try:
+    ) as proc:
         deadline = time.monotonic() + scaled(120)
         rows = 0
         while time.monotonic() < deadline and not rows:
@@ -160,10 +188,6 @@ def test_ctrl_c_keeps_finished_cells_and_marks_the_run_incomplete(tmp_path: Path
         children = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=scaled(60)) == 130
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     run = only_run(tmp_path)
     data = json.loads((run / "data.json").read_text())
     validate(data)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import _spawn
 import pytest
 
 from channels_harness.generators.engine import LoadConfig, run_load
@@ -80,7 +80,7 @@ def test_conformance_handshake_message_and_close_cases_pass_over_tls(tmp_path: P
     """The suite's own cases with ``--tls``: known deviations stay strict xfails, so a
     server that behaves differently over TLS fails the run."""
     suites = [f"conformance/test_{name}.py" for name in ("handshake", "messages", "close")]
-    done = subprocess.run(
+    done = _spawn.run(
         [
             sys.executable,
             "-m",
@@ -97,8 +97,6 @@ def test_conformance_handshake_message_and_close_cases_pass_over_tls(tmp_path: P
         ],
         cwd=PROJECT_DIR,
         env=dict(os.environ),
-        capture_output=True,
-        text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

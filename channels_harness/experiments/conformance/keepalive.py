@@ -31,7 +31,22 @@ from channels_harness.servers.process import ServerProcess
 from channels_harness.servers.registry import get_spec
 
 # Long enough to see a 20 s interval twice and a 30 s timeout after the first ping.
-WATCH_S = 56.0
+# The harness's own tests that run the suite only to check its plumbing set
+# HARNESS_KEEPALIVE_WATCH_S lower (the case is INFO and SHOULD, never a MUST, and
+# a shorter watch reports "no ping within N s"): it spares them the wait.
+WATCH_VARIABLE = "HARNESS_KEEPALIVE_WATCH_S"
+
+
+def _watch_s(default: float = 56.0) -> float:
+    """The watch's length: $HARNESS_KEEPALIVE_WATCH_S when it is a positive number."""
+    with contextlib.suppress(ValueError):
+        value = float(os.environ.get(WATCH_VARIABLE, ""))
+        if value > 0:
+            return value
+    return default
+
+
+WATCH_S = _watch_s()
 POLL_S = 0.5
 WATCH_PATH = "/ws/echo/async/"
 # The session's folder for claims and findings; set by the plugin, inherited by workers.

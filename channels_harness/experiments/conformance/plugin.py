@@ -51,6 +51,9 @@ from channels_harness.servers.remote import REMOTE_NAME
 
 ROW_PROPERTY = "conformance_row"
 DEFAULT_OUT = RESULTS_DIR / "conformance"
+# Where the matrix goes when --conformance-out is not given, instead of DEFAULT_OUT:
+# ./harness test sets it, so the test suites never overwrite the published matrix.
+OUT_VARIABLE = "HARNESS_CONFORMANCE_OUT"
 
 _verdict_key = pytest.StashKey["_CaseRun"]()
 _written_key = pytest.StashKey[list[Path]]()
@@ -79,8 +82,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--conformance-out",
-        default=str(DEFAULT_OUT),
-        help="folder for matrix.json and matrix.md (default: results/conformance)",
+        default=os.environ.get(OUT_VARIABLE) or str(DEFAULT_OUT),
+        help=f"folder for matrix.json and matrix.md (default: ${OUT_VARIABLE} when set, "
+        "else results/conformance)",
     )
     group.addoption(
         "--conformance-deviations",
