@@ -210,11 +210,19 @@ def test_what_cannot_be_read_or_placed_is_listed_not_dropped(stepped: Path) -> N
 def test_the_committed_runs_name_the_async_consumer_step_of_channels_4_1_0() -> None:
     found = history.collect(RESULTS_DIR)
     moved = series(found, "throughput", "uvicorn async c=50 32B-text")
-    at = {c.point.context.stack: c for c in moved.changes}
-    step = at["channels 4.1.0, daphne 4.2.3, uvicorn 0.54.0"]
-    assert step.changed == ["channels 4.3.2 -> 4.1.0"]
-    assert step.previous.value == 5825.5 and step.point.value == 16106.7
-    assert step.previous.context.stack == "channels 4.3.2, daphne 4.2.3, uvicorn 0.54.0"
+    older = "channels 4.1.0, daphne 4.2.3, uvicorn 0.54.0"
+    # Both published versions runs (measured a week apart) name the step at that stack.
+    at = {c.point.context.run_id: c for c in moved.changes if c.point.context.stack == older}
+    expected = {
+        "20261130T021756Z-vm": (5825.5, 16106.7),
+        "20261207T222754Z-vm": (10499.4, 23965.2),
+    }
+    assert set(at) == set(expected)
+    for run_id, (before, after) in expected.items():
+        step = at[run_id]
+        assert step.changed == ["channels 4.3.2 -> 4.1.0"]
+        assert (step.previous.value, step.point.value) == (before, after)
+        assert step.previous.context.stack == "channels 4.3.2, daphne 4.2.3, uvicorn 0.54.0"
     assert {s.headline.key for s in found.series} >= {
         "sync-vs-async",
         "throughput",

@@ -71,7 +71,7 @@ def against_first(data: Mapping[str, Any]) -> list[VersionRow]:
         if key not in own:
             own[key] = headline([t for t in throughput if t.stack == row.stack], cell)
         cells = own[key]
-        if row.first:
+        if row.first and (row.server, row.flavour) in cells:
             # The reference itself: 1.00x by definition, no interval to show.
             found.append(
                 replace(row, ratio=1.0, ratio_low=None, ratio_high=None, ratio_interval=None)
