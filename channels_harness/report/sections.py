@@ -337,8 +337,9 @@ SCENARIO_THROUGHPUT = Section(
     ),
     intro="Each connection runs the scenario's steps in order, round after round. steps/s: "
     "the step's instances that ended well per second (median of the runs, with a 95% CI "
-    "from 6 runs, else the range of the runs); p50/p99: from its send (or, for a step that waits for pushes, "
-    "from when it began waiting) to the frame that ended it; push p99: now minus the "
+    "from 6 runs, else the range of the runs); p50/p99: from its send (or, for a step "
+    "that waits for pushes, from when it began waiting) to the frame that ended it; "
+    "push p99: now minus the "
     "frame's own timestamp (latency_from). errors: the step's failed instances (a wrong "
     "reply, a timeout, a lost connection) plus the cell's connection errors; other "
     "frames: what no waiting step could use, by kind, over the whole cell (the same on "
