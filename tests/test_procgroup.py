@@ -250,6 +250,8 @@ def test_no_other_module_of_the_package_starts_a_child_process() -> None:
         ("runtime/environment.py", "subprocess.run"),
         ("runtime/procgroup.py", "subprocess.run"),
         ("runtime/procgroup.py", "subprocess.Popen"),
+        # valgrind --version and callgrind_control -z/-d: each bounded by its timeout.
+        ("experiments/cost/valgrind.py", "subprocess.run"),
     }
     starters = {
         "subprocess.Popen",

@@ -76,7 +76,7 @@ class AppBenchPlan:
 QUICK = AppBenchPlan(
     runs=2,
     duration_s=1.0,
-    max_duration_s=8.0,
+    max_duration_s=3.0,
     warmup_s=0.3,
     latency_duration_s=1.0,
     handshake_duration_s=1.0,
