@@ -9,11 +9,22 @@ Their options are prefixed (``--channels-servers``, ``--channels-flavours``,
 ``--flavours`` and ``--tls`` keep working as aliases of the same settings.
 """
 
+import signal
 from typing import Any
 
 import pytest
 
 pytest_plugins = ["channels_harness.testing.suites"]
+
+# A suite started in the background by a non-interactive shell (`cmd &` in a script, a
+# CI runner's job) inherits SIGINT ignored, and so would every command the tests start:
+# an ignored signal stays ignored across exec, and Python then installs no
+# KeyboardInterrupt handler, so the Ctrl-C tests would meet a harness that cannot be
+# interrupted (seen: 11 such failures in a backgrounded .ci/run). Python's own handler
+# here (in the main process and in each xdist worker) makes the commands the tests start
+# begin with the default disposition, as under a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
