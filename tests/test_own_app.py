@@ -125,6 +125,8 @@ def test_a_wrong_app_is_one_line_naming_the_fix(
 
 
 def test_the_right_app_passes_the_check(chat: Path) -> None:
+    """The verdict is check_app's: it raises AppError for an app that does not import
+    (the test above makes it raise for each wrong app), so this fails if it does here."""
     check_app(APP, chat, None)
 
 
@@ -140,6 +142,8 @@ def test_a_refused_handshake_is_ready_but_refusing(chat: Path) -> None:
 
 
 def test_messages_round_trip_through_the_room(chat_server: ServerProcess) -> None:
+    """The verdict is first_round_trip's: it raises ReplyError when no reply matches
+    (the next test makes it raise), so this fails if the room does not echo."""
     traffic = build_traffic(messages=[HI], origin=ORIGIN, expect=r'"hi 0 from 0"')
     first_round_trip(chat_server.ws_url("/ws/chat/solo/"), traffic)
 
